@@ -1,0 +1,10 @@
+"""snnhw: spiking neural networks that learn on FPGAs, from one TOML config to verified RTL."""
+
+from .config import Config, load_config, parse_config
+from .errors import ConfigError, InputError, SnnhwError, ToolError
+from .ir import LayerIR, resolve
+
+__version__ = "0.1.0"
+
+__all__ = ["Config", "load_config", "parse_config", "LayerIR", "resolve", "SnnhwError",
+           "ConfigError", "InputError", "ToolError", "__version__"]

@@ -1,0 +1,372 @@
+"""Network configuration: TOML in, checked and frozen dataclasses out.
+
+Every key is declared once in :data:`SCHEMA`; loading, error messages and ``docs/config.md``
+all come from that table. Nothing downstream of :mod:`snnhw.ir` reads a config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+__all__ = [
+    "Field",
+    "SCHEMA",
+    "Config",
+    "NetworkConfig",
+    "InputConfig",
+    "NeuronsConfig",
+    "SynapsesConfig",
+    "HardwareConfig",
+    "load_config",
+    "parse_config",
+    "config_markdown",
+]
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One configuration key: its type, default, unit and allowed values."""
+
+    name: str
+    type: type
+    default: Any
+    unit: str
+    allowed: str
+    doc: str
+    low: int | None = None
+    high: int | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+
+def _int(name, default, low, high, unit, doc, allowed=None) -> Field:
+    return Field(name, int, default, unit, allowed or f"{low} to {high}", doc, low, high)
+
+
+def _choice(name, default, choices, doc) -> Field:
+    return Field(name, str, default, "", " or ".join(f'"{c}"' for c in choices), doc,
+                 choices=tuple(choices))
+
+
+SCHEMA: dict[str, tuple[Field, ...]] = {
+    "network": (
+        Field("name", str, "snn", "", "letters, digits and _, starting with a letter",
+              "Name of the network; the Verilog top module is called `<name>_core`."),
+    ),
+    "input": (
+        _int("size", _REQUIRED, 1, 65536, "inputs",
+             "Number of input channels (presynaptic neurons). Input events carry an index "
+             "below this."),
+    ),
+    "neurons": (
+        _int("count", _REQUIRED, 1, 65536, "neurons", "Number of output neurons in the layer."),
+        _choice("model", "lif", ("lif", "if"),
+                "Neuron model: leaky integrate-and-fire, or integrate-and-fire without leak."),
+        _int("membrane_bits", 16, 2, 32, "bits",
+             "Width of the signed membrane potential. Must exceed `synapses.weight_bits`."),
+        _int("threshold", _REQUIRED, 1, 2**31 - 1, "membrane LSB",
+             "Firing threshold: a neuron fires when its (leaked) potential is at or above it.",
+             allowed="1 to 2**(membrane_bits-1) - 1"),
+        _int("leak_shift", 4, 1, 31, "bits",
+             "LIF leak per timestep: `v -= v >> leak_shift` (arithmetic shift). Only for "
+             "model \"lif\".",
+             allowed="1 to membrane_bits - 1"),
+        _choice("reset", "zero", ("zero", "subtract"),
+                "What firing does to the potential: set it to 0, or subtract the threshold."),
+        _int("refractory", 0, 0, 255, "timesteps",
+             "Timesteps after a spike during which the neuron ignores input and keeps its "
+             "potential."),
+    ),
+    "synapses": (
+        _int("weight_bits", 8, 1, 16, "bits",
+             "Width of one synaptic weight. Signed weights need at least 2 bits."),
+        Field("signed", bool, True, "", "true or false",
+              "Whether weights are signed (two's complement) or unsigned."),
+        _choice("init", "uniform", ("uniform", "zeros", "file"),
+                "Initial weights: seeded uniform integers in [init_low, init_high], all zero, "
+                "or a NumPy `.npy` file of shape (input.size, neurons.count)."),
+        _int("init_low", 0, -32768, 65535, "weight LSB",
+             "Lowest initial weight for init = \"uniform\".",
+             allowed="within the weight range"),
+        _int("init_high", 0, -32768, 65535, "weight LSB",
+             "Highest initial weight for init = \"uniform\" (inclusive).",
+             allowed="init_low to the weight maximum"),
+        _int("init_seed", 0, 0, 2**32 - 1, "", "Seed of the uniform initial weights."),
+        Field("init_file", str, "", "path", "an existing .npy file",
+              "Weights for init = \"file\", relative to the config file."),
+    ),
+    "hardware": (
+        _int("lanes", 1, 1, 64, "lanes",
+             "Parallel neuron lanes. Each lane owns one weight bank and one state bank and "
+             "does one synaptic event per cycle. Need not divide neurons.count: the last "
+             "neuron group is padded with disabled neurons.",
+             allowed="1 to min(64, neurons.count)"),
+        _int("timestep_bits", 16, 1, 32, "bits",
+             "Width of the timestep tag on output spikes; it counts modulo 2**timestep_bits."),
+        _int("counter_bits", 32, 16, 64, "bits",
+             "Width of the cycle and event counters; they saturate at their maximum."),
+    ),
+}
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    name: str
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    size: int
+
+
+@dataclass(frozen=True)
+class NeuronsConfig:
+    count: int
+    model: str
+    membrane_bits: int
+    threshold: int
+    leak_shift: int
+    reset: str
+    refractory: int
+
+
+@dataclass(frozen=True)
+class SynapsesConfig:
+    weight_bits: int
+    signed: bool
+    init: str
+    init_low: int
+    init_high: int
+    init_seed: int
+    init_file: str
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    lanes: int
+    timestep_bits: int
+    counter_bits: int
+
+
+@dataclass(frozen=True)
+class Config:
+    """A checked network configuration. Build one with :func:`load_config`."""
+
+    network: NetworkConfig
+    input: InputConfig
+    neurons: NeuronsConfig
+    synapses: SynapsesConfig
+    hardware: HardwareConfig
+    base_dir: Path = Path(".")
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The configuration with every default filled in, as plain TOML-able data."""
+        return {section: dataclasses.asdict(getattr(self, section)) for section in SCHEMA}
+
+
+_SECTION_TYPES = {
+    "network": NetworkConfig,
+    "input": InputConfig,
+    "neurons": NeuronsConfig,
+    "synapses": SynapsesConfig,
+    "hardware": HardwareConfig,
+}
+
+
+def _type_name(t: type) -> str:
+    return {int: "an integer", str: "a string", bool: "true or false"}[t]
+
+
+def _check_field(path: str, field: Field, value: Any, errors: list[str]) -> Any:
+    # TOML booleans are Python ints: reject them where an integer is wanted, and vice versa.
+    ok = isinstance(value, field.type) and not (field.type is int and isinstance(value, bool))
+    if not ok:
+        errors.append(f"{path} = {value!r}: must be {_type_name(field.type)}")
+        return None
+    if field.choices is not None and value not in field.choices:
+        errors.append(f"{path} = {value!r}: must be {field.allowed}")
+        return None
+    if field.low is not None and not field.low <= value <= field.high:
+        errors.append(f"{path} = {value!r}: must be {field.allowed}")
+        return None
+    return value
+
+
+def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Path,
+                  errors: list[str]) -> None:
+    """Checks that relate several keys. Only keys that passed their own check are present."""
+    net, neu, syn, hw = c["network"], c["neurons"], c["synapses"], c["hardware"]
+    inp = c["input"]
+
+    def err(path: str, msg: str) -> None:
+        errors.append(f"{path} = {_lookup(c, path)!r}: {msg}")
+
+    name = net.get("name")
+    if name is not None and not (name and name[0].isalpha() and set(name) <= _NAME_CHARS):
+        err("network.name", "must be letters, digits and _, starting with a letter")
+
+    wb, signed = syn.get("weight_bits"), syn.get("signed")
+    if wb is not None and signed and wb < 2:
+        err("synapses.weight_bits", "signed weights need at least 2 bits (or set "
+            "synapses.signed = false)")
+        wb = None
+    mb = neu.get("membrane_bits")
+    if mb is not None and wb is not None and signed is not None:
+        # The membrane must hold any single weight: signed weights need one bit more than their
+        # width, unsigned weights one bit more for the sign of the membrane.
+        need = wb + 1
+        if mb < need:
+            err("neurons.membrane_bits",
+                f"must be at least synapses.weight_bits + 1 = {need}")
+            mb = None
+    if mb is not None:
+        vmax = 2 ** (mb - 1) - 1
+        thr = neu.get("threshold")
+        if thr is not None and thr > vmax:
+            err("neurons.threshold",
+                f"must be 1 to {vmax} (the largest {mb}-bit signed membrane value)")
+        ls = neu.get("leak_shift")
+        if ls is not None and ls >= mb:
+            err("neurons.leak_shift", f"must be 1 to {mb - 1} (membrane_bits - 1)")
+    if neu.get("model") == "if" and "neurons.leak_shift" in explicit:
+        err("neurons.leak_shift", 'applies only to model = "lif"; remove it for "if"')
+
+    n_in, n_out = inp.get("size"), neu.get("count")
+    lanes = hw.get("lanes")
+    if lanes is not None and n_out is not None and lanes > n_out:
+        err("hardware.lanes", f"must be 1 to {min(64, n_out)} (no more lanes than neurons)")
+    if n_in is not None and n_out is not None and n_in * n_out > 2**24:
+        errors.append(f"input.size * neurons.count = {n_in * n_out}: must be at most "
+                      f"{2**24} synapses")
+
+    init = syn.get("init")
+    if wb is not None and signed is not None:
+        wmin, wmax = (-(2 ** (wb - 1)), 2 ** (wb - 1) - 1) if signed else (0, 2**wb - 1)
+        lo, hi = syn.get("init_low"), syn.get("init_high")
+        if init == "uniform":
+            if lo is not None and not wmin <= lo <= wmax:
+                err("synapses.init_low", f"must be {wmin} to {wmax} (the weight range)")
+                lo = None
+            if hi is not None and not wmin <= hi <= wmax:
+                err("synapses.init_high", f"must be {wmin} to {wmax} (the weight range)")
+                hi = None
+            if lo is not None and hi is not None and hi < lo:
+                err("synapses.init_high", f"must be at least synapses.init_low = {lo}")
+    for key in ("init_low", "init_high", "init_seed"):
+        if init in ("zeros", "file") and f"synapses.{key}" in explicit:
+            err(f"synapses.{key}", 'applies only to init = "uniform"')
+    f = syn.get("init_file")
+    if init == "file":
+        if not f:
+            errors.append('synapses.init_file: required when synapses.init = "file"')
+        elif not (base_dir / f).is_file():
+            err("synapses.init_file", f"no such file {str(base_dir / f)!r}")
+    elif f:
+        err("synapses.init_file", 'applies only to init = "file"')
+
+
+def _lookup(c: dict[str, dict[str, Any]], path: str) -> Any:
+    section, key = path.split(".")
+    return c[section].get(key)
+
+
+def parse_config(raw: Mapping[str, Any], *, base_dir: Path | str = ".") -> Config:
+    """Check a configuration given as nested dicts (as read from TOML).
+
+    Raises
+    ------
+    ConfigError
+        Listing every problem found, one line each.
+    """
+    errors: list[str] = []
+    checked: dict[str, dict[str, Any]] = {s: {} for s in SCHEMA}
+    explicit: set[str] = set()
+    if not isinstance(raw, Mapping):
+        raise ConfigError([f"<top level>: must be a table, not {type(raw).__name__}"])
+    for section, value in raw.items():
+        if section not in SCHEMA:
+            errors.append(f"{section}: unknown section; allowed: {', '.join(SCHEMA)}")
+            continue
+        if not isinstance(value, Mapping):
+            errors.append(f"{section} = {value!r}: must be a table ([{section}])")
+            continue
+        fields = {f.name: f for f in SCHEMA[section]}
+        for key, v in value.items():
+            path = f"{section}.{key}"
+            if key not in fields:
+                errors.append(f"{path}: unknown key; allowed in [{section}]: "
+                              f"{', '.join(fields)}")
+                continue
+            explicit.add(path)
+            good = _check_field(path, fields[key], v, errors)
+            if good is not None:
+                checked[section][key] = good
+    for section, fields in SCHEMA.items():
+        for field in fields:
+            path = f"{section}.{field.name}"
+            if path in explicit:
+                continue
+            if field.required:
+                errors.append(f"{path}: required key is missing ({field.unit}, "
+                              f"{field.allowed})")
+            else:
+                checked[section][field.name] = field.default
+    _cross_checks(checked, explicit, Path(base_dir), errors)
+    if errors:
+        raise ConfigError(errors)
+    sections = {s: _SECTION_TYPES[s](**checked[s]) for s in SCHEMA}
+    return Config(**sections, base_dir=Path(base_dir))
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and check a TOML network configuration.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, is not valid TOML, or any key is wrong.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError([f"{path}: cannot read config ({e.strerror})"]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError([f"{path}: not valid TOML: {e}"]) from None
+    return parse_config(raw, base_dir=path.parent)
+
+
+def config_markdown(schema: Mapping[str, tuple[Field, ...]] = SCHEMA,
+                    fmt: Callable[[Any], str] | None = None) -> str:
+    """The reference tables of ``docs/config.md``, generated from :data:`SCHEMA`."""
+    fmt = fmt or (lambda v: "**required**" if v is _REQUIRED else
+                  ("`true`" if v is True else "`false`" if v is False else f"`{v!r}`"
+                   if isinstance(v, str) else f"`{v}`"))
+    out = []
+    for section, fields in schema.items():
+        out.append(f"### `[{section}]`\n")
+        out.append("| key | type | default | unit | allowed | meaning |")
+        out.append("|---|---|---|---|---|---|")
+        for f in fields:
+            t = {int: "integer", str: "string", bool: "boolean"}[f.type]
+            out.append(f"| `{f.name}` | {t} | {fmt(f.default)} | {f.unit or '-'} | "
+                       f"{f.allowed} | {f.doc} |")
+        out.append("")
+    return "\n".join(out)
+

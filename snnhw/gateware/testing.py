@@ -1,0 +1,98 @@
+"""Amaranth-simulator helpers for driving a :class:`NeuronCore` (async testbenches)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .core import NeuronCore
+from .layouts import Space
+
+__all__ = ["stream_put", "stream_get", "run_events", "host_write", "host_read", "read_state"]
+
+
+async def stream_put(ctx, stream, payload) -> None:
+    """Offer one payload on ``stream`` and wait until it is taken."""
+    ctx.set(stream.valid, 1)
+    ctx.set(stream.payload, payload)
+    await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
+async def stream_get(ctx, stream):
+    """Wait for one transfer on ``stream`` and return its payload."""
+    ctx.set(stream.ready, 1)
+    payload, = await ctx.tick().sample(stream.payload).until(stream.valid)
+    ctx.set(stream.ready, 0)
+    return payload
+
+
+async def run_events(ctx, core: NeuronCore, events: Sequence[np.ndarray]
+                     ) -> list[tuple[int, int]]:
+    """Stream a spike train continuously (one offer per cycle, no gaps), each timestep closed by
+    an end-of-timestep event, and collect the output spikes until the core is idle again.
+
+    Returns the spikes as ``(timestep, neuron)`` in arrival order.
+    """
+    items = []
+    for ev in events:
+        items.extend((int(i), 0) for i in ev)
+        items.append((0, 1))
+    ctx.set(core.o_spike.ready, 1)
+    out: list[tuple[int, int]] = []
+    n = 0
+    while n < len(items) or not ctx.get(core.idle):
+        if n < len(items):
+            ctx.set(core.i_event.valid, 1)
+            ctx.set(core.i_event.payload, {"index": items[n][0], "eot": items[n][1]})
+        else:
+            ctx.set(core.i_event.valid, 0)
+        _, _, ready, valid, neuron, ts = await ctx.tick().sample(
+            core.i_event.ready, core.o_spike.valid, core.o_spike.payload.neuron,
+            core.o_spike.payload.timestep)
+        if n < len(items) and ready:
+            n += 1
+        if valid:
+            out.append((ts, neuron))
+    ctx.set(core.i_event.valid, 0)
+    return out
+
+
+async def host_write(ctx, core: NeuronCore, space: Space, bank: int, addr: int, word: int) -> None:
+    """Write one raw word through the host port (the core must be idle)."""
+    ctx.set(core.host.space, space)
+    ctx.set(core.host.bank, bank)
+    ctx.set(core.host.addr, addr)
+    ctx.set(core.host.w_data, word)
+    ctx.set(core.host.w_en, 1)
+    await ctx.tick().until(core.host.ready)
+    ctx.set(core.host.w_en, 0)
+
+
+async def host_read(ctx, core: NeuronCore, space: Space, bank: int, addr: int) -> int:
+    """Read one raw word through the host port (the core must be idle)."""
+    ctx.set(core.host.space, space)
+    ctx.set(core.host.bank, bank)
+    ctx.set(core.host.addr, addr)
+    ctx.set(core.host.r_en, 1)
+    await ctx.tick().until(core.host.ready)
+    ctx.set(core.host.r_en, 0)
+    return ctx.get(core.host.r_data)
+
+
+def _signed(word: int, bits: int) -> int:
+    word &= (1 << bits) - 1
+    return word - (1 << bits) if word >> (bits - 1) else word
+
+
+async def read_state(ctx, core: NeuronCore) -> tuple[np.ndarray, np.ndarray]:
+    """Read every real neuron's membrane potential and refractory counter."""
+    layer = core.layer
+    v = np.zeros(layer.n_out, dtype=np.int64)
+    ref = np.zeros(layer.n_out, dtype=np.int64)
+    for j in range(layer.n_out):
+        word = await host_read(ctx, core, Space.STATE, j % layer.lanes, j // layer.lanes)
+        v[j] = _signed(word, layer.membrane_bits)
+        ref[j] = word >> layer.membrane_bits
+    return v, ref

@@ -1,0 +1,12 @@
+"""Bit-exact NumPy integer model of the generated hardware: the specification.
+
+``docs/semantics.md`` describes exactly what these functions compute; the RTL matches them bit
+for bit and the tests compare with ``==``.
+"""
+
+from .cycles import CycleCounts, cycle_model, ideal_cycles
+from .layer import LayerModel, Trace
+from .lif import fire_step, integrate_events
+
+__all__ = ["LayerModel", "Trace", "integrate_events", "fire_step", "CycleCounts",
+           "cycle_model", "ideal_cycles"]

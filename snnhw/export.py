@@ -1,0 +1,96 @@
+"""Write the generated hardware: Verilog top, memory images, resolved config and manifest."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from amaranth.back import verilog
+
+from .config import Config
+from .gateware import NeuronCore
+from .ir import LayerIR, dump_resolved, resolve
+
+__all__ = ["Generated", "generate", "top_name", "write_memh", "verilog_ports"]
+
+log = logging.getLogger(__name__)
+
+
+def top_name(layer: LayerIR) -> str:
+    """Name of the Verilog top module for a layer."""
+    return f"{layer.name}_core"
+
+
+def write_memh(path: Path, words: np.ndarray, width: int) -> None:
+    """Write a ``$readmemh`` image: one hexadecimal word per line, two's complement in
+    ``width`` bits."""
+    digits = -(-width // 4)
+    mask = (1 << width) - 1
+    path.write_text("".join(f"{int(w) & mask:0{digits}x}\n" for w in words))
+
+
+@dataclass(frozen=True)
+class Generated:
+    """Paths of what :func:`generate` wrote, and the manifest it wrote them under."""
+
+    out_dir: Path
+    verilog: Path
+    manifest: dict[str, Any]
+    layer: LayerIR
+
+
+def generate(config: Config, out_dir: str | Path) -> Generated:
+    """Elaborate the core for ``config`` and write every artefact into ``out_dir``.
+
+    Writes ``<top>.v``, one ``.memh`` image per memory bank, ``resolved_config.json`` and
+    ``manifest.json`` (fields: ``top``, ``verilog``, ``memories``, ``total_memory_bits``,
+    ``lanes``, and the port list).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    layer = resolve(config)
+    top = top_name(layer)
+    core = NeuronCore(layer)
+    log.info("elaborating %s: %d x %d, %d lanes", top, layer.n_in, layer.n_out, layer.lanes)
+    text = verilog.convert(core, name=top, emit_src=False)
+    vpath = out / f"{top}.v"
+    vpath.write_text(text)
+
+    banks = layer.weight_banks()
+    memories = []
+    for mem in layer.memories:
+        files = []
+        for b in range(mem.count):
+            f = out / f"{mem.name}_{b}.memh"
+            words = banks[b] if mem.name == "weights" else np.zeros(mem.depth, dtype=np.int64)
+            write_memh(f, words, mem.width)
+            files.append(f.name)
+        memories.append({"name": mem.name, "banks": mem.count, "depth": mem.depth,
+                         "width": mem.width, "bits": mem.bits, "init_files": files})
+    dump_resolved(config, layer, out / "resolved_config.json")
+    manifest = {
+        "top": top,
+        "verilog": vpath.name,
+        "memories": memories,
+        "total_memory_bits": layer.total_memory_bits,
+        "lanes": layer.lanes,
+        "neurons": layer.n_out,
+        "inputs": layer.n_in,
+        "weight_layout": "W[i, j] in bank (i + j) % lanes at address i * npl + j // lanes",
+        "ports": verilog_ports(text),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return Generated(out_dir=out, verilog=vpath, manifest=manifest, layer=layer)
+
+
+def verilog_ports(text: str) -> dict[str, dict[str, Any]]:
+    """The top module's ports, read from its Verilog: name -> direction and width."""
+    ports = {}
+    for m in re.finditer(r"^\s*(input|output)\s+(?:\[(\d+):0\]\s+)?(\w+)\s*;", text, re.M):
+        ports[m[3]] = {"direction": m[1], "width": int(m[2]) + 1 if m[2] else 1}
+    return ports

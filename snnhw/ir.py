@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config
+from .config import Config, toml_value
 from .errors import ConfigError
 
 __all__ = ["MemoryIR", "LayerIR", "resolve", "ceil_log2", "bits_for"]
@@ -195,17 +195,17 @@ def _initial_weights(config: Config) -> np.ndarray:
     try:
         w = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise ConfigError([f"synapses.init_file = {syn.init_file!r}: cannot load ({e})"]) from None
+        raise ConfigError([f"synapses.init_file = {toml_value(syn.init_file)}: cannot load ({e})"]) from None
     if w.shape != shape:
-        raise ConfigError([f"synapses.init_file = {syn.init_file!r}: has shape {w.shape}, "
+        raise ConfigError([f"synapses.init_file = {toml_value(syn.init_file)}: has shape {w.shape}, "
                            f"must be (input.size, neurons.count) = {shape}"])
     if not np.issubdtype(w.dtype, np.integer):
-        raise ConfigError([f"synapses.init_file = {syn.init_file!r}: has dtype {w.dtype}, "
+        raise ConfigError([f"synapses.init_file = {toml_value(syn.init_file)}: has dtype {w.dtype}, "
                            "must hold integers"])
     bits, signed = syn.weight_bits, syn.signed
     lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
     if w.size and (w.min() < lo or w.max() > hi):
-        raise ConfigError([f"synapses.init_file = {syn.init_file!r}: values "
+        raise ConfigError([f"synapses.init_file = {toml_value(syn.init_file)}: values "
                            f"{int(w.min())}..{int(w.max())} exceed the weight range {lo}..{hi}"])
     return w.astype(np.int64)
 

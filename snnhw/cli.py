@@ -1,0 +1,201 @@
+"""The ``snnhw`` command line: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import load_config
+from .errors import SnnhwError
+
+__all__ = ["main"]
+
+log = logging.getLogger("snnhw")
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from .ir import resolve
+
+    try:
+        resolve(load_config(args.config))
+    except SnnhwError as e:
+        for line in str(e).splitlines():
+            print(line)
+        return 1
+    print("OK")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from .export import generate
+
+    gen = generate(load_config(args.config), args.out)
+    m = gen.manifest
+    print(f"wrote {gen.verilog} (top {m['top']}, {m['lanes']} lanes, "
+          f"{m['total_memory_bits']} memory bits) and manifest.json to {gen.out_dir}")
+    return 0
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .golden import LayerModel, Trace, cycle_model, ideal_cycles
+    from .ir import dump_resolved, resolve
+    from .spikes import load_events, random_events, save_events
+
+    config = load_config(args.config)
+    layer = resolve(config)
+    if args.input is not None:
+        events = load_events(args.input, layer.n_in)
+    else:
+        events = random_events(layer.n_in, args.random, args.activity, args.seed)
+    out = Path(args.out or Path("build") / "simulate" / layer.name)
+    out.mkdir(parents=True, exist_ok=True)
+
+    model = LayerModel(layer)
+    spikes = np.zeros((len(events), layer.n_out), dtype=bool)
+    for t, ev in enumerate(tqdm(events, desc="simulating", unit="step",
+                                disable=None if len(events) > 200 else True)):
+        spikes[t] = model.step(ev)
+    counts = np.array([len(e) for e in events], dtype=np.int64)
+    trace = Trace(spikes=spikes, v=model.v.copy(), ref=model.ref.copy(), event_counts=counts,
+                  cycles=cycle_model(layer, counts, spikes))
+
+    save_events(out / "input_events.txt", events)
+    (out / "output_spikes.txt").write_text(
+        "# timestep neuron\n" + "".join(f"{t} {n}\n" for t, n in trace.spike_events()))
+    np.save(out / "output_spikes.npy", spikes)
+    np.savez(out / "final_state.npz", v=trace.v, ref=trace.ref)
+    dump_resolved(config, layer, out / "resolved_config.json")
+    ideal = ideal_cycles(layer, counts)
+    c = trace.cycles
+    report = {
+        "timesteps": len(events),
+        "input_events": c.input_events,
+        "output_spikes": c.output_spikes,
+        "synaptic_events": c.synaptic_events,
+        "busy_cycles": c.busy_cycles,
+        "ideal_cycles": ideal,
+        "cycles_over_ideal": round(c.busy_cycles / ideal, 4) if ideal else None,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    _raster_plot(out / "output_spikes.png", spikes, layer.name)
+    print(f"{len(events)} timesteps, {c.input_events} input events, {c.output_spikes} output "
+          f"spikes, {c.busy_cycles} cycles ({report['cycles_over_ideal']}x ideal); "
+          f"wrote {out}")
+    return 0
+
+
+def _raster_plot(path: Path, spikes: np.ndarray, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
+    t, n = np.nonzero(spikes)
+    ax.scatter(t, n, s=2, marker="|", color="k")
+    ax.set_xlabel("timestep")
+    ax.set_ylabel("neuron")
+    ax.set_title(f"{title}: output spikes")
+    ax.set_xlim(-0.5, max(1, spikes.shape[0]) - 0.5)
+    ax.set_ylim(-0.5, spikes.shape[1] - 0.5)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .verify import verify
+
+    print(f"verifying {args.config} with {args.sim} (build and simulation may take a minute)",
+          file=sys.stderr)
+    result = verify(args.config, simulator=args.sim, seed=args.seed, timesteps=args.timesteps,
+                    activity=args.activity, input_file=args.input, out_dir=args.out,
+                    check_weights=not args.no_weights, waves=args.waves)
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="snnhw",
+        description="Spiking neural networks on FPGAs: one TOML config to verified Verilog.")
+    p.add_argument("--version", action="version", version=f"snnhw {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="log progress of each stage to stderr (default: off)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("validate", help="check a config; print OK or one line per error")
+    s.add_argument("config", metavar="CONFIG", help="network config (TOML)")
+    s.set_defaults(func=_cmd_validate)
+
+    s = sub.add_parser("generate", help="write Verilog, memory images and manifest")
+    s.add_argument("config", metavar="CONFIG", help="network config (TOML)")
+    s.add_argument("-o", "--out", default="build",
+                   help="output folder (default: build)")
+    s.set_defaults(func=_cmd_generate)
+
+    s = sub.add_parser("simulate", help="run the golden model; write output spikes and state")
+    s.add_argument("config", metavar="CONFIG", help="network config (TOML)")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--random", type=int, metavar="N",
+                     help="random input: N timesteps of independent spikes")
+    src.add_argument("--input", metavar="FILE",
+                     help="input spike file: .txt (indices per line) or .npy raster")
+    s.add_argument("--seed", type=int, default=0, help="seed of --random input (default: 0)")
+    s.add_argument("--activity", type=float, default=0.1,
+                   help="spike probability per input and timestep for --random (default: 0.1)")
+    s.add_argument("-o", "--out", default=None,
+                   help="output folder (default: build/simulate/<name>)")
+    s.set_defaults(func=_cmd_simulate)
+
+    s = sub.add_parser("verify",
+                       help="simulate the generated Verilog with cocotb; compare with the golden "
+                            "model")
+    s.add_argument("config", metavar="CONFIG", help="network config (TOML)")
+    s.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
+                   help="HDL simulator (default: verilator)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random input (default: 0)")
+    s.add_argument("--timesteps", type=int, default=50,
+                   help="timesteps of random input (default: 50)")
+    s.add_argument("--activity", type=float, default=0.1,
+                   help="spike probability per input and timestep (default: 0.1)")
+    s.add_argument("--input", metavar="FILE", default=None,
+                   help="input spike file instead of random input (default: none)")
+    s.add_argument("-o", "--out", default=None,
+                   help="work folder for Verilog, build and logs "
+                        "(default: build/verify/<name>)")
+    s.add_argument("--no-weights", action="store_true",
+                   help="skip reading back and comparing every weight (default: compare)")
+    s.add_argument("--waves", action="store_true",
+                   help="dump a waveform into the work folder (default: off)")
+    s.set_defaults(func=_cmd_verify)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="snnhw: %(message)s")
+    try:
+        return args.func(args)
+    except SnnhwError as e:
+        for line in str(e).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -192,21 +192,21 @@ def _initial_weights(config: Config) -> np.ndarray:
         return rng.integers(syn.init_low, syn.init_high, size=shape, endpoint=True,
                             dtype=np.int64)
     path = config.base_dir / syn.init_file
+    key = f"synapses.init_file = {toml_value(syn.init_file)}"
     try:
         w = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
-        raise ConfigError([f"synapses.init_file = {toml_value(syn.init_file)}: cannot load ({e})"]) from None
+        raise ConfigError([f"{key}: cannot load ({e})"]) from None
     if w.shape != shape:
-        raise ConfigError([f"synapses.init_file = {toml_value(syn.init_file)}: has shape {w.shape}, "
-                           f"must be (input.size, neurons.count) = {shape}"])
+        raise ConfigError([f"{key}: has shape {w.shape}, must be (input.size, neurons.count) = "
+                           f"{shape}"])
     if not np.issubdtype(w.dtype, np.integer):
-        raise ConfigError([f"synapses.init_file = {toml_value(syn.init_file)}: has dtype {w.dtype}, "
-                           "must hold integers"])
+        raise ConfigError([f"{key}: has dtype {w.dtype}, must hold integers"])
     bits, signed = syn.weight_bits, syn.signed
     lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
     if w.size and (w.min() < lo or w.max() > hi):
-        raise ConfigError([f"synapses.init_file = {toml_value(syn.init_file)}: values "
-                           f"{int(w.min())}..{int(w.max())} exceed the weight range {lo}..{hi}"])
+        raise ConfigError([f"{key}: values {int(w.min())}..{int(w.max())} exceed the weight "
+                           f"range {lo}..{hi}"])
     return w.astype(np.int64)
 
 

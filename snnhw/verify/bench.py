@@ -129,7 +129,9 @@ class CoreBench:
         await self.wait_idle()
         mon.cancel()
 
-        expected = trace.spike_events()
+        # The hardware tags spikes with the timestep modulo 2**timestep_bits.
+        wrap = 2**layer.timestep_bits
+        expected = [(t % wrap, n) for t, n in trace.spike_events()]
         for n in range(max(len(expected), len(self.observed))):
             exp = expected[n] if n < len(expected) else None
             got = self.observed[n] if n < len(self.observed) else None

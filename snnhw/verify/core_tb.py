@@ -14,6 +14,7 @@ from pathlib import Path
 import cocotb
 
 from ..config import load_config
+from ..gateware.layouts import COUNTER_NAMES
 from ..ir import resolve
 from ..spikes import load_events
 from .bench import CoreBench
@@ -24,7 +25,7 @@ async def core_matches_golden(dut):
     """Every output spike, final membrane, refractory counter, weight and counter equals the
     golden model's."""
     job = json.loads(Path(os.environ["SNNHW_VERIFY_JOB"]).read_text())
-    layer = resolve(load_config(job["config"]))
+    layer = resolve(load_config(job["golden_config"]))
     events = load_events(job["events"], layer.n_in)
     bench = CoreBench(dut, layer, events)
     start = time.monotonic()
@@ -38,6 +39,8 @@ async def core_matches_golden(dut):
         "errors": bench.checker.errors,
         "first_mismatch": bench.checker.first,
         "busy_cycles": trace.cycles.busy_cycles,
+        "rtl_counters": {name: int(getattr(dut, f"counters__{name}").value)
+                         for name in COUNTER_NAMES},
         "sim_cycles": bench.sim_cycles,
         "sim_seconds": round(time.monotonic() - start, 3),
     }

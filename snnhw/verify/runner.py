@@ -39,6 +39,7 @@ class VerifyResult:
     busy_cycles: int
     sim_cycles: int
     out_dir: Path
+    rtl_counters: dict[str, int]
 
     @property
     def ok(self) -> bool:
@@ -100,7 +101,7 @@ def find_simulator(name: str) -> dict[str, str]:
 def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int = 0,
            timesteps: int = 50, activity: float = 0.1, input_file: str | Path | None = None,
            out_dir: str | Path | None = None, check_weights: bool = True,
-           waves: bool = False) -> VerifyResult:
+           waves: bool = False, golden_config: str | Path | None = None) -> VerifyResult:
     """Generate Verilog for a config, simulate it under cocotb and compare with the golden model.
 
     Parameters
@@ -119,6 +120,9 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
         Also read back every weight through the host port and compare it.
     waves : bool
         Dump a waveform into ``out_dir``.
+    golden_config : path, optional
+        Compare with the golden model of this config instead (same sizes): lets the tests show
+        that the bench catches a difference.
 
     Raises
     ------
@@ -141,20 +145,24 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
     result_path.unlink(missing_ok=True)
     job_path = out / "job.json"
     job_path.write_text(json.dumps({
-        "config": str(config_path.resolve()), "events": str(events_path),
+        "config": str(config_path.resolve()),
+        "golden_config": str(Path(golden_config or config_path).resolve()),
+        "events": str(events_path),
         "result": str(result_path), "check_weights": check_weights}, indent=2))
 
-    runner = get_runner(simulator)
     build_args = ["-Wno-fatal", "-O2"] if simulator == "verilator" else []
     build_dir = out / f"sim_build_{simulator}"
     saved = dict(os.environ)
     os.environ.update(env)
     try:
+        runner = get_runner(simulator)  # looks the simulator up on PATH: after the update
+        if not log.isEnabledFor(logging.INFO):  # it logs every tool command at INFO
+            runner.log.setLevel(logging.WARNING)
         log.info("building %s with %s", gen.verilog.name, simulator)
         try:
             runner.build(sources=[gen.verilog], hdl_toplevel=gen.manifest["top"],
                          build_dir=build_dir, build_args=build_args, always=True,
-                         waves=waves, log_file=out / "build.log")
+                         waves=waves, timescale=("1ns", "1ps"), log_file=out / "build.log")
         except Exception as e:  # the runner raises plain exceptions on tool failure
             raise ToolError(f"{simulator} build failed ({e}); see {out / 'build.log'}") \
                 from None
@@ -164,7 +172,7 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
                         build_dir=build_dir, test_dir=out,
                         extra_env={"SNNHW_VERIFY_JOB": str(job_path)}, waves=waves,
                         results_xml=str(out / "results.xml"), log_file=out / "sim.log")
-        except Exception as e:
+        except (Exception, SystemExit) as e:  # the runner exits 1 when the cocotb test fails
             if not result_path.exists():
                 raise ToolError(f"{simulator} simulation failed ({e}); see "
                                 f"{out / 'sim.log'}") from None
@@ -178,4 +186,5 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
                         input_events=r["input_events"], expected_spikes=r["expected_spikes"],
                         observed_spikes=r["observed_spikes"], compared=r["compared"],
                         errors=r["errors"], first_mismatch=r["first_mismatch"],
-                        busy_cycles=r["busy_cycles"], sim_cycles=r["sim_cycles"], out_dir=out)
+                        busy_cycles=r["busy_cycles"], sim_cycles=r["sim_cycles"], out_dir=out,
+                        rtl_counters=r["rtl_counters"])

@@ -38,7 +38,7 @@ class Case:
     init_low: int = -12
     init_high: int = 31
     timestep_bits: int = 16
-    timesteps: int = 15
+    timesteps: int = 30
     max_events: int = 8  # per timestep, in random order, with repeats
     seed: int = 0
     saturates: bool = False  # the run must hit the membrane limits at least once

@@ -145,12 +145,15 @@ class NeuronCore(wiring.Component):
         with m.If(host_ok & host.r_en):
             m.d.sync += [host_rd_space.eq(host.space), host_rd_bank.eq(host.bank)]
 
-        # Read ports: held (en = 0) while stalled, so the operation waiting in S1 keeps its data.
+        # Read ports: held (en = 0) while stalled, so the operation waiting in S1 keeps its data;
+        # while idle they read only on a host request, so r_data holds until the next one.
+        rd_en = Signal()
+        m.d.comb += rd_en.eq(Mux(host_ok, host.r_en, ~stall))
         for b in range(P):
             m.d.comb += [
-                w_rd[b].en.eq(~stall),
+                w_rd[b].en.eq(rd_en),
                 w_rd[b].addr.eq(Mux(host_ok, host.addr, base + k)),
-                s_rd[b].en.eq(~stall),
+                s_rd[b].en.eq(rd_en),
                 s_rd[b].addr.eq(Mux(host_ok, host.addr, k)),
                 w_wr[b].addr.eq(host.addr),
                 w_wr[b].data.eq(host.w_data),
@@ -184,8 +187,8 @@ class NeuronCore(wiring.Component):
         m.d.comb += s1_write.eq(s1_valid & ~stall)
 
         # Hazard: the operation in S1 read its state in the cycle the previous operation wrote
-        # it (read-before-write), which matters whenever both hit the same group (NPL == 1, or
-        # an event's last group followed by the next timestep's first). The forwarding register
+        # it (read-before-write). Consecutive operations address groups k, k+1 (or NPL-1, 0),
+        # so they collide exactly when NPL == 1: then on every cycle. The forwarding register
         # holds the last write; it is valid only if that write happened in the cycle this
         # operation was issued, i.e. it is cleared by any cycle without a write, kept through
         # stalls (no one writes then).

@@ -38,7 +38,7 @@ class HostPortSignature(wiring.Signature):
 
     A request is taken in a cycle where ``ready`` is high: ``w_en`` writes ``w_data``,
     ``r_en`` reads, and the word appears on ``r_data`` in the next cycle and stays there until
-    the next read. Requests while ``ready`` is low are ignored.
+    the next read or until the core becomes busy. Requests while ``ready`` is low are ignored.
     """
 
     def __init__(self, *, bank_bits: int, addr_bits: int, data_bits: int) -> None:

@@ -1,4 +1,4 @@
-"""Cycle model of the neuron core (docs/semantics.md, section 5); the RTL counters equal it."""
+"""Cycle model of the neuron core (docs/semantics.md, section 7); the RTL counters equal it."""
 
 from __future__ import annotations
 

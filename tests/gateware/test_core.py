@@ -420,3 +420,27 @@ def test_host_state_write_and_run(tmp_path):
     res = simulate(layer, body, tmp_path)
     assert np.array_equal(res["v0"], v0) and np.array_equal(res["ref0"], ref0)
     assert_matches_golden(res, layer, trace)
+
+
+def test_host_read_data_holds_until_next_read(tmp_path):
+    """While idle, r_data keeps the last word read even as addr, space and bank change."""
+    case = Case(6, 5, 2, seed=31)
+    layer = case.layer()
+    banks = layer.weight_banks()
+    assert banks[0][1] != banks[0][5]
+
+    async def body(ctx, core, res):
+        first = await host_read(ctx, core, Space.WEIGHT, 0, 1)
+        held = []
+        for addr in (5, 2, 0):
+            ctx.set(core.host.addr, addr)
+            ctx.set(core.host.space, Space.STATE)
+            await ctx.tick()
+            held.append(ctx.get(core.host.r_data))
+        res["first"], res["held"] = first, held
+        res["second"] = await host_read(ctx, core, Space.WEIGHT, 0, 5)
+
+    res = simulate(layer, body, tmp_path)
+    assert res["first"] == weight_word(layer, int(banks[0][1]))
+    assert res["held"] == [res["first"]] * 3
+    assert res["second"] == weight_word(layer, int(banks[0][5]))

@@ -1,0 +1,97 @@
+"""The command line: generate, simulate and their outputs, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnhw.cli import main
+from snnhw.config import load_config
+from snnhw.golden import LayerModel
+from snnhw.ir import resolve
+from snnhw.spikes import load_events, random_events
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = ROOT / "examples" / "small_if_24x10.toml"
+
+
+def read_memh(path: Path, width: int, signed: bool) -> np.ndarray:
+    words = np.array([int(line, 16) for line in path.read_text().split()], dtype=np.int64)
+    if signed:
+        words = np.where(words >> (width - 1), words - (1 << width), words)
+    return words
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "examples").glob("*.toml")),
+                         ids=lambda p: p.stem)
+def test_generate_writes_verilog_images_and_manifest(config: Path, tmp_path: Path, capsys):
+    assert main(["generate", str(config), "-o", str(tmp_path)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    layer = resolve(load_config(config))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["top"] == f"{layer.name}_core"
+    assert manifest["lanes"] == layer.lanes
+    verilog = (tmp_path / manifest["verilog"]).read_text()
+    assert f"module {manifest['top']}(" in verilog
+    mems = {m["name"]: m for m in manifest["memories"]}
+    assert mems["weights"]["depth"] == layer.n_in * layer.npl
+    assert mems["weights"]["width"] == layer.weight_bits
+    assert mems["state"]["width"] == layer.membrane_bits + layer.ref_bits
+    assert manifest["total_memory_bits"] == sum(m["bits"] for m in mems.values())
+    for m in mems.values():
+        assert m["bits"] == m["banks"] * m["depth"] * m["width"]
+    # the bank images hold exactly the initial weights, in the documented layout
+    banks = np.stack([read_memh(tmp_path / f, layer.weight_bits, layer.weight_signed)
+                      for f in mems["weights"]["init_files"]])
+    assert np.array_equal(layer.weights_from_banks(banks), layer.weights)
+    ports = manifest["ports"]
+    assert ports["i_event__valid"]["direction"] == "input"
+    assert ports["o_spike__valid"]["direction"] == "output"
+    assert ports["i_event__payload"]["width"] == layer.index_bits + 1
+    resolved = json.loads((tmp_path / "resolved_config.json").read_text())
+    assert resolved["resolved"]["npl"] == layer.npl
+
+
+def test_simulate_random_matches_golden(tmp_path: Path, capsys):
+    assert main(["simulate", str(SMALL), "--random", "30", "--seed", "3", "--activity", "0.3",
+                 "-o", str(tmp_path)]) == 0
+    assert "30 timesteps" in capsys.readouterr().out
+    layer = resolve(load_config(SMALL))
+    events = random_events(layer.n_in, 30, 0.3, 3)
+    trace = LayerModel(layer).run(events)
+    assert [e.tolist() for e in load_events(tmp_path / "input_events.txt", layer.n_in)] == \
+        [e.tolist() for e in events]
+    assert np.array_equal(np.load(tmp_path / "output_spikes.npy"), trace.spikes)
+    state = np.load(tmp_path / "final_state.npz")
+    assert np.array_equal(state["v"], trace.v) and np.array_equal(state["ref"], trace.ref)
+    lines = (tmp_path / "output_spikes.txt").read_text().splitlines()[1:]
+    assert [tuple(map(int, x.split())) for x in lines] == trace.spike_events()
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["busy_cycles"] == trace.cycles.busy_cycles
+    assert report["output_spikes"] == int(trace.spikes.sum())
+    assert (tmp_path / "output_spikes.png").stat().st_size > 0
+
+
+def test_simulate_input_file(tmp_path: Path):
+    spikes = tmp_path / "in.txt"
+    spikes.write_text("# two timesteps, then an empty one\n0 5 5 23\n1\n\n")
+    assert main(["simulate", str(SMALL), "--input", str(spikes), "-o", str(tmp_path / "o")]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["timesteps"] == 3 and report["input_events"] == 5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["simulate", "{small}", "--input", "{tmp}/missing.txt"], "no such input file"),
+    (["simulate", "{small}", "--input", "{tmp}/bad.txt"], "bad.txt:1: input index out of range"),
+    (["simulate", "{small}", "--random", "5", "--activity", "2"], "activity = 2.0: must be"),
+    (["generate", "{tmp}/nope.toml"], "cannot read config"),
+], ids=["missing-input", "index-range", "activity", "missing-config"])
+def test_user_errors_are_one_line(argv, message, tmp_path: Path, capsys):
+    (tmp_path / "bad.txt").write_text("3 99\n")
+    argv = [a.format(small=SMALL, tmp=tmp_path) for a in argv]
+    assert main(argv + ["-o", str(tmp_path / "out")] if argv[0] == "simulate" else argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err

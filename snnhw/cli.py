@@ -13,7 +13,7 @@ import numpy as np
 
 from . import __version__
 from .config import load_config
-from .errors import SnnhwError
+from .errors import ConfigError, SnnhwError
 
 __all__ = ["main"]
 
@@ -52,6 +52,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     layer = resolve(config)
+    if layer.learning_features:
+        raise ConfigError([f"{f}: snnhw simulate runs plain LIF/IF layers; use snnhw train "
+                           "for learning networks" for f in layer.learning_features])
     if args.input is not None:
         events = load_events(args.input, layer.n_in)
     else:

@@ -24,6 +24,8 @@ __all__ = [
     "InputConfig",
     "NeuronsConfig",
     "SynapsesConfig",
+    "EncoderConfig",
+    "StdpConfig",
     "HardwareConfig",
     "load_config",
     "parse_config",
@@ -90,6 +92,16 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
         _int("refractory", 0, 0, 255, "timesteps",
              "Timesteps after a spike during which the neuron ignores input and keeps its "
              "potential."),
+        _choice("inhibition", "none", ("none", "wta"),
+                "Lateral inhibition: none, or hard winner-take-all (at most one spike per "
+                "timestep, by the neuron furthest above its threshold; then every membrane "
+                "resets to 0)."),
+        _int("theta_increment", 0, 0, 65535, "membrane LSB",
+             "Adaptive threshold: added to a neuron's threshold offset theta at each of its "
+             "spikes while learning. 0 keeps thresholds fixed."),
+        _int("theta_decay_shift", 12, 1, 31, "bits",
+             "After each training sample every theta decays: `theta -= theta >> shift`."),
+        _int("theta_bits", 16, 1, 24, "bits", "Width of theta (unsigned, saturating)."),
     ),
     "synapses": (
         _int("weight_bits", 8, 1, 16, "bits",
@@ -108,6 +120,45 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
         _int("init_seed", 0, 0, 2**32 - 1, "", "Seed of the uniform initial weights."),
         Field("init_file", str, "", "path", "an existing .npy file",
               "Weights for init = \"file\", relative to the config file."),
+        _int("weight_shift", 0, 0, 15, "bits",
+             "An input spike adds `weight << weight_shift` to the membrane, so thresholds can "
+             "stay the same when the weight width changes."),
+    ),
+    "encoder": (
+        _int("timesteps", 350, 1, 65535, "timesteps", "Timesteps each sample is shown for."),
+        _int("rest", 0, 0, 65535, "timesteps",
+             "Timesteps without input after each sample. Neuron state and traces reset "
+             "between samples anyway."),
+        _int("rate_scale", 8, 1, 256, "",
+             "Rate coding: pixel p (0-255) spikes in a timestep when its generator's next "
+             "16-bit value is below `p * rate_scale * intensity`."),
+        _int("intensity", 2, 1, 64, "", "Starting input intensity of every sample."),
+        _int("max_tries", 1, 1, 16, "presentations",
+             "A sample that makes fewer than min_spikes output spikes is shown again with "
+             "intensity + 1, up to this many presentations in all."),
+        _int("min_spikes", 5, 0, 65535, "spikes", "See max_tries."),
+        _int("seed", 0, 0, 2**32 - 1, "", "Seed of the start states of the input generators."),
+    ),
+    "stdp": (
+        Field("enabled", bool, False, "", "true or false",
+              "Learn with post-synaptic-triggered trace STDP."),
+        _int("eta", 655, 0, 65535, "2**-16 weight LSB",
+             "Learning rate: a post spike changes each of its weights by "
+             "`((x - x_tar) * eta + u) >> 16` LSB, x being the input's trace (0-255)."),
+        _int("eta_halve_every", 0, 0, 2**31 - 1, "samples",
+             "Halve eta after every this many training samples. 0 keeps it constant."),
+        _int("x_tar", 20, 0, 255, "trace units",
+             "Trace offset: inputs with a trace below it are depressed."),
+        _int("trace_shift", 4, 1, 8, "bits",
+             "Pre-trace decay per timestep: `x -= (x + trace_round) >> trace_shift`, from 255 "
+             "at a spike."),
+        _int("trace_round", 8, 0, 255, "trace units", "See trace_shift."),
+        _choice("rounding", "stochastic", ("truncate", "nearest", "stochastic"),
+                "Rounding of weight updates and normalisation: u = 0, 2**15, or the input's "
+                "next 16-bit random value."),
+        _int("normalize_target", 0, 0, 2**31 - 1, "weight LSB",
+             "After each training sample, rescale the weights of every neuron that fired to "
+             "this sum. 0 turns normalisation off."),
     ),
     "hardware": (
         _int("lanes", 1, 1, 64, "lanes",
@@ -144,6 +195,10 @@ class NeuronsConfig:
     leak_shift: int
     reset: str
     refractory: int
+    inhibition: str
+    theta_increment: int
+    theta_decay_shift: int
+    theta_bits: int
 
 
 @dataclass(frozen=True)
@@ -155,6 +210,30 @@ class SynapsesConfig:
     init_high: int
     init_seed: int
     init_file: str
+    weight_shift: int
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    timesteps: int
+    rest: int
+    rate_scale: int
+    intensity: int
+    max_tries: int
+    min_spikes: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class StdpConfig:
+    enabled: bool
+    eta: int
+    eta_halve_every: int
+    x_tar: int
+    trace_shift: int
+    trace_round: int
+    rounding: str
+    normalize_target: int
 
 
 @dataclass(frozen=True)
@@ -172,6 +251,8 @@ class Config:
     input: InputConfig
     neurons: NeuronsConfig
     synapses: SynapsesConfig
+    encoder: EncoderConfig
+    stdp: StdpConfig
     hardware: HardwareConfig
     base_dir: Path = Path(".")
 
@@ -185,6 +266,8 @@ _SECTION_TYPES = {
     "input": InputConfig,
     "neurons": NeuronsConfig,
     "synapses": SynapsesConfig,
+    "encoder": EncoderConfig,
+    "stdp": StdpConfig,
     "hardware": HardwareConfig,
 }
 
@@ -243,10 +326,11 @@ def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Pa
     if mb is not None and wb is not None and signed is not None:
         # The membrane must hold any single weight: signed weights need one bit more than their
         # width, unsigned weights one bit more for the sign of the membrane.
-        need = wb + 1
+        shift = syn.get("weight_shift") or 0
+        need = wb + shift + 1
         if mb < need:
-            err("neurons.membrane_bits",
-                f"must be at least synapses.weight_bits + 1 = {need}")
+            what = "weight_bits + weight_shift + 1" if shift else "weight_bits + 1"
+            err("neurons.membrane_bits", f"must be at least synapses.{what} = {need}")
             mb = None
     if mb is not None:
         vmax = 2 ** (mb - 1) - 1
@@ -270,6 +354,16 @@ def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Pa
     if n_in is not None and n_out is not None and n_in * n_out > 2**24:
         errors.append(f"input.size * neurons.count = {n_in * n_out}: must be at most "
                       f"{2**24} synapses")
+
+    stdp = c["stdp"]
+    if stdp.get("enabled") and signed:
+        err("stdp.enabled", "STDP learns unsigned weights: set synapses.signed = false")
+    target = stdp.get("normalize_target")
+    if target and wb is not None and n_in is not None and signed is False:
+        most = n_in * (2**wb - 1)
+        if target > most:
+            err("stdp.normalize_target",
+                f"must be 0 to {most} (input.size * the largest weight)")
 
     init = syn.get("init")
     if wb is not None and signed is not None:

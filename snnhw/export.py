@@ -13,6 +13,7 @@ import numpy as np
 from amaranth.back import verilog
 
 from .config import Config
+from .errors import ConfigError
 from .gateware import NeuronCore
 from .ir import LayerIR, dump_resolved, resolve
 
@@ -54,6 +55,10 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     layer = resolve(config)
+    if layer.learning_features:
+        raise ConfigError([f"{feature}: no gateware yet for this feature (snnhw simulate and "
+                           "snnhw train model it in the golden model)"
+                           for feature in layer.learning_features])
     top = top_name(layer)
     core = NeuronCore(layer)
     log.info("elaborating %s: %d x %d, %d lanes", top, layer.n_in, layer.n_out, layer.lanes)

@@ -17,6 +17,7 @@ Neuron ``j`` belongs to lane ``j % P`` and neuron group ``k = j // P`` (``P`` la
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,8 @@ import numpy as np
 from .config import Config, toml_value
 from .errors import ConfigError
 
-__all__ = ["MemoryIR", "LayerIR", "resolve", "ceil_log2", "bits_for"]
+__all__ = ["MemoryIR", "EncoderIR", "StdpIR", "LayerIR", "resolve", "trace_table", "ceil_log2",
+           "bits_for"]
 
 
 def ceil_log2(n: int) -> int:
@@ -54,6 +56,48 @@ class MemoryIR:
         return self.count * self.depth * self.width
 
 
+@dataclass(frozen=True)
+class EncoderIR:
+    """On-chip rate encoder: how a sample's pixels become input spikes."""
+
+    timesteps: int
+    rest: int
+    rate_scale: int
+    intensity: int
+    max_tries: int
+    min_spikes: int
+    seed: int
+
+
+@dataclass(frozen=True, eq=False)
+class StdpIR:
+    """Post-triggered trace STDP with optional per-neuron weight normalisation."""
+
+    eta: int
+    eta_halve_every: int
+    x_tar: int
+    rounding: str  # "truncate", "nearest" or "stochastic"
+    normalize_target: int  # 0: off
+    trace_table: np.ndarray = field(repr=False)  # (256,) int64: trace after k timesteps
+
+    def eta_at(self, sample: int) -> int:
+        """Learning rate for the ``sample``-th training sample (0-based)."""
+        if self.eta_halve_every == 0:
+            return self.eta
+        return self.eta >> min(62, sample // self.eta_halve_every)
+
+
+def trace_table(shift: int, rnd: int) -> np.ndarray:
+    """Pre-synaptic trace ``k`` timesteps after a spike: 255, then ``x -= (x + rnd) >> shift``
+    per timestep; entry 255 stands for 255 timesteps or more."""
+    x = np.empty(256, dtype=np.int64)
+    x[0] = 255
+    for k in range(1, 256):
+        x[k] = max(0, x[k - 1] - ((x[k - 1] + rnd) >> shift))
+    x.setflags(write=False)
+    return x
+
+
 @dataclass(frozen=True, eq=False)
 class LayerIR:
     """One dense layer of LIF/IF neurons, resolved for hardware."""
@@ -73,6 +117,13 @@ class LayerIR:
     timestep_bits: int
     counter_bits: int
     weights: np.ndarray = field(repr=False)  # (n_in, n_out) int64, read-only
+    weight_shift: int = 0  # an input spike adds weight << weight_shift
+    inhibition: str = "none"  # "none" or "wta"
+    theta_increment: int = 0  # 0: fixed thresholds
+    theta_decay_shift: int = 12
+    theta_bits: int = 16
+    encoder: EncoderIR | None = None
+    stdp: StdpIR | None = None  # None: no learning
 
     # -- derived sizes ---------------------------------------------------------------------
 
@@ -132,6 +183,22 @@ class LayerIR:
     @property
     def wmax(self) -> int:
         return 2 ** (self.weight_bits - 1) - 1 if self.weight_signed else 2**self.weight_bits - 1
+
+    @property
+    def theta_max(self) -> int:
+        return 2**self.theta_bits - 1
+
+    @property
+    def learning_features(self) -> list[str]:
+        """Config keys of features beyond the plain LIF/IF layer that are in use."""
+        used = []
+        if self.inhibition != "none":
+            used.append(f"neurons.inhibition = {toml_value(self.inhibition)}")
+        if self.theta_increment:
+            used.append(f"neurons.theta_increment = {self.theta_increment}")
+        if self.stdp is not None:
+            used.append("stdp.enabled = true")
+        return used
 
     @property
     def memories(self) -> tuple[MemoryIR, ...]:
@@ -231,7 +298,21 @@ def resolve(config: Config) -> LayerIR:
         timestep_bits=config.hardware.timestep_bits,
         counter_bits=config.hardware.counter_bits,
         weights=weights,
+        weight_shift=config.synapses.weight_shift,
+        inhibition=neu.inhibition,
+        theta_increment=neu.theta_increment,
+        theta_decay_shift=neu.theta_decay_shift,
+        theta_bits=neu.theta_bits,
+        encoder=EncoderIR(**dataclasses.asdict(config.encoder)),
+        stdp=_stdp(config) if config.stdp.enabled else None,
     )
+
+
+def _stdp(config: Config) -> StdpIR:
+    s = config.stdp
+    return StdpIR(eta=s.eta, eta_halve_every=s.eta_halve_every, x_tar=s.x_tar,
+                  rounding=s.rounding, normalize_target=s.normalize_target,
+                  trace_table=trace_table(s.trace_shift, s.trace_round))
 
 
 def dump_resolved(config: Config, layer: LayerIR, path: Path) -> None:

@@ -123,13 +123,15 @@ def test_missing_required_key():
 def test_unknown_key_lists_allowed_keys():
     with pytest.raises(ConfigError, match=exactly(
             "neurons.tau: unknown key; allowed in [neurons]: count, model, membrane_bits, "
-            "threshold, leak_shift, reset, refractory")):
+            "threshold, leak_shift, reset, refractory, inhibition, theta_increment, "
+            "theta_decay_shift, theta_bits")):
         parse_config(minimal(neurons={"tau": 20}))
 
 
 def test_unknown_section_lists_allowed_sections():
     with pytest.raises(ConfigError, match=exactly(
-            "learning: unknown section; allowed: network, input, neurons, synapses, hardware")):
+            "learning: unknown section; allowed: network, input, neurons, synapses, encoder, "
+            "stdp, hardware")):
         parse_config(minimal(learning={"rate": 1}))
 
 

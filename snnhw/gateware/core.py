@@ -58,6 +58,8 @@ class NeuronCore(wiring.Component):
     def __init__(self, layer: LayerIR) -> None:
         if not isinstance(layer, LayerIR):
             raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
+        if layer.learning_features:
+            raise ValueError(f"NeuronCore has no gateware for {', '.join(layer.learning_features)}")
         self._layer = layer
         data_bits = max(layer.weight_bits, layer.state_bits)
         addr_bits = max(layer.bank_addr_bits, layer.group_bits)
@@ -215,7 +217,7 @@ class NeuronCore(wiring.Component):
             refractory = cur.ref != 0
             # integrate: saturating add, skipped while refractory
             total = Signal(signed(L.membrane_bits + 2), name=f"sum_{b}")
-            m.d.comb += total.eq(cur.v + w)
+            m.d.comb += total.eq(cur.v + (w << L.weight_shift))
             summed = Mux(total > vmax, vmax, Mux(total < vmin, vmin, total))
             # fire: leak, threshold, reset, refractory
             if L.leak_shift:

@@ -13,9 +13,9 @@ def integrate_events(layer: LayerIR, weights: np.ndarray, v: np.ndarray, ref: np
                      events: np.ndarray) -> np.ndarray:
     """Apply one timestep's input events, in arrival order, to the membrane potentials.
 
-    For each event ``i`` and each neuron ``j`` that is not refractory (``ref[j] == 0``):
-    ``v[j] = clamp(v[j] + W[i, j], vmin, vmax)``. Saturation happens after every single
-    addition, so the result depends on event order exactly as the hardware's does.
+    For each event ``i`` and each non-refractory neuron ``j`` (``ref[j] == 0``):
+    ``v[j] = clamp(v[j] + (W[i, j] << weight_shift), vmin, vmax)``. Saturation happens after
+    every single addition, so the result depends on event order exactly as the hardware's does.
 
     Returns the new potentials; ``v`` is not modified.
     """
@@ -23,7 +23,7 @@ def integrate_events(layer: LayerIR, weights: np.ndarray, v: np.ndarray, ref: np
     if len(events) == 0:
         return v
     active = ref == 0
-    rows = weights[np.asarray(events)][:, active]          # (E, active neurons)
+    rows = weights[np.asarray(events)][:, active] << layer.weight_shift  # (E, active)
     partial = v[active] + np.cumsum(rows, axis=0)           # exact while nothing saturates
     # Neurons whose running sum never leaves the range saturate nowhere: their result is the
     # plain sum. The others replay the events one by one with a clamp after each addition.

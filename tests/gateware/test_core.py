@@ -38,6 +38,7 @@ class Case:
     init_low: int = -12
     init_high: int = 31
     timestep_bits: int = 16
+    weight_shift: int = 0
     timesteps: int = 30
     max_events: int = 8  # per timestep, in random order, with repeats
     seed: int = 0
@@ -49,6 +50,8 @@ class Case:
              f"-m{self.membrane_bits}")
         if self.timestep_bits != 16:
             s += f"-ts{self.timestep_bits}"
+        if self.weight_shift:
+            s += f"-shift{self.weight_shift}"
         return s + f"-seed{self.seed}"
 
     def layer(self) -> LayerIR:
@@ -62,7 +65,7 @@ class Case:
             "neurons": neurons,
             "synapses": {"weight_bits": self.weight_bits, "signed": self.signed,
                          "init_low": self.init_low, "init_high": self.init_high,
-                         "init_seed": self.seed},
+                         "init_seed": self.seed, "weight_shift": self.weight_shift},
             "hardware": {"lanes": self.lanes, "timestep_bits": self.timestep_bits},
         }))
 
@@ -95,6 +98,7 @@ CASES = [
          timesteps=20, max_events=12, seed=7),
     Case(7, 10, 3, reset="subtract", refractory=3, model="if", signed=False, weight_bits=4,
          membrane_bits=5, threshold=15, init_low=0, init_high=15, seed=8, saturates=True),
+    Case(9, 6, 2, weight_shift=3, membrane_bits=11, threshold=500, seed=9, saturates=True),
 ]
 
 

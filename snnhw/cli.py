@@ -46,6 +46,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from .export import make_dir
     from .golden import LayerModel, Trace, cycle_model, ideal_cycles
     from .ir import dump_resolved, resolve
     from .spikes import load_events, random_events, save_events
@@ -59,8 +60,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         events = load_events(args.input, layer.n_in)
     else:
         events = random_events(layer.n_in, args.random, args.activity, args.seed)
-    out = Path(args.out or Path("build") / "simulate" / layer.name)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(args.out or Path("build") / "simulate" / layer.name)
 
     model = LayerModel(layer)
     spikes = np.zeros((len(events), layer.n_out), dtype=bool)
@@ -86,7 +86,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         "synaptic_events": c.synaptic_events,
         "busy_cycles": c.busy_cycles,
         "ideal_cycles": ideal,
-        "cycles_over_ideal": round(c.busy_cycles / ideal, 4) if ideal else None,
+        "cycles_over_ideal": round(c.busy_cycles / ideal, 4) if ideal else 0.0,
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     _raster_plot(out / "output_spikes.png", spikes, layer.name)
@@ -118,11 +118,12 @@ def _raster_plot(path: Path, spikes: np.ndarray, title: str) -> None:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from .verify import verify
 
-    print(f"verifying {args.config} with {args.sim} (build and simulation may take a minute)",
-          file=sys.stderr)
+    def progress(msg: str) -> None:
+        print(f"snnhw verify: {msg} ...", file=sys.stderr, flush=True)
+
     result = verify(args.config, simulator=args.sim, seed=args.seed, timesteps=args.timesteps,
                     activity=args.activity, input_file=args.input, out_dir=args.out,
-                    check_weights=not args.no_weights, waves=args.waves)
+                    check_weights=not args.no_weights, waves=args.waves, progress=progress)
     print(result.summary())
     return 0 if result.ok else 1
 

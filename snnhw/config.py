@@ -31,6 +31,7 @@ __all__ = [
     "parse_config",
     "config_markdown",
     "toml_value",
+    "weight_range",
 ]
 
 _REQUIRED = object()
@@ -285,6 +286,11 @@ def toml_value(value: Any) -> str:
     return str(value)
 
 
+def weight_range(bits: int, signed: bool) -> tuple[int, int]:
+    """Smallest and largest weight of ``bits`` bits, two's complement or unsigned."""
+    return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+
+
 def _type_name(t: type) -> str:
     return {int: "an integer", str: "a string", bool: "true or false"}[t]
 
@@ -367,7 +373,7 @@ def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Pa
 
     init = syn.get("init")
     if wb is not None and signed is not None:
-        wmin, wmax = (-(2 ** (wb - 1)), 2 ** (wb - 1) - 1) if signed else (0, 2**wb - 1)
+        wmin, wmax = weight_range(wb, signed)
         lo, hi = syn.get("init_low"), syn.get("init_high")
         if init == "uniform":
             if lo is not None and not wmin <= lo <= wmax:
@@ -461,6 +467,8 @@ def load_config(path: str | Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError([f"{path}: cannot read config ({e.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path}: not a text file (TOML must be UTF-8)"]) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SnnhwError", "ConfigError", "InputError", "ToolError"]
+__all__ = ["SnnhwError", "ConfigError", "InputError", "OutputError", "ToolError"]
 
 
 class SnnhwError(Exception):
@@ -28,6 +28,10 @@ class ConfigError(SnnhwError):
 
 class InputError(SnnhwError):
     """An input spike file or option is invalid."""
+
+
+class OutputError(SnnhwError):
+    """An output folder or file cannot be written."""
 
 
 class ToolError(SnnhwError):

@@ -13,13 +13,23 @@ import numpy as np
 from amaranth.back import verilog
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .gateware import NeuronCore
 from .ir import LayerIR, dump_resolved, resolve
 
 __all__ = ["Generated", "generate", "top_name", "write_memh", "verilog_ports"]
 
 log = logging.getLogger(__name__)
+
+
+def make_dir(path: str | Path) -> Path:
+    """Create an output folder, or say in one line why it cannot be."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{path}: cannot create output folder ({e.strerror})") from None
+    return path
 
 
 def top_name(layer: LayerIR) -> str:
@@ -52,12 +62,11 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
     ``manifest.json`` (fields: ``top``, ``verilog``, ``memories``, ``total_memory_bits``,
     ``lanes``, and the port list).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_dir(out_dir)
     layer = resolve(config)
     if layer.learning_features:
-        raise ConfigError([f"{feature}: no gateware yet for this feature (snnhw simulate and "
-                           "snnhw train model it in the golden model)"
+        raise ConfigError([f"{feature}: the generator has no gateware for learning networks "
+                           "yet; snnhw train runs them in the golden model"
                            for feature in layer.learning_features])
     top = top_name(layer)
     core = NeuronCore(layer)
@@ -88,6 +97,12 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
         "inputs": layer.n_in,
         "weight_layout": "W[i, j] in bank (i + j) % lanes at address i * npl + j // lanes",
         "ports": verilog_ports(text),
+        "layouts": {  # packed payloads and words, fields from bit 0 upward: [name, bits]
+            "i_event__payload": [["index", layer.index_bits], ["eot", 1]],
+            "o_spike__payload": [["neuron", layer.neuron_bits],
+                                 ["timestep", layer.timestep_bits]],
+            "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits]],
+        },
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir=out, verilog=vpath, manifest=manifest, layer=layer)

@@ -25,16 +25,22 @@ from typing import Any
 
 import numpy as np
 
-from .config import Config, toml_value
+from .config import Config, toml_value, weight_range
 from .errors import ConfigError
 
-__all__ = ["MemoryIR", "EncoderIR", "StdpIR", "LayerIR", "resolve", "trace_table", "ceil_log2",
-           "bits_for"]
+__all__ = ["MemoryIR", "EncoderIR", "StdpIR", "LayerIR", "resolve", "dump_resolved",
+           "trace_table", "ceil_log2", "bits_for", "from_twos"]
 
 
 def ceil_log2(n: int) -> int:
     """Address bits to index ``n`` items (0 for n <= 1)."""
     return (n - 1).bit_length() if n > 1 else 0
+
+
+def from_twos(word: int, bits: int) -> int:
+    """The signed value of the low ``bits`` bits of ``word`` (two's complement)."""
+    word &= (1 << bits) - 1
+    return word - (1 << bits) if word >> (bits - 1) else word
 
 
 def bits_for(n: int) -> int:
@@ -178,11 +184,11 @@ class LayerIR:
 
     @property
     def wmin(self) -> int:
-        return -(2 ** (self.weight_bits - 1)) if self.weight_signed else 0
+        return weight_range(self.weight_bits, self.weight_signed)[0]
 
     @property
     def wmax(self) -> int:
-        return 2 ** (self.weight_bits - 1) - 1 if self.weight_signed else 2**self.weight_bits - 1
+        return weight_range(self.weight_bits, self.weight_signed)[1]
 
     @property
     def theta_max(self) -> int:
@@ -262,15 +268,14 @@ def _initial_weights(config: Config) -> np.ndarray:
     key = f"synapses.init_file = {toml_value(syn.init_file)}"
     try:
         w = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise ConfigError([f"{key}: cannot load ({e})"]) from None
+    except (OSError, ValueError, EOFError) as e:
+        raise ConfigError([f"{key}: cannot load ({e or 'empty file'})"]) from None
     if w.shape != shape:
         raise ConfigError([f"{key}: has shape {w.shape}, must be (input.size, neurons.count) = "
                            f"{shape}"])
     if not np.issubdtype(w.dtype, np.integer):
         raise ConfigError([f"{key}: has dtype {w.dtype}, must hold integers"])
-    bits, signed = syn.weight_bits, syn.signed
-    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+    lo, hi = weight_range(syn.weight_bits, syn.signed)
     if w.size and (w.min() < lo or w.max() > hi):
         raise ConfigError([f"{key}: values {int(w.min())}..{int(w.max())} exceed the weight "
                            f"range {lo}..{hi}"])

@@ -31,6 +31,8 @@ def random_events(n_in: int, timesteps: int, activity: float, seed: int) -> list
         raise InputError(f"activity = {activity}: must be between 0 and 1")
     if timesteps < 0:
         raise InputError(f"timesteps = {timesteps}: must be at least 0")
+    if seed < 0:
+        raise InputError(f"seed = {seed}: must be at least 0")
     rng = np.random.default_rng(seed)
     raster = rng.random((timesteps, n_in)) < activity
     return [np.flatnonzero(row).astype(np.int64) for row in raster]
@@ -44,14 +46,20 @@ def load_events(path: str | Path, n_in: int) -> list[np.ndarray]:
     if path.suffix == ".npy":
         try:
             raster = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise InputError(f"{path}: not a NumPy array file ({e})") from None
+        except (OSError, ValueError, EOFError) as e:
+            raise InputError(f"{path}: not a NumPy array file ({e or 'empty file'})") from None
         if raster.ndim != 2 or raster.shape[1] != n_in:
             raise InputError(f"{path}: raster has shape {raster.shape}, must be "
                              f"(timesteps, {n_in})")
+        if raster.dtype != bool and not np.isin(raster, (0, 1)).all():
+            raise InputError(f"{path}: raster must hold only 0 and 1 (or booleans)")
         return [np.flatnonzero(row).astype(np.int64) for row in raster]
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read spike file ({e})") from None
     events = []
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
+    for lineno, line in enumerate(text.splitlines(), 1):
         if line.startswith("#"):
             continue
         try:

@@ -88,10 +88,34 @@ def test_simulate_input_file(tmp_path: Path):
     (["simulate", "{small}", "--input", "{tmp}/bad.txt"], "bad.txt:1: input index out of range"),
     (["simulate", "{small}", "--random", "5", "--activity", "2"], "activity = 2.0: must be"),
     (["generate", "{tmp}/nope.toml"], "cannot read config"),
-], ids=["missing-input", "index-range", "activity", "missing-config"])
+    (["validate", "{tmp}/binary.toml"], "not a text file"),
+    (["simulate", "{small}", "--input", "{tmp}/empty.npy"], "not a NumPy array file"),
+    (["simulate", "{small}", "--input", "{tmp}/half.npy"], "must hold only 0 and 1"),
+    (["simulate", "{small}", "--input", "{tmp}/latin1.txt"], "cannot read spike file"),
+    (["simulate", "{small}", "--random", "5", "--seed", "-1"], "seed = -1: must be"),
+    (["generate", "{small}", "-o", "{tmp}/bad.txt/out"], "cannot create output folder"),
+    (["verify", "{small}", "--activity", "1.5", "-o", "{tmp}/v"], "activity = 1.5"),
+    (["generate", "{root}/examples/learning/mnist_stdp_100.toml", "-o", "{tmp}/g"],
+     "no gateware for learning networks yet"),
+], ids=["missing-input", "index-range", "activity", "missing-config", "binary-config",
+        "empty-npy", "fractional-npy", "non-utf8-txt", "negative-seed", "output-is-file",
+        "verify-checks-first", "learning-config"])
 def test_user_errors_are_one_line(argv, message, tmp_path: Path, capsys):
     (tmp_path / "bad.txt").write_text("3 99\n")
-    argv = [a.format(small=SMALL, tmp=tmp_path) for a in argv]
-    assert main(argv + ["-o", str(tmp_path / "out")] if argv[0] == "simulate" else argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe[input]\n")
+    (tmp_path / "empty.npy").write_bytes(b"")
+    np.save(tmp_path / "half.npy", np.full((2, 24), 0.5))
+    (tmp_path / "latin1.txt").write_bytes("1 2 # caf\xe9\n".encode("latin-1"))
+    argv = [a.format(small=SMALL, tmp=tmp_path, root=ROOT) for a in argv]
+    if argv[0] == "simulate":
+        argv += ["-o", str(tmp_path / "out")]
+    assert main(argv) == 1
+    out = capsys.readouterr()
+    if argv[0] == "validate":  # validate reports on stdout, without a prefix
+        lines = ["error: " + line for line in out.out.strip().splitlines()]
+    else:
+        lines = [line for line in out.err.strip().splitlines()
+                 if not line.startswith("snnhw verify:")]  # progress lines
+    # one line per mistake: the learning config uses three features without gateware
+    assert len(lines) == (3 if "learning" in argv[1] else 1), lines
+    assert all(line.startswith("error: ") for line in lines) and message in lines[0], lines

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..ir import from_twos
 from .core import NeuronCore
 from .layouts import Space
 
@@ -81,11 +82,6 @@ async def host_read(ctx, core: NeuronCore, space: Space, bank: int, addr: int) -
     return ctx.get(core.host.r_data)
 
 
-def _signed(word: int, bits: int) -> int:
-    word &= (1 << bits) - 1
-    return word - (1 << bits) if word >> (bits - 1) else word
-
-
 async def read_state(ctx, core: NeuronCore) -> tuple[np.ndarray, np.ndarray]:
     """Read every real neuron's membrane potential and refractory counter."""
     layer = core.layer
@@ -93,6 +89,6 @@ async def read_state(ctx, core: NeuronCore) -> tuple[np.ndarray, np.ndarray]:
     ref = np.zeros(layer.n_out, dtype=np.int64)
     for j in range(layer.n_out):
         word = await host_read(ctx, core, Space.STATE, j % layer.lanes, j // layer.lanes)
-        v[j] = _signed(word, layer.membrane_bits)
+        v[j] = from_twos(word, layer.membrane_bits)
         ref[j] = word >> layer.membrane_bits
     return v, ref

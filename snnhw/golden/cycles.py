@@ -13,7 +13,8 @@ __all__ = ["CycleCounts", "cycle_model", "ideal_cycles"]
 
 @dataclass(frozen=True)
 class CycleCounts:
-    """What the core's counters read after a continuous run from idle."""
+    """What the core's counters read after a continuous run from idle (saturated at
+    ``2**counter_bits - 1`` like the hardware's; ``timesteps`` is not a hardware counter)."""
 
     busy_cycles: int
     synaptic_events: int
@@ -48,9 +49,11 @@ def cycle_model(layer: LayerIR, event_counts: np.ndarray, spikes: np.ndarray) ->
     p = group_spike_counts(layer, spikes).reshape(-1)
     stalls = int(np.maximum(p[:-1] - 1, 0).sum())
     busy = issue + stalls + 1 + int(p[-1])
-    return CycleCounts(busy_cycles=busy, synaptic_events=total_events * layer.n_out,
-                       timesteps=t, input_events=total_events,
-                       output_spikes=int(np.asarray(spikes).sum()))
+    top = 2**layer.counter_bits - 1  # the hardware counters saturate
+    return CycleCounts(busy_cycles=min(busy, top),
+                       synaptic_events=min(total_events * layer.n_out, top),
+                       timesteps=t, input_events=min(total_events, top),
+                       output_spikes=min(int(np.asarray(spikes).sum()), top))
 
 
 def ideal_cycles(layer: LayerIR, event_counts: np.ndarray) -> int:

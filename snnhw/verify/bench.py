@@ -13,7 +13,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from ..golden import LayerModel, Trace
-from ..ir import LayerIR
+from ..ir import LayerIR, from_twos
 
 __all__ = ["Checker", "CoreBench"]
 
@@ -38,11 +38,6 @@ class Checker:
             cocotb.log.error("first mismatch: %s at %s: expected %r, got %r",
                              what, where, expected, got)
         return False
-
-
-def _signed(word: int, bits: int) -> int:
-    word &= (1 << bits) - 1
-    return word - (1 << bits) if word >> (bits - 1) else word
 
 
 class CoreBench:
@@ -149,14 +144,14 @@ class CoreBench:
                 if j >= layer.n_out:
                     continue
                 check("membrane", f"neuron {j}", int(trace.v[j]),
-                      _signed(word, layer.membrane_bits))
+                      from_twos(word, layer.membrane_bits))
                 check("refractory", f"neuron {j}", int(trace.ref[j]),
                       word >> layer.membrane_bits)
         if check_weights:
             banks = layer.weight_banks()
             for b in range(layer.lanes):
                 words = await self._read_memory(0, b, layer.bank_depth)
-                got = np.array([_signed(w, layer.weight_bits) if layer.weight_signed else w
+                got = np.array([from_twos(w, layer.weight_bits) if layer.weight_signed else w
                                 for w in words])
                 bad = np.flatnonzero(got != banks[b])
                 self.checker.compared["weight"] = (self.checker.compared.get("weight", 0)

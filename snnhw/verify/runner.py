@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,8 @@ def find_simulator(name: str) -> dict[str, str]:
 def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int = 0,
            timesteps: int = 50, activity: float = 0.1, input_file: str | Path | None = None,
            out_dir: str | Path | None = None, check_weights: bool = True,
-           waves: bool = False, golden_config: str | Path | None = None) -> VerifyResult:
+           waves: bool = False, golden_config: str | Path | None = None,
+           progress: Callable[[str], None] | None = None) -> VerifyResult:
     """Generate Verilog for a config, simulate it under cocotb and compare with the golden model.
 
     Parameters
@@ -123,6 +125,8 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
     golden_config : path, optional
         Compare with the golden model of this config instead (same sizes): lets the tests show
         that the bench catches a difference.
+    progress : callable, optional
+        Called with a short message as each stage (generate, build, simulate) starts.
 
     Raises
     ------
@@ -130,15 +134,21 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
     """
     from cocotb_tools.runner import get_runner
 
+    def say(msg: str) -> None:
+        log.info(msg)
+        if progress is not None:
+            progress(msg)
+
     config_path = Path(config_path)
     config = load_config(config_path)
     env = find_simulator(simulator)
+    n_in = config.input.size
+    events = (load_events(input_file, n_in) if input_file is not None
+              else random_events(n_in, timesteps, activity, seed))
     out = Path(out_dir) if out_dir else Path("build") / "verify" / config.network.name
     out = out.resolve()
+    say("generating Verilog")
     gen = generate(config, out / "rtl")
-    layer = gen.layer
-    events = (load_events(input_file, layer.n_in) if input_file is not None
-              else random_events(layer.n_in, timesteps, activity, seed))
     events_path = out / "input_events.txt"
     save_events(events_path, events)
     result_path = out / "result.json"
@@ -158,7 +168,7 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
         runner = get_runner(simulator)  # looks the simulator up on PATH: after the update
         if not log.isEnabledFor(logging.INFO):  # it logs every tool command at INFO
             runner.log.setLevel(logging.WARNING)
-        log.info("building %s with %s", gen.verilog.name, simulator)
+        say(f"building {gen.verilog.name} with {simulator}")
         try:
             runner.build(sources=[gen.verilog], hdl_toplevel=gen.manifest["top"],
                          build_dir=build_dir, build_args=build_args, always=True,
@@ -166,7 +176,7 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
         except Exception as e:  # the runner raises plain exceptions on tool failure
             raise ToolError(f"{simulator} build failed ({e}); see {out / 'build.log'}") \
                 from None
-        log.info("simulating %d timesteps", len(events))
+        say(f"simulating {len(events)} timesteps and comparing with the golden model")
         try:
             runner.test(test_module="snnhw.verify.core_tb", hdl_toplevel=gen.manifest["top"],
                         build_dir=build_dir, test_dir=out,

@@ -448,3 +448,23 @@ def test_host_read_data_holds_until_next_read(tmp_path):
     assert res["first"] == weight_word(layer, int(banks[0][1]))
     assert res["held"] == [res["first"]] * 3
     assert res["second"] == weight_word(layer, int(banks[0][5]))
+
+
+def test_counters_saturate_like_the_model(tmp_path):
+    """16-bit counters overflow in this run: the RTL and the cycle model both saturate."""
+    layer = resolve(parse_config({
+        "input": {"size": 32},
+        "neurons": {"count": 40, "threshold": 200, "membrane_bits": 12},
+        "synapses": {"weight_bits": 6, "init_low": -8, "init_high": 31, "init_seed": 4},
+        "hardware": {"lanes": 1, "counter_bits": 16},
+    }))
+    events = random_train(layer.n_in, 140, 24, seed=4)
+    trace = LayerModel(layer).run(events)
+    assert trace.cycles.busy_cycles == 2**16 - 1
+    assert trace.cycles.synaptic_events == 2**16 - 1
+
+    async def body(ctx, core, res):
+        await run_and_read(ctx, core, events, res)
+
+    res = simulate(layer, body, tmp_path)
+    assert_matches_golden(res, layer, trace)

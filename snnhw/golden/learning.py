@@ -1,0 +1,172 @@
+"""Bit-exact model of the learning network (Diehl & Cook / FSpiNN style), readable NumPy path.
+
+One sample is shown for ``encoder.timesteps`` timesteps. Each timestep, in order:
+
+1. **encode** (:func:`encode_step`): every non-zero pixel ``i`` (ascending) draws the next
+   value ``r`` of its generator and spikes when ``r < pixel * rate_scale * intensity``;
+2. **integrate** the spiking inputs in ascending order (:func:`integrate_events`, saturating,
+   refractory neurons ignore input), recording each input's last spike time;
+3. **leak and fire** (:func:`fire_adaptive`): leak as in :func:`fire_step`; a neuron fires when
+   not refractory and ``leaked >= threshold + theta``. With ``inhibition = "wta"`` only the one
+   with the largest ``leaked - threshold - theta`` fires (ties: lowest index) and then every
+   membrane is set to 0;
+4. **learn**, for each neuron that fired, in ascending order (:func:`stdp_column`): theta
+   grows by ``theta_increment`` (saturating) and every weight of the neuron moves by
+   ``((x - x_tar) * eta + u) >> 16``, clipped to ``0..wmax``.
+
+After the sample (when learning): every theta decays, ``theta -= theta >> theta_decay_shift``,
+then each neuron that fired is normalised (:func:`normalize_column`), in ascending order.
+A sample with fewer than ``min_spikes`` output spikes is shown again with ``intensity + 1``, up
+to ``max_tries`` presentations; learning happens in every presentation.
+
+Random values ``u`` come from the input generators (:mod:`.rng`): stochastic rounding of the
+weight of input ``i`` takes the next value of generator ``i``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import LayerIR
+from .lif import integrate_events
+from .rng import Generators, initial_states
+
+__all__ = ["LearningState", "encode_step", "fire_adaptive", "stdp_column", "normalize_column",
+           "rounding_offsets", "present", "run_sample", "K_MAX"]
+
+K_MAX = 2**24 - 1  # largest normalisation factor (Q16), the width of the hardware multiplier
+
+
+@dataclass
+class LearningState:
+    """Everything the learning hardware keeps between samples."""
+
+    weights: np.ndarray  # (n_in, n_out) int64
+    theta: np.ndarray  # (n_out,) int64
+    gens: Generators  # one per input
+
+    @classmethod
+    def initial(cls, layer: LayerIR) -> LearningState:
+        return cls(weights=layer.weights.copy(),
+                   theta=np.zeros(layer.n_out, dtype=np.int64),
+                   gens=Generators(initial_states(layer.n_in, layer.encoder.seed)))
+
+    def copy(self) -> LearningState:
+        gens = Generators(self.gens.states)
+        return LearningState(self.weights.copy(), self.theta.copy(), gens)
+
+
+def encode_step(layer: LayerIR, gens: Generators, pixels: np.ndarray, nonzero: np.ndarray,
+                intensity: int) -> np.ndarray:
+    """Input spikes of one timestep, ascending: each non-zero pixel draws once."""
+    r = gens.draw(nonzero)
+    return nonzero[r < pixels[nonzero] * (layer.encoder.rate_scale * intensity)]
+
+
+def fire_adaptive(layer: LayerIR, v: np.ndarray, ref: np.ndarray, theta: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leak, threshold (``threshold + theta``) with optional hard WTA, reset and refractory.
+
+    Returns ``(v, ref, spikes)``.
+    """
+    refractory = ref > 0
+    leaked = v - (v >> layer.leak_shift) if layer.leak_shift else v
+    margin = leaked - (layer.threshold + theta)
+    cand = ~refractory & (margin >= 0)
+    if layer.inhibition == "wta":
+        spikes = np.zeros(layer.n_out, dtype=bool)
+        if cand.any():
+            spikes[np.argmax(np.where(cand, margin, np.iinfo(np.int64).min))] = True
+    else:
+        spikes = cand
+    if layer.inhibition == "wta" and spikes.any():
+        v_new = np.zeros_like(v)
+    elif layer.reset == "zero":
+        v_new = np.where(refractory, v, np.where(spikes, 0, leaked))
+    else:
+        v_new = np.where(refractory, v, np.where(spikes, leaked - layer.threshold - theta,
+                                                  leaked))
+    ref_new = np.where(refractory, ref - 1, np.where(spikes, layer.refractory, 0))
+    return v_new, ref_new, spikes
+
+
+def rounding_offsets(layer: LayerIR, gens: Generators) -> np.ndarray | int:
+    """The ``u`` added before the ``>> 16`` of an update: 0, 2**15, or one draw per input."""
+    mode = layer.stdp.rounding
+    if mode == "truncate":
+        return 0
+    if mode == "nearest":
+        return 1 << 15
+    return gens.draw(slice(None))
+
+
+def stdp_column(layer: LayerIR, column: np.ndarray, trace: np.ndarray, eta: int,
+                u: np.ndarray | int) -> np.ndarray:
+    """Post-spike update of one neuron's weights: ``w + ((x - x_tar) * eta + u) >> 16``,
+    clipped to ``0..wmax``."""
+    dw = ((trace - layer.stdp.x_tar) * eta + u) >> 16
+    return np.clip(column + dw, 0, layer.wmax)
+
+
+def normalize_column(layer: LayerIR, column: np.ndarray, u: np.ndarray | int) -> np.ndarray:
+    """Rescale one neuron's weights toward the sum ``normalize_target``:
+    ``K = min((target << 16) // sum, K_MAX)``; ``w = min((w * K + u) >> 16, wmax)``.
+    A neuron whose weights sum to 0 is left alone."""
+    total = int(column.sum())
+    if total == 0:
+        return column
+    k = min((layer.stdp.normalize_target << 16) // total, K_MAX)
+    return np.minimum((column * k + u) >> 16, layer.wmax)
+
+
+def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensity: int,
+            learn: bool, eta: int) -> np.ndarray:
+    """Show one sample once; returns the spike count of every neuron."""
+    pixels = np.asarray(image, dtype=np.int64).reshape(-1)
+    nonzero = np.flatnonzero(pixels)
+    n_in, n_out = layer.n_in, layer.n_out
+    v = np.zeros(n_out, dtype=np.int64)
+    ref = np.zeros(n_out, dtype=np.int64)
+    last = np.full(n_in, -1, dtype=np.int64)
+    counts = np.zeros(n_out, dtype=np.int64)
+    table = layer.stdp.trace_table if layer.stdp is not None else None
+    for t in range(layer.encoder.timesteps):
+        events = encode_step(layer, state.gens, pixels, nonzero, intensity)
+        last[events] = t
+        v = integrate_events(layer, state.weights, v, ref, events)
+        v, ref, spikes = fire_adaptive(layer, v, ref, state.theta)
+        fired = np.flatnonzero(spikes)
+        counts[fired] += 1
+        if not learn or len(fired) == 0:
+            continue
+        if table is not None:
+            trace = np.where(last >= 0, table[np.minimum(t - last, 255)], 0)
+        for j in fired:
+            state.theta[j] = min(state.theta[j] + layer.theta_increment, layer.theta_max)
+            if layer.stdp is not None:
+                u = rounding_offsets(layer, state.gens)
+                state.weights[:, j] = stdp_column(layer, state.weights[:, j], trace, eta, u)
+    if learn:
+        state.theta -= state.theta >> layer.theta_decay_shift
+        if layer.stdp is not None and layer.stdp.normalize_target:
+            for j in np.flatnonzero(counts):
+                u = rounding_offsets(layer, state.gens)
+                state.weights[:, j] = normalize_column(layer, state.weights[:, j], u)
+    return counts
+
+
+def run_sample(layer: LayerIR, state: LearningState, image: np.ndarray, *, learn: bool,
+               eta: int = 0) -> tuple[np.ndarray, int]:
+    """Show one sample, again with more intensity while it makes too few spikes.
+
+    Returns the spike counts of the last presentation and the number of presentations.
+    """
+    enc = layer.encoder
+    for attempt in range(enc.max_tries):
+        counts = present(layer, state, image, intensity=enc.intensity + attempt, learn=learn,
+                         eta=eta)
+        if counts.sum() >= enc.min_spikes:
+            break
+    return counts, attempt + 1

@@ -1,0 +1,156 @@
+"""The learning network's golden model: hand-worked steps, and the numba fast path proven
+bit-identical to the readable NumPy path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snnhw.config import parse_config
+from snnhw.golden.fast import run_sample_fast, run_samples_fast
+from snnhw.golden.learning import (
+    K_MAX,
+    LearningState,
+    fire_adaptive,
+    normalize_column,
+    run_sample,
+    stdp_column,
+)
+from snnhw.golden.rng import PERIOD, SEQUENCE, Generators, xorshift16
+from snnhw.ir import resolve, trace_table
+
+
+def make_layer(n_in=64, n_out=10, *, inhibition="wta", reset="zero", rounding="stochastic",
+               normalize_target=600, weight_bits=8, weight_shift=0, timesteps=40, max_tries=3,
+               min_spikes=4, theta_increment=50, threshold=300, stdp=True, refractory=2,
+               leak_shift=4, seed=1):
+    return resolve(parse_config({
+        "input": {"size": n_in},
+        "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
+                    "leak_shift": leak_shift, "reset": reset, "refractory": refractory,
+                    "inhibition": inhibition, "theta_increment": theta_increment,
+                    "theta_decay_shift": 3},
+        "synapses": {"weight_bits": weight_bits, "signed": False, "init_low": 0,
+                     "init_high": 2**weight_bits // 3, "init_seed": seed,
+                     "weight_shift": weight_shift},
+        "encoder": {"timesteps": timesteps, "rate_scale": 64, "intensity": 1,
+                    "max_tries": max_tries, "min_spikes": min_spikes, "seed": seed},
+        "stdp": {"enabled": stdp, "eta": 5000, "x_tar": 30, "rounding": rounding,
+                 "normalize_target": normalize_target, "eta_halve_every": 3},
+    }))
+
+
+def images(n, n_in, seed):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 256, size=(n, n_in))
+    img[rng.random((n, n_in)) < 0.6] = 0  # sparse, like MNIST
+    return img
+
+
+CASES = {
+    "wta-stochastic-norm": {},
+    "wta-nearest-nonorm": {"rounding": "nearest", "normalize_target": 0},
+    "wta-truncate-4bit-shift": {"rounding": "truncate", "weight_bits": 4, "weight_shift": 4,
+                                "normalize_target": 40},
+    "none-subtract": {"inhibition": "none", "reset": "subtract", "threshold": 900},
+    "none-zero-noleak-ref0": {"inhibition": "none", "leak_shift": 8, "refractory": 0,
+                              "threshold": 700},
+    "retries": {"min_spikes": 1000, "max_tries": 3},
+    "no-stdp-theta-only": {"stdp": False},
+}
+
+
+@pytest.mark.parametrize("learn", [True, False], ids=["learn", "infer"])
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_fast_path_is_bit_identical(case, learn):
+    layer = make_layer(**CASES[case])
+    a = LearningState.initial(layer)
+    b = a.copy()
+    spikes = 0
+    for s, img in enumerate(images(6, layer.n_in, seed=hash(case) % 1000)):
+        eta = layer.stdp.eta_at(s) if (learn and layer.stdp) else 0
+        ca, ta = run_sample(layer, a, img, learn=learn, eta=eta)
+        cb, tb = run_sample_fast(layer, b, img, learn=learn, eta=eta)
+        assert np.array_equal(ca, cb) and ta == tb, f"sample {s}"
+        assert np.array_equal(a.weights, b.weights), f"weights after sample {s}"
+        assert np.array_equal(a.theta, b.theta), f"theta after sample {s}"
+        assert np.array_equal(a.gens.pos, b.gens.pos), f"generators after sample {s}"
+        spikes += int(ca.sum())
+    assert spikes > 0, "the case must make spikes to test anything"
+    if learn and layer.stdp:
+        assert not np.array_equal(a.weights, layer.weights), "learning must change weights"
+
+
+def test_fast_path_on_mnist(mnist_train):
+    layer = resolve(parse_config({
+        "input": {"size": 784},
+        "neurons": {"count": 20, "membrane_bits": 18, "threshold": 4000, "leak_shift": 6,
+                    "refractory": 5, "inhibition": "wta", "theta_increment": 50},
+        "synapses": {"weight_bits": 6, "signed": False, "init_high": 19, "weight_shift": 2},
+        "encoder": {"timesteps": 120, "max_tries": 4},
+        "stdp": {"enabled": True, "eta": 400, "normalize_target": 4939},
+    }))
+    a = LearningState.initial(layer)
+    b = a.copy()
+    for s in range(5):
+        ca, ta = run_sample(layer, a, mnist_train.images[s], learn=True, eta=400)
+        cb, tb = run_sample_fast(layer, b, mnist_train.images[s], learn=True, eta=400)
+        assert np.array_equal(ca, cb) and ta == tb
+    assert np.array_equal(a.weights, b.weights) and np.array_equal(a.theta, b.theta)
+    counts, tries = run_samples_fast(layer, b, mnist_train.images[5:9], learn=False)
+    for k, s in enumerate(range(5, 9)):
+        c, t = run_sample(layer, a, mnist_train.images[s], learn=False)
+        assert np.array_equal(c, counts[k]) and t == tries[k]
+
+
+def test_generator_sequence_is_the_xorshift_map():
+    assert len(SEQUENCE) == PERIOD and SEQUENCE[0] == 1
+    for k in (0, 1, 500, PERIOD - 2):
+        assert xorshift16(int(SEQUENCE[k])) == SEQUENCE[k + 1]
+    assert xorshift16(int(SEQUENCE[-1])) == SEQUENCE[0]
+    g = Generators(np.array([1, 1, int(SEQUENCE[-1])]))
+    assert g.draw(np.array([0, 2])).tolist() == [int(SEQUENCE[1]), 1]
+    assert g.states.tolist() == [int(SEQUENCE[1]), 1, 1]
+
+
+def test_trace_table():
+    t = trace_table(4, 8)
+    assert t[0] == 255 and t[1] == 255 - (263 >> 4) == 239
+    assert np.all(np.diff(t) <= 0) and t[-1] == 7  # (7 + 8) >> 4 == 0: the floor
+    assert trace_table(1, 0)[-1] == 1  # x -= x >> 1 stops at 1
+
+
+def test_stdp_column_hand_worked():
+    layer = make_layer(weight_bits=4)
+    col = np.array([0, 5, 15, 7])
+    trace = np.array([255, 0, 255, 30])  # x_tar = 30
+    # ((x - 30) * eta + u) >> 16 with eta = 8000, u = 2**15 (nearest)
+    dw = ((trace - 30) * 8000 + 2**15) >> 16
+    assert dw.tolist() == [27, -4, 27, 0]
+    out = stdp_column(layer, col, trace, 8000, 2**15)
+    assert out.tolist() == [15, 1, 15, 7]  # clipped to 0..15
+
+
+def test_normalize_column_hand_worked():
+    layer = make_layer(normalize_target=600)
+    col = np.array([100, 200, 0, 250, 50])  # sum 600: K = 2**16 exactly
+    assert normalize_column(layer, col, 0).tolist() == col.tolist()
+    col = np.array([10, 20, 30])  # sum 60: K = 10 * 2**16
+    assert normalize_column(layer, col, 0).tolist() == [100, 200, 255]  # clipped at wmax
+    assert normalize_column(layer, np.zeros(3, dtype=np.int64), 0).tolist() == [0, 0, 0]
+    big = make_layer(normalize_target=2**20 // 2**8)
+    k = min((big.stdp.normalize_target << 16) // 1, K_MAX)
+    assert k == K_MAX
+    assert normalize_column(big, np.array([1, 0]), 0).tolist() == [255, 0]
+
+
+def test_wta_picks_largest_margin_lowest_index_on_ties():
+    layer = make_layer(n_out=4, leak_shift=8, threshold=100, refractory=3)
+    v = np.array([150, 180, 180, 500])
+    ref = np.array([0, 0, 0, 2])  # neuron 3 is refractory
+    theta = np.array([0, 20, 20, 0])
+    v2, ref2, spikes = fire_adaptive(layer, v, ref, theta)
+    # margins 150-100=50, 180-120=60, 60 (tie: lowest index 1 wins); 3 is refractory
+    assert spikes.tolist() == [False, True, False, False]
+    assert v2.tolist() == [0, 0, 0, 0]
+    assert ref2.tolist() == [0, 3, 0, 1]

@@ -128,6 +128,56 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+def _bars():
+    """A tqdm bar per stage, for the ``progress`` hook of :mod:`snnhw.train`."""
+    from tqdm import tqdm
+
+    bars = []
+
+    def start(stage: str, total: int):
+        if bars:
+            bars[-1].close()
+        bars.append(tqdm(total=total, desc=stage, unit="sample", leave=False))
+        return bars[-1].update
+
+    return start, bars
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    start, bars = _bars()
+    try:
+        result = train(args.config, dataset=args.dataset, samples=args.samples,
+                       out_dir=args.out, data_dir=args.data_dir, seed=args.seed,
+                       label_samples=args.label_samples, test_samples=args.test_samples,
+                       progress=start)
+    finally:
+        for b in bars:
+            b.close()
+    r = result.report
+    print(f"accuracy {r['accuracy']:.4f} on {r['test_samples']} test samples after "
+          f"{r['samples_trained']} training samples ({r['samples_per_second']} samples/s); "
+          f"weights {r['weight_memory_bits']} bits ({r['memory_reduction']}x less than float32 "
+          f"Diehl & Cook); wrote {result.out_dir}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .train import evaluate
+
+    start, bars = _bars()
+    try:
+        r = evaluate(args.model, data_dir=args.data_dir, test_samples=args.test_samples,
+                     progress=start)
+    finally:
+        for b in bars:
+            b.close()
+    print(f"accuracy {r['accuracy']:.4f} on {r['test_samples']} test samples "
+          f"({r['inference_samples_per_second']} samples/s)")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="snnhw",
@@ -182,6 +232,33 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--waves", action="store_true",
                    help="dump a waveform into the work folder (default: off)")
     s.set_defaults(func=_cmd_verify)
+
+    data_help = ("folder holding the dataset's IDX files (default: $SNNHW_DATA, else the user "
+                 "cache, downloading there when missing)")
+    s = sub.add_parser("train", help="learn a dataset with the bit-exact golden model, label "
+                                     "the neurons and evaluate")
+    s.add_argument("config", metavar="CONFIG", help="learning network config (TOML)")
+    s.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
+                   help="dataset (default: mnist)")
+    s.add_argument("--samples", type=int, default=60000,
+                   help="training samples to learn from; above 60000 means several shuffled "
+                        "passes (default: 60000)")
+    s.add_argument("--out", required=True, help="output folder for the model, plots and "
+                                                "report.json")
+    s.add_argument("--data-dir", default=None, help=data_help)
+    s.add_argument("--seed", type=int, default=0, help="seed of the training order (default: 0)")
+    s.add_argument("--label-samples", type=int, default=10000,
+                   help="training samples used to label the neurons (default: 10000)")
+    s.add_argument("--test-samples", type=int, default=10000,
+                   help="test samples evaluated (default: 10000)")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("evaluate", help="re-evaluate a model folder written by snnhw train")
+    s.add_argument("model", metavar="DIR", help="folder written by snnhw train")
+    s.add_argument("--data-dir", default=None, help=data_help)
+    s.add_argument("--test-samples", type=int, default=10000,
+                   help="test samples evaluated (default: 10000)")
+    s.set_defaults(func=_cmd_evaluate)
     return p
 
 

@@ -1,0 +1,259 @@
+"""Train a learning network on a dataset with the bit-exact golden model, label its neurons and
+evaluate it: the Python API behind ``snnhw train`` and ``snnhw evaluate``.
+
+Protocol (Diehl & Cook): the network learns without labels on ``samples`` training images,
+shown in a seeded shuffled order (a new permutation per pass). Then, frozen, it is shown
+``label_samples`` training images; each neuron is assigned the class for which its mean spike
+count is highest. A test image is classified as the class whose assigned neurons have the
+highest mean spike count (ties: the lower class).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Config, load_config
+from .datasets import load_dataset
+from .errors import ConfigError, InputError
+from .export import make_dir
+from .golden.fast import run_samples_fast
+from .golden.learning import LearningState
+from .golden.rng import Generators
+from .ir import LayerIR, dump_resolved, resolve
+
+__all__ = ["assign_labels", "predict", "train", "evaluate", "TrainResult", "N_CLASSES",
+           "baseline_memory_bits"]
+
+log = logging.getLogger(__name__)
+
+N_CLASSES = 10
+Progress = Callable[[str, int], Callable[[int], None]]
+
+
+def assign_labels(counts: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Class of each neuron: the one with its highest mean spike count (ties: lower class).
+    A neuron that never fired gets class 0."""
+    rates = np.zeros((N_CLASSES, counts.shape[1]))
+    for c in range(N_CLASSES):
+        sel = labels == c
+        if sel.any():
+            rates[c] = counts[sel].mean(axis=0)
+    return np.argmax(rates, axis=0)
+
+
+def predict(counts: np.ndarray, assignments: np.ndarray) -> np.ndarray:
+    """Class of each sample: the one whose neurons fired most on average (ties: lower)."""
+    votes = np.zeros((len(counts), N_CLASSES))
+    for c in range(N_CLASSES):
+        sel = assignments == c
+        if sel.any():
+            votes[:, c] = counts[:, sel].mean(axis=1)
+    return np.argmax(votes, axis=1)
+
+
+def baseline_memory_bits(layer: LayerIR) -> int:
+    """Memory of the float32 Diehl & Cook network with the same number of excitatory neurons:
+    input weights (n_in * N), excitatory-to-inhibitory (N, one to one), inhibitory-to-excitatory
+    (N * (N - 1)) and the adaptive thresholds (N)."""
+    n = layer.n_out
+    return 32 * (layer.n_in * n + n + n * (n - 1) + n)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    out_dir: Path
+    report: dict[str, Any]
+
+
+def _order(n_data: int, samples: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    passes = -(-samples // n_data)
+    return np.concatenate([rng.permutation(n_data) for _ in range(passes)])[:samples]
+
+
+def _check_trainable(layer: LayerIR, n_pixels: int) -> None:
+    if layer.stdp is None:
+        raise ConfigError(["stdp.enabled = false: set it to true to train this network"])
+    if layer.n_in != n_pixels:
+        raise ConfigError([f"input.size = {layer.n_in}: must be {n_pixels} (one input per "
+                           "pixel of the dataset)"])
+
+
+def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 60000,
+          out_dir: str | Path, data_dir: str | Path | None = None, seed: int = 0,
+          label_samples: int = 10000, test_samples: int = 10000, curve_points: int = 20,
+          progress: Progress | None = None) -> TrainResult:
+    """Train, label and evaluate; write weights, plots and ``report.json`` into ``out_dir``.
+
+    Parameters
+    ----------
+    samples : int
+        Training images shown while learning (several passes if above the training set).
+    seed : int
+        Seed of the shuffled training order.
+    label_samples, test_samples : int
+        Training images used to label the neurons; test images evaluated.
+    curve_points : int
+        Points of the learning curve: after each block of ``samples / curve_points`` images,
+        the block is classified with labels assigned from the previous block's responses.
+    progress : callable, optional
+        ``progress(stage, total)`` returns a function called with the samples just finished.
+    """
+    config = load_config(config_path)
+    layer = resolve(config)
+    if samples < 1 or label_samples < 1 or test_samples < 1:
+        raise InputError("samples, label samples and test samples must be at least 1")
+    train_set = load_dataset(dataset, "train", data_dir)
+    test_set = load_dataset(dataset, "test", data_dir)
+    _check_trainable(layer, train_set.images[0].size)
+    out = make_dir(out_dir)
+    bar = progress or (lambda stage, total: (lambda n: None))
+
+    state = LearningState.initial(layer)
+    order = _order(len(train_set), samples, seed)
+    images = train_set.images.reshape(len(train_set), -1)
+    block = max(1, samples // max(1, curve_points))
+    curve: list[tuple[int, float]] = []
+    prev = None
+    tick = bar("training", samples)
+    start = time.perf_counter()
+    tries_total = 0
+    for first in range(0, samples, block):
+        idx = order[first:first + block]
+        counts, tries = run_samples_fast(layer, state, images[idx], learn=True,
+                                         first_sample=first, progress=tick)
+        tries_total += int(tries.sum())
+        labels = train_set.labels[idx]
+        if prev is not None:
+            acc = float((predict(counts, assign_labels(*prev)) == labels).mean())
+            curve.append((first + len(idx), acc))
+        prev = (counts, labels)
+    train_seconds = time.perf_counter() - start
+
+    label_idx = _order(len(train_set), label_samples, seed + 1)
+    counts, _ = run_samples_fast(layer, state, images[label_idx], learn=False,
+                                 progress=bar("labelling", label_samples))
+    assignments = assign_labels(counts, train_set.labels[label_idx])
+    np.savez(out / "model.npz", weights=state.weights, theta=state.theta,
+             generators=state.gens.states, assignments=assignments)
+    shutil.copyfile(config_path, out / "config.toml")
+    dump_resolved(config, layer, out / "resolved_config.json")
+
+    report = _evaluate(layer, state, assignments, test_set, test_samples, bar)
+    report.update({
+        "dataset": dataset,
+        "samples_trained": samples,
+        "passes": round(samples / len(train_set), 3),
+        "presentations_per_sample": round(tries_total / samples, 3),
+        "label_samples": label_samples,
+        "seed": seed,
+        "neurons": layer.n_out,
+        "weight_bits": layer.weight_bits,
+        "weight_memory_bits": layer.n_in * layer.n_out * layer.weight_bits,
+        "baseline_memory_bits": baseline_memory_bits(layer),
+        "samples_per_second": round(samples / train_seconds, 1),
+        "learning_curve": [{"samples": s, "accuracy": round(a, 4)} for s, a in curve],
+    })
+    report["memory_reduction"] = round(report["baseline_memory_bits"] /
+                                       report["weight_memory_bits"], 3)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    _plot_fields(out / "receptive_fields.png", layer, state.weights, assignments)
+    _plot_curve(out / "accuracy.png", curve, report["accuracy"], samples)
+    return TrainResult(out, report)
+
+
+def _evaluate(layer: LayerIR, state: LearningState, assignments: np.ndarray, test_set,
+              test_samples: int, bar: Progress) -> dict[str, Any]:
+    n = min(test_samples, len(test_set))
+    images = test_set.images.reshape(len(test_set), -1)[:n]
+    start = time.perf_counter()
+    counts, _ = run_samples_fast(layer, state, images, learn=False,
+                                 progress=bar("testing", n))
+    seconds = time.perf_counter() - start
+    pred = predict(counts, assignments)
+    labels = test_set.labels[:n]
+    confusion = np.zeros((N_CLASSES, N_CLASSES), dtype=np.int64)
+    np.add.at(confusion, (labels, pred), 1)
+    return {
+        "accuracy": round(float((pred == labels).mean()), 4),
+        "test_samples": n,
+        "inference_samples_per_second": round(n / seconds, 1),
+        "confusion": confusion.tolist(),
+    }
+
+
+def evaluate(model_dir: str | Path, *, data_dir: str | Path | None = None,
+             test_samples: int = 10000, progress: Progress | None = None) -> dict[str, Any]:
+    """Re-evaluate a model saved by :func:`train` on the test set; returns the figures and
+    writes them to ``evaluation.json`` in ``model_dir``."""
+    d = Path(model_dir)
+    if not (d / "model.npz").is_file() or not (d / "config.toml").is_file():
+        raise InputError(f"{d}: not a model folder (no model.npz and config.toml); train one "
+                         "with snnhw train")
+    config: Config = load_config(d / "config.toml")
+    layer = resolve(config)
+    saved = np.load(d / "model.npz")
+    state = LearningState(weights=saved["weights"].astype(np.int64),
+                          theta=saved["theta"].astype(np.int64),
+                          gens=Generators(saved["generators"]))
+    report = json.loads((d / "report.json").read_text()) if (d / "report.json").is_file() else {}
+    test_set = load_dataset(report.get("dataset", "mnist"), "test", data_dir)
+    result = _evaluate(layer, state, saved["assignments"], test_set, test_samples,
+                       progress or (lambda stage, total: (lambda n: None)))
+    (d / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _plot_fields(path: Path, layer: LayerIR, weights: np.ndarray,
+                 assignments: np.ndarray) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = layer.n_out
+    side = int(round(np.sqrt(layer.n_in)))
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 0.9), dpi=100)
+    for k, ax in enumerate(np.atleast_1d(axes).ravel()):
+        ax.set_axis_off()
+        if k < n and side * side == layer.n_in:
+            ax.imshow(weights[:, k].reshape(side, side), cmap="hot_r", vmin=0,
+                      vmax=layer.wmax)
+            ax.set_title(str(assignments[k]), fontsize=6, pad=1)
+    fig.suptitle(f"{layer.name}: receptive fields (title: assigned class)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _plot_curve(path: Path, curve: list[tuple[int, float]], final: float, samples: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    if curve:
+        s, a = zip(*curve, strict=True)
+        ax.plot(s, a, marker=".", label="training stream (labels from the previous block)")
+    ax.axhline(final, color="k", linestyle="--", label=f"test set, frozen: {final:.4f}")
+    ax.set_xlabel("training samples")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, samples)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

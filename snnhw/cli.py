@@ -151,12 +151,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
         result = train(args.config, dataset=args.dataset, samples=args.samples,
                        out_dir=args.out, data_dir=args.data_dir, seed=args.seed,
                        label_samples=args.label_samples, test_samples=args.test_samples,
-                       progress=start)
+                       float_reference=not args.no_float, progress=start)
     finally:
         for b in bars:
             b.close()
     r = result.report
-    print(f"accuracy {r['accuracy']:.4f} on {r['test_samples']} test samples after "
+    fl = f" (float reference {r['float_accuracy']:.4f})" if "float_accuracy" in r else ""
+    print(f"accuracy {r['accuracy']:.4f}{fl} on {r['test_samples']} test samples after "
           f"{r['samples_trained']} training samples ({r['samples_per_second']} samples/s); "
           f"weights {r['weight_memory_bits']} bits ({r['memory_reduction']}x less than float32 "
           f"Diehl & Cook); wrote {result.out_dir}")
@@ -251,6 +252,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="training samples used to label the neurons (default: 10000)")
     s.add_argument("--test-samples", type=int, default=10000,
                    help="test samples evaluated (default: 10000)")
+    s.add_argument("--no-float", action="store_true",
+                   help="skip the float reference run that measures quantization loss "
+                        "(default: run it)")
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("evaluate", help="re-evaluate a model folder written by snnhw train")

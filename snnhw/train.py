@@ -91,7 +91,7 @@ def _check_trainable(layer: LayerIR, n_pixels: int) -> None:
 def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 60000,
           out_dir: str | Path, data_dir: str | Path | None = None, seed: int = 0,
           label_samples: int = 10000, test_samples: int = 10000, curve_points: int = 20,
-          progress: Progress | None = None) -> TrainResult:
+          float_reference: bool = True, progress: Progress | None = None) -> TrainResult:
     """Train, label and evaluate; write weights, plots and ``report.json`` into ``out_dir``.
 
     Parameters
@@ -102,6 +102,9 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
         Seed of the shuffled training order.
     label_samples, test_samples : int
         Training images used to label the neurons; test images evaluated.
+    float_reference : bool
+        Also run the same training with exact (float) arithmetic and report its accuracy as
+        ``float_accuracy``, to measure the loss due to the hardware's integer formats.
     curve_points : int
         Points of the learning curve: after each block of ``samples / curve_points`` images,
         the block is classified with labels assigned from the previous block's responses.
@@ -120,35 +123,28 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
 
     state = LearningState.initial(layer)
     order = _order(len(train_set), samples, seed)
-    images = train_set.images.reshape(len(train_set), -1)
-    block = max(1, samples // max(1, curve_points))
-    curve: list[tuple[int, float]] = []
-    prev = None
-    tick = bar("training", samples)
-    start = time.perf_counter()
-    tries_total = 0
-    for first in range(0, samples, block):
-        idx = order[first:first + block]
-        counts, tries = run_samples_fast(layer, state, images[idx], learn=True,
-                                         first_sample=first, progress=tick)
-        tries_total += int(tries.sum())
-        labels = train_set.labels[idx]
-        if prev is not None:
-            acc = float((predict(counts, assign_labels(*prev)) == labels).mean())
-            curve.append((first + len(idx), acc))
-        prev = (counts, labels)
-    train_seconds = time.perf_counter() - start
-
     label_idx = _order(len(train_set), label_samples, seed + 1)
-    counts, _ = run_samples_fast(layer, state, images[label_idx], learn=False,
-                                 progress=bar("labelling", label_samples))
-    assignments = assign_labels(counts, train_set.labels[label_idx])
+    curve, tries_total, train_seconds = _fit(layer, state, order, train_set, curve_points,
+                                             bar("training", samples))
+    assignments = _label(layer, state, label_idx, train_set, bar("labelling", label_samples))
     np.savez(out / "model.npz", weights=state.weights, theta=state.theta,
              generators=state.gens.states, assignments=assignments)
     shutil.copyfile(config_path, out / "config.toml")
     dump_resolved(config, layer, out / "resolved_config.json")
-
-    report = _evaluate(layer, state, assignments, test_set, test_samples, bar)
+    report = _evaluate(layer, state, assignments, test_set, test_samples, bar("testing",
+                                                                               test_samples))
+    if float_reference:
+        # The same run, seeds and order, with exact arithmetic instead of the hardware's.
+        fstate = LearningState.initial(layer)
+        fstate = LearningState(fstate.weights.astype(np.float64),
+                               fstate.theta.astype(np.float64), fstate.gens)
+        _fit(layer, fstate, order, train_set, curve_points, bar("float reference", samples))
+        fassign = _label(layer, fstate, label_idx, train_set, bar("float labelling",
+                                                                   label_samples))
+        fl = _evaluate(layer, fstate, fassign, test_set, test_samples, bar("float testing",
+                                                                            test_samples))
+        report["float_accuracy"] = fl["accuracy"]
+        report["quantization_loss"] = round(fl["accuracy"] - report["accuracy"], 4)
     report.update({
         "dataset": dataset,
         "samples_trained": samples,
@@ -171,13 +167,43 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
     return TrainResult(out, report)
 
 
+def _fit(layer: LayerIR, state: LearningState, order: np.ndarray, train_set, curve_points: int,
+         tick: Callable[[int], None]) -> tuple[list[tuple[int, float]], int, float]:
+    """Learn from ``train_set`` in ``order``. Returns the learning curve, the number of
+    presentations and the seconds taken."""
+    samples = len(order)
+    images = train_set.images.reshape(len(train_set), -1)
+    block = max(1, samples // max(1, curve_points))
+    curve: list[tuple[int, float]] = []
+    prev = None
+    tries_total = 0
+    start = time.perf_counter()
+    for first in range(0, samples, block):
+        idx = order[first:first + block]
+        counts, tries = run_samples_fast(layer, state, images[idx], learn=True,
+                                         first_sample=first, progress=tick)
+        tries_total += int(tries.sum())
+        labels = train_set.labels[idx]
+        if prev is not None:
+            acc = float((predict(counts, assign_labels(*prev)) == labels).mean())
+            curve.append((first + len(idx), acc))
+        prev = (counts, labels)
+    return curve, tries_total, time.perf_counter() - start
+
+
+def _label(layer: LayerIR, state: LearningState, idx: np.ndarray, train_set,
+           tick: Callable[[int], None]) -> np.ndarray:
+    images = train_set.images.reshape(len(train_set), -1)
+    counts, _ = run_samples_fast(layer, state, images[idx], learn=False, progress=tick)
+    return assign_labels(counts, train_set.labels[idx])
+
+
 def _evaluate(layer: LayerIR, state: LearningState, assignments: np.ndarray, test_set,
-              test_samples: int, bar: Progress) -> dict[str, Any]:
+              test_samples: int, tick: Callable[[int], None]) -> dict[str, Any]:
     n = min(test_samples, len(test_set))
     images = test_set.images.reshape(len(test_set), -1)[:n]
     start = time.perf_counter()
-    counts, _ = run_samples_fast(layer, state, images, learn=False,
-                                 progress=bar("testing", n))
+    counts, _ = run_samples_fast(layer, state, images, learn=False, progress=tick)
     seconds = time.perf_counter() - start
     pred = predict(counts, assignments)
     labels = test_set.labels[:n]
@@ -207,8 +233,9 @@ def evaluate(model_dir: str | Path, *, data_dir: str | Path | None = None,
                           gens=Generators(saved["generators"]))
     report = json.loads((d / "report.json").read_text()) if (d / "report.json").is_file() else {}
     test_set = load_dataset(report.get("dataset", "mnist"), "test", data_dir)
+    bar = progress or (lambda stage, total: (lambda n: None))
     result = _evaluate(layer, state, saved["assignments"], test_set, test_samples,
-                       progress or (lambda stage, total: (lambda n: None)))
+                       bar("testing", test_samples))
     (d / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 

@@ -60,7 +60,8 @@ def test_train_then_evaluate(tmp_path: Path, data_dir, capsys):
                  "--test-samples", "200", "--out", str(out), "--data-dir", str(data_dir)]) == 0
     assert "accuracy" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
-    for key in ("accuracy", "samples_trained", "weight_memory_bits", "baseline_memory_bits",
+    for key in ("accuracy", "float_accuracy", "quantization_loss", "samples_trained",
+                "weight_memory_bits", "baseline_memory_bits",
                 "samples_per_second", "learning_curve"):
         assert key in report
     assert report["samples_trained"] == 400

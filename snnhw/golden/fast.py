@@ -8,7 +8,8 @@ path states the semantics; this one is for training at thousands of samples per 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ..ir import LayerIR
 from .learning import K_MAX, LearningState
@@ -19,16 +20,75 @@ __all__ = ["run_sample_fast", "run_samples_fast"]
 _ROUNDING = {"truncate": 0, "nearest": 1, "stochastic": 2}
 
 
+# The operations that quantize. With integer arrays they are the hardware's arithmetic; with
+# float arrays (the float reference, for measuring quantization loss) they are exact. Everything
+# else in the kernel, including every random draw, is the same for both.
+
+def _weighted(w, ws):  # what one input spike adds to a membrane
+    raise NotImplementedError  # pragma: no cover - replaced by the overload
+
+
+def _leak(v, s):
+    raise NotImplementedError  # pragma: no cover
+
+
+def _stdp_step(a, u):  # a = (x - x_tar) * eta
+    raise NotImplementedError  # pragma: no cover
+
+
+def _decay(theta, s):
+    raise NotImplementedError  # pragma: no cover
+
+
+def _rescale(w, target, total, u):
+    raise NotImplementedError  # pragma: no cover
+
+
+@overload(_weighted)
+def _weighted_impl(w, ws):
+    if isinstance(w, types.Integer):
+        return lambda w, ws: w << ws
+    return lambda w, ws: w * (1 << ws)
+
+
+@overload(_leak)
+def _leak_impl(v, s):
+    if isinstance(v, types.Integer):
+        return lambda v, s: v - (v >> s)
+    return lambda v, s: v - v / (1 << s)
+
+
+@overload(_stdp_step)
+def _stdp_step_impl(a, u):
+    if isinstance(a, types.Integer):
+        return lambda a, u: (a + u) >> 16
+    return lambda a, u: a / 65536.0
+
+
+@overload(_decay)
+def _decay_impl(theta, s):
+    if isinstance(theta, types.Integer):
+        return lambda theta, s: theta >> s
+    return lambda theta, s: theta / (1 << s)
+
+
+@overload(_rescale)
+def _rescale_impl(w, target, total, u):
+    if isinstance(w, types.Integer):
+        return lambda w, target, total, u: (w * min((target << 16) // total, K_MAX) + u) >> 16
+    return lambda w, target, total, u: w * target / total
+
+
 @njit(cache=True, nogil=True)
 def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta):  # noqa: C901
     (timesteps, rate_scale, ws, vmin, vmax, leak_shift, thr0, refractory, wta, reset_zero,
      theta_inc, theta_max, theta_decay, has_stdp, rounding, x_tar, norm_target, wmax) = params
     n_in, n_out = w.shape
-    v = np.zeros(n_out, dtype=np.int64)
+    v = np.zeros(n_out, dtype=w.dtype)
     ref = np.zeros(n_out, dtype=np.int64)
     last = np.full(n_in, -1, dtype=np.int64)
     counts = np.zeros(n_out, dtype=np.int64)
-    margin = np.zeros(n_out, dtype=np.int64)
+    margin = np.zeros(n_out, dtype=w.dtype)
     spikes = np.zeros(n_out, dtype=np.bool_)
     u = np.zeros(n_in, dtype=np.int64)
     nz = np.flatnonzero(pixels)
@@ -44,13 +104,13 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
                 last[i] = t
                 for j in range(n_out):
                     if ref[j] == 0:
-                        x = v[j] + (w[i, j] << ws)
+                        x = v[j] + _weighted(w[i, j], ws)
                         v[j] = vmin if x < vmin else (vmax if x > vmax else x)
         # 3. leak and fire
         any_spike = False
         best = -1
         for j in range(n_out):
-            leaked = v[j] - (v[j] >> leak_shift) if leak_shift else v[j]
+            leaked = _leak(v[j], leak_shift) if leak_shift else v[j]
             margin[j] = leaked - (thr0 + theta[j])
             cand = ref[j] == 0 and margin[j] >= 0
             spikes[j] = False
@@ -92,24 +152,23 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
             _offsets(u, pos, seq, rounding)
             for i in range(n_in):
                 x = table[min(t - last[i], 255)] if last[i] >= 0 else 0
-                nw = w[i, j] + (((x - x_tar) * eta + u[i]) >> 16)
+                nw = w[i, j] + _stdp_step((x - x_tar) * eta, u[i])
                 w[i, j] = 0 if nw < 0 else (wmax if nw > wmax else nw)
     if learn:
         for j in range(n_out):
-            theta[j] -= theta[j] >> theta_decay
+            theta[j] -= _decay(theta[j], theta_decay)
         if has_stdp and norm_target:
             for j in range(n_out):
                 if counts[j] == 0:
                     continue
                 _offsets(u, pos, seq, rounding)
-                total = 0
+                total = w[0, j] * 0
                 for i in range(n_in):
                     total += w[i, j]
                 if total == 0:
                     continue
-                k = min((norm_target << 16) // total, K_MAX)
                 for i in range(n_in):
-                    nw = (w[i, j] * k + u[i]) >> 16
+                    nw = _rescale(w[i, j], norm_target, total, u[i])
                     w[i, j] = wmax if nw > wmax else nw
     return counts
 

@@ -94,12 +94,14 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
     nz = np.flatnonzero(pixels)
     rate = rate_scale * intensity
     for t in range(timesteps):
-        # 1. encode and 2. integrate, input by input in ascending order
-        for i in nz:
-            p = pos[i] + 1
+        # 1. encode (the k-th non-zero pixel draws from generator k) and 2. integrate, input by
+        # input in ascending order
+        for k in range(len(nz)):
+            i = nz[k]
+            p = pos[k] + 1
             if p == PERIOD:
                 p = 0
-            pos[i] = p
+            pos[k] = p
             if seq[p] < pixels[i] * rate:
                 last[i] = t
                 for j in range(n_out):
@@ -180,11 +182,12 @@ def _offsets(u, pos, seq, rounding):
     elif rounding == 1:
         u[:] = 1 << 15
     else:
-        for i in range(len(u)):
-            p = pos[i] + 1
+        n = len(u)  # rounding generators are pos[n:2n]
+        for i in range(n):
+            p = pos[n + i] + 1
             if p == PERIOD:
                 p = 0
-            pos[i] = p
+            pos[n + i] = p
             u[i] = seq[p]
 
 

@@ -2,8 +2,9 @@
 
 One sample is shown for ``encoder.timesteps`` timesteps. Each timestep, in order:
 
-1. **encode** (:func:`encode_step`): every non-zero pixel ``i`` (ascending) draws the next
-   value ``r`` of its generator and spikes when ``r < pixel * rate_scale * intensity``;
+1. **encode** (:func:`encode_step`): every non-zero pixel (ascending; the k-th uses encoder
+   generator k) draws the next value ``r`` and spikes when ``r < pixel * rate_scale *
+   intensity``;
 2. **integrate** the spiking inputs in ascending order (:func:`integrate_events`, saturating,
    refractory neurons ignore input), recording each input's last spike time;
 3. **leak and fire** (:func:`fire_adaptive`): leak as in :func:`fire_step`; a neuron fires when
@@ -19,8 +20,10 @@ then each neuron that fired is normalised (:func:`normalize_column`), in ascendi
 A sample with fewer than ``min_spikes`` output spikes is shown again with ``intensity + 1``, up
 to ``max_tries`` presentations; learning happens in every presentation.
 
-Random values ``u`` come from the input generators (:mod:`.rng`): stochastic rounding of the
-weight of input ``i`` takes the next value of generator ``i``.
+Random numbers (:mod:`.rng`) come from ``2 * n_in`` generators. The first ``n_in`` serve the
+encoder: the k-th non-zero pixel of the sample (ascending) draws from generator ``k``. The
+other ``n_in`` serve rounding: stochastic rounding of the weight of input ``i`` takes the next
+value of generator ``n_in + i``.
 """
 
 from __future__ import annotations
@@ -45,13 +48,13 @@ class LearningState:
 
     weights: np.ndarray  # (n_in, n_out) int64
     theta: np.ndarray  # (n_out,) int64
-    gens: Generators  # one per input
+    gens: Generators  # 2 * n_in: encoder list slots, then one per input
 
     @classmethod
     def initial(cls, layer: LayerIR) -> LearningState:
         return cls(weights=layer.weights.copy(),
                    theta=np.zeros(layer.n_out, dtype=np.int64),
-                   gens=Generators(initial_states(layer.n_in, layer.encoder.seed)))
+                   gens=Generators(initial_states(2 * layer.n_in, layer.encoder.seed)))
 
     def copy(self) -> LearningState:
         gens = Generators(self.gens.states)
@@ -60,8 +63,9 @@ class LearningState:
 
 def encode_step(layer: LayerIR, gens: Generators, pixels: np.ndarray, nonzero: np.ndarray,
                 intensity: int) -> np.ndarray:
-    """Input spikes of one timestep, ascending: each non-zero pixel draws once."""
-    r = gens.draw(nonzero)
+    """Input spikes of one timestep, ascending. The k-th non-zero pixel draws once from
+    encoder generator k (list slot k), so P consecutive slots sit in P different banks."""
+    r = gens.draw(np.arange(len(nonzero)))
     return nonzero[r < pixels[nonzero] * (layer.encoder.rate_scale * intensity)]
 
 
@@ -99,7 +103,7 @@ def rounding_offsets(layer: LayerIR, gens: Generators) -> np.ndarray | int:
         return 0
     if mode == "nearest":
         return 1 << 15
-    return gens.draw(slice(None))
+    return gens.draw(slice(layer.n_in, 2 * layer.n_in))
 
 
 def stdp_column(layer: LayerIR, column: np.ndarray, trace: np.ndarray, eta: int,

@@ -1,0 +1,769 @@
+"""The learning core: rate encoder, WTA LIF layer with adaptive thresholds, STDP and weight
+normalisation, all on chip. ``snnhw.golden.learning`` is its specification.
+
+Memory organisation (P lanes, NPL = ceil(n_out / P) neuron groups, NIG = ceil(n_in / P)
+input groups):
+
+* weights: P banks, ``W[i, j]`` in bank ``(i + j) % P`` at ``i * NPL + j // P`` (see ir.py);
+* neuron state: P banks of NPL words ``{v, ref, count}``, thetas in P banks of their own;
+* per input ``i`` (bank ``i % P``, address ``i // P``): last spike time, rounding generator;
+* per list slot ``k`` (bank ``k % P``, address ``k // P``): the k-th non-zero pixel and its
+  encoder generator;
+* events of a timestep, compacted: event ``e`` in bank ``e % P``, double-buffered by timestep.
+
+Two engines run concurrently. The encoder turns P list slots per cycle into input events for
+timestep ``s + 1`` while the processor works on timestep ``s``: it integrates each event over
+the NPL neuron groups (all lanes at once), scans the groups for the winner, resets, and runs a
+post-spike STDP pass over the winner's fan-in, P inputs per cycle.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..ir import LayerIR, bits_for, ceil_log2
+from .layouts import COUNTER_NAMES, CountersSignature
+
+__all__ = ["LearningCore", "LearnSpace"]
+
+K_MAX = 2**24 - 1
+
+
+class LearnSpace(enum.Enum, shape=3):
+    """Memories the host can read and write (while the core is idle)."""
+
+    WEIGHT = 0  #: bank, word
+    STATE = 1  #: lane, group: {v, ref, count}
+    THETA = 2  #: lane, group
+    ENC_GEN = 3  #: bank k % P, word k // P: encoder generator of list slot k
+    IN_GEN = 4  #: bank i % P, word i // P: rounding generator of input i
+
+
+class _Op(enum.Enum, shape=3):
+    NONE = 0
+    CLEAR = 1
+    INTEG = 2
+    FIRE = 3
+    RESET = 4
+    DECAY = 5
+
+
+class _Col(enum.Enum, shape=2):
+    NONE = 0
+    STDP = 1
+    SUM = 2
+    RESCALE = 3
+
+
+class _P(enum.Enum, shape=4):  # processor phases
+    IDLE = 0
+    CLEAR = 1
+    WAIT = 2  # for the encoder to finish the next timestep
+    INTEG = 3
+    FIRE = 4
+    DRAIN = 5  # the last FIRE op's result
+    RESET = 6
+    STDP = 7
+    STEP_END = 8
+    DECAY = 9
+    NORM_SCAN = 10
+    NORM_SUM = 11
+    NORM_DIV = 12
+    NORM_SCALE = 13
+    PRES_END = 14
+
+
+def _xorshift16(s):
+    a = s ^ (s << 7)[:16]
+    b = a ^ (a >> 9)
+    return (b ^ (b << 8)[:16])[:16]
+
+
+class LearningCore(wiring.Component):
+    """Learning layer of ``n_out`` WTA LIF neurons with on-chip encoder, STDP and normalisation.
+
+    Host protocol: while ``idle``, stream the ``n_in`` pixels of a sample on ``i_pixel``; set
+    ``learn`` and ``eta``, pulse ``start``. The core presents the sample (again with more
+    intensity while it makes too few spikes), learning if asked, emits each spike on
+    ``o_spike`` (``neuron``, ``timestep``, ``attempt``), and returns to ``idle``. Weights,
+    state, thresholds and generators are reachable through ``host`` while idle.
+    """
+
+    def __init__(self, layer: LayerIR) -> None:
+        if not isinstance(layer, LayerIR):
+            raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
+        if layer.stdp is None or layer.inhibition != "wta" or layer.weight_signed:
+            raise ValueError("LearningCore needs stdp.enabled, inhibition = \"wta\" and unsigned "
+                             "weights")
+        self._layer = layer
+        P = layer.lanes
+        self._nig = -(-layer.n_in // P)
+        self._count_bits = bits_for(layer.encoder.timesteps)
+        self._t_bits = bits_for(max(1, layer.encoder.timesteps - 1))
+        data_bits = max(layer.weight_bits, layer.membrane_bits + layer.ref_bits +
+                        self._count_bits, layer.theta_bits, 16)
+        addr_bits = max(layer.bank_addr_bits, ceil_log2(max(2, self._nig)), layer.group_bits)
+        super().__init__({
+            "i_pixel": In(stream.Signature(unsigned(8))),
+            "start": In(1),
+            "learn": In(1),
+            "eta": In(16),
+            "o_spike": Out(stream.Signature(data.StructLayout({
+                "neuron": unsigned(layer.neuron_bits),
+                "timestep": unsigned(self._t_bits),
+                "attempt": unsigned(4)}))),
+            "host_space": In(LearnSpace),
+            "host_bank": In(range(max(2, P))),
+            "host_addr": In(addr_bits),
+            "host_w_data": In(data_bits),
+            "host_w_en": In(1),
+            "host_r_en": In(1),
+            "host_r_data": Out(data_bits),
+            "idle": Out(1),
+            "counters": Out(CountersSignature(counter_bits=layer.counter_bits)),
+            "weight_updates": Out(layer.counter_bits),
+            "presentations": Out(16),
+            "clear_counters": In(1),
+        })
+
+    @property
+    def layer(self) -> LayerIR:
+        return self._layer
+
+    def elaborate(self, platform):  # noqa: C901 - one datapath, commented stage by stage
+        m = Module()
+        L = self._layer
+        P, NPL, NIG = L.lanes, L.npl, self._nig
+        enc, sd = L.encoder, L.stdp
+        T = enc.timesteps
+        wb, mb = L.weight_bits, L.membrane_bits
+        cb, tb = self._count_bits, self._t_bits
+        ib = L.index_bits
+        nb = max(2, NIG)
+
+        state_l = data.StructLayout({"v": signed(mb), "ref": unsigned(L.ref_bits),
+                                     "count": unsigned(cb)})
+        list_l = data.StructLayout({"index": unsigned(ib), "value": unsigned(8),
+                                    "mod": unsigned(max(1, ceil_log2(P))),
+                                    "div": unsigned(ceil_log2(nb))})
+        last_l = data.StructLayout({"valid": unsigned(1), "t": unsigned(tb)})
+        ev_l = data.StructLayout({"index": unsigned(ib), "mod": unsigned(max(1, ceil_log2(P))),
+                                  "div": unsigned(ceil_log2(nb))})
+
+        # -- memories ------------------------------------------------------------------------
+        from ..golden.rng import initial_states  # the IR's generator seeds (pure data)
+
+        gens = initial_states(2 * L.n_in, enc.seed)
+        banks = L.weight_banks()
+        W, S, TH, LST, EG, IG, LS, EV = [], [], [], [], [], [], [], []
+        for b in range(P):
+            def mem(name, shape, depth, init=(), b=b):
+                mm = memory.Memory(shape=shape, depth=max(1, depth), init=list(init))
+                m.submodules[f"{name}_{b}"] = mm
+                return mm
+            slots = [int(gens[k]) for k in range(b, L.n_in, P)]
+            inputs = [int(gens[L.n_in + i]) for i in range(b, L.n_in, P)]
+            W.append(mem("weights", unsigned(wb), L.bank_depth, banks[b].tolist()))
+            S.append(mem("state", state_l, NPL))
+            TH.append(mem("theta", unsigned(L.theta_bits), NPL))
+            LST.append(mem("list", list_l, NIG))
+            EG.append(mem("enc_gen", unsigned(16), NIG, slots + [1] * (NIG - len(slots))))
+            IG.append(mem("in_gen", unsigned(16), NIG, inputs + [1] * (NIG - len(inputs))))
+            LS.append(mem("last", last_l, NIG))
+            EV.append(mem("events", ev_l, 2 * NIG))
+        trace_rom = memory.Memory(shape=unsigned(8), depth=256, init=sd.trace_table.tolist())
+        m.submodules.trace_rom = trace_rom
+
+        idle = Signal()
+        host_ok = Signal()
+        m.d.comb += [host_ok.eq(idle), self.idle.eq(idle)]
+
+        # -- sample loader: pixels in, non-zero ones appended to the list ----------------------
+        ld_i = Signal(range(L.n_in + 1))
+        ld_imod = Signal(range(max(2, P)))
+        ld_idiv = Signal(range(nb))
+        list_len = Signal(range(L.n_in + 1))
+        ld_kmod = Signal(range(max(2, P)))
+        ld_kdiv = Signal(range(nb))
+        lst_w = [LST[b].write_port() for b in range(P)]
+        m.d.comb += self.i_pixel.ready.eq(idle & (ld_i < L.n_in))
+        take = self.i_pixel.valid & self.i_pixel.ready
+        for b in range(P):
+            m.d.comb += [
+                lst_w[b].addr.eq(ld_kdiv),
+                lst_w[b].data.index.eq(ld_i),
+                lst_w[b].data.value.eq(self.i_pixel.payload),
+                lst_w[b].data.mod.eq(ld_imod),
+                lst_w[b].data.div.eq(ld_idiv),
+                lst_w[b].en.eq(take & (self.i_pixel.payload != 0) & (ld_kmod == b)),
+            ]
+        with m.If(take):
+            m.d.sync += ld_i.eq(ld_i + 1)
+            with m.If(ld_imod == P - 1):
+                m.d.sync += [ld_imod.eq(0), ld_idiv.eq(ld_idiv + 1)]
+            with m.Else():
+                m.d.sync += ld_imod.eq(ld_imod + 1)
+            with m.If(self.i_pixel.payload != 0):
+                m.d.sync += list_len.eq(list_len + 1)
+                with m.If(ld_kmod == P - 1):
+                    m.d.sync += [ld_kmod.eq(0), ld_kdiv.eq(ld_kdiv + 1)]
+                with m.Else():
+                    m.d.sync += ld_kmod.eq(ld_kmod + 1)
+
+        # -- run control ---------------------------------------------------------------------
+        phase = Signal(_P)
+        learning = Signal()
+        eta = Signal(16)
+        attempt = Signal(4)
+        intensity = Signal(8)
+        spikes_total = Signal(cb + 1)
+        running = Signal()
+        step = Signal(range(T + 1))  # processor's timestep
+        proc_started = Signal(range(T + 1))  # timesteps the processor has begun
+        enc_done = Signal(range(T + 1))  # timesteps fully encoded
+        pres_start = Signal()  # one-cycle pulse: a presentation begins
+        start_run = Signal()
+        m.d.comb += start_run.eq(self.start & idle & (ld_i == L.n_in))
+        with m.If(start_run):
+            m.d.sync += [learning.eq(self.learn), eta.eq(self.eta), attempt.eq(0),
+                         intensity.eq(enc.intensity), running.eq(1)]
+
+        # -- encoder: P list slots per cycle -> compacted events of one timestep --------------
+        enc_busy = Signal()
+        enc_step = Signal(range(T + 1))
+        enc_g = Signal(range(nb + 1))  # list group being read
+        enc_s1 = Signal()  # S1 holds a valid group
+        enc_s1_g = Signal.like(enc_g)
+        ev_count = [Signal(range(L.n_in + 1), name=f"ev_count_{p}") for p in range(2)]
+        enc_e = Signal(range(L.n_in + 1))  # events written so far this timestep
+        n_groups = Signal(range(nb + 1))
+        m.d.comb += n_groups.eq((list_len + P - 1) // P if P > 1 else list_len)
+        lst_r = [LST[b].read_port() for b in range(P)]
+        eg_r = [EG[b].read_port() for b in range(P)]
+        eg_w = [EG[b].write_port() for b in range(P)]
+        ev_w = [EV[b].write_port() for b in range(P)]
+        enc_go = Signal()
+        # The encoder may encode timestep s once the processor has begun timestep s - 1.
+        m.d.comb += enc_go.eq(running & ~enc_busy & (enc_step < T) &
+                              ((enc_step == 0) | (proc_started >= enc_step)) & ~pres_start)
+        enc_issue = Signal()
+        m.d.comb += enc_issue.eq(enc_busy & (enc_g < n_groups))
+        with m.If(enc_go):
+            m.d.sync += [enc_busy.eq(1), enc_g.eq(0), enc_e.eq(0)]
+        with m.If(enc_issue):
+            m.d.sync += enc_g.eq(enc_g + 1)
+        m.d.sync += [enc_s1.eq(enc_issue), enc_s1_g.eq(enc_g)]
+        for b in range(P):
+            m.d.comb += [lst_r[b].addr.eq(Mux(host_ok, self.host_addr, enc_g)),
+                         eg_r[b].addr.eq(Mux(host_ok, self.host_addr, enc_g))]
+        # S1: step each slot's generator, compare, compact the spiking slots into the banks.
+        rate = Signal(16)
+        m.d.comb += rate.eq(intensity * enc.rate_scale)
+        spike = Signal(P)
+        for b in range(P):
+            nxt = Signal(16, name=f"enc_next_{b}")
+            m.d.comb += nxt.eq(_xorshift16(eg_r[b].data))
+            slot_ok = (enc_s1_g * P + b) < list_len
+            m.d.comb += [
+                spike[b].eq(enc_s1 & slot_ok & (nxt < lst_r[b].data.value * rate)),
+                eg_w[b].addr.eq(Mux(host_ok, self.host_addr, enc_s1_g)),
+                eg_w[b].data.eq(Mux(host_ok, self.host_w_data, nxt)),
+                eg_w[b].en.eq(Mux(host_ok, self.host_w_en & (self.host_space == LearnSpace.ENC_GEN)
+                                  & (self.host_bank == b), enc_s1 & slot_ok)),
+            ]
+        parity = enc_step[0]
+        # spike b of this group becomes event enc_e + (number of spikes below b)
+        for dst in range(P):
+            sel_valid = Signal(name=f"ev_sel_valid_{dst}")
+            sel = Signal(range(max(2, P)), name=f"ev_sel_{dst}")
+            rank = Signal(range(P + 1), name=f"ev_rank_{dst}")
+            # destination bank dst receives the spike whose event number % P == dst
+            m.d.comb += rank.eq((dst - enc_e) % P if P > 1 else 0)
+            for b in reversed(range(P)):
+                below = sum((spike[x] for x in range(b)), Const(0, range(P + 1)))
+                with m.If(spike[b] & (below == rank)):
+                    m.d.comb += [sel_valid.eq(1), sel.eq(b)]
+            e_num = Signal(range(L.n_in + P + 1), name=f"ev_num_{dst}")
+            m.d.comb += e_num.eq(enc_e + rank)
+            src = Signal(ev_l, name=f"ev_src_{dst}")
+            with m.Switch(sel):
+                for b in range(P):
+                    with m.Case(b):
+                        m.d.comb += [src.index.eq(lst_r[b].data.index),
+                                     src.mod.eq(lst_r[b].data.mod),
+                                     src.div.eq(lst_r[b].data.div)]
+            m.d.comb += [
+                ev_w[dst].addr.eq(parity * NIG + e_num // P if P > 1 else parity * NIG + e_num),
+                ev_w[dst].data.eq(src),
+                ev_w[dst].en.eq(sel_valid),
+            ]
+        popcount = sum((spike[b] for b in range(P)), Const(0, range(P + 1)))
+        with m.If(enc_s1):
+            m.d.sync += enc_e.eq(enc_e + popcount)
+        enc_last = enc_busy & ~enc_issue & ~enc_s1  # everything written
+        with m.If(enc_last):
+            m.d.sync += [enc_busy.eq(0), enc_step.eq(enc_step + 1), enc_done.eq(enc_step + 1)]
+            with m.If(parity):
+                m.d.sync += ev_count[1].eq(enc_e)
+            with m.Else():
+                m.d.sync += ev_count[0].eq(enc_e)
+        with m.If(pres_start):
+            m.d.sync += [enc_step.eq(0), enc_done.eq(0), enc_busy.eq(0)]
+
+        # -- neuron-group pipeline (S0 issue, S1 compute and write) ------------------------------
+        op = Signal(_Op)
+        op_k = Signal(range(max(2, NPL)))
+        op_base = Signal(range(max(2, L.bank_depth)))  # S0 fields of the issued op (comb)
+        op_rot = Signal(range(max(2, P)))
+        base_reg = Signal.like(op_base)  # the current event's, held for groups 1..NPL-1
+        rot_reg = Signal.like(op_rot)
+        s_rd = [S[b].read_port() for b in range(P)]
+        s_wr = [S[b].write_port() for b in range(P)]
+        th_rd = [TH[b].read_port() for b in range(P)]
+        th_wr = [TH[b].write_port() for b in range(P)]
+        w_rd = [W[b].read_port() for b in range(P)]
+        w_wr = [W[b].write_port() for b in range(P)]
+        s1_op = Signal(_Op)
+        s1_k = Signal.like(op_k)
+        s1_rot = Signal.like(op_rot)
+        m.d.sync += [s1_op.eq(op), s1_k.eq(op_k), s1_rot.eq(op_rot)]
+        # column pipeline addresses drive the weight read ports during column passes
+        col_addr = [Signal(range(max(2, L.bank_depth)), name=f"col_addr_{b}") for b in range(P)]
+        col_active = Signal()
+        for b in range(P):
+            m.d.comb += [
+                s_rd[b].addr.eq(Mux(host_ok, self.host_addr, op_k)),
+                th_rd[b].addr.eq(Mux(host_ok, self.host_addr, op_k)),
+                w_rd[b].addr.eq(Mux(host_ok, self.host_addr,
+                                    Mux(col_active, col_addr[b], op_base + op_k))),
+            ]
+        # forwarding: the op in S1 read its words while the previous op wrote them (NPL == 1)
+        fwd_valid = Signal()
+        fwd_k = Signal.like(op_k)
+        fwd_s = [Signal(state_l, name=f"fwd_s_{b}") for b in range(P)]
+        fwd_th = [Signal(L.theta_bits, name=f"fwd_th_{b}") for b in range(P)]
+        s1_writes = Signal()
+        m.d.comb += s1_writes.eq(s1_op != _Op.NONE)
+        m.d.sync += [fwd_valid.eq(s1_writes), fwd_k.eq(s1_k)]
+        hit = fwd_valid & (fwd_k == s1_k)
+
+        thr0 = L.threshold
+        mw = max(mb, L.theta_bits + 1) + 3
+        best_valid = Signal()
+        best_margin = Signal(signed(mw))
+        best_k = Signal.like(op_k)
+        best_lane = Signal(range(max(2, P)))
+        win_k = Signal.like(op_k)
+        win_lane = Signal.like(best_lane)
+        valid_last = L.n_out - (NPL - 1) * P
+        # per-lane compute; the FIRE comparison chain runs over lanes in ascending order
+        chain_valid = best_valid
+        chain_margin = best_margin
+        chain_k = best_k
+        chain_lane = best_lane
+        for b in range(P):
+            cur = Signal(state_l, name=f"cur_{b}")
+            th = Signal(L.theta_bits, name=f"th_{b}")
+            m.d.comb += [cur.eq(Mux(hit, fwd_s[b], s_rd[b].data)),
+                         th.eq(Mux(hit, fwd_th[b], th_rd[b].data))]
+            w = Signal(unsigned(wb), name=f"w_{b}")
+            with m.Switch(s1_rot):
+                for r in range(P):
+                    with m.Case(r):
+                        m.d.comb += w.eq(w_rd[(r + b) % P].data)
+            new = Signal(state_l, name=f"new_{b}")
+            new_th = Signal(L.theta_bits, name=f"new_th_{b}")
+            m.d.comb += [new.eq(cur), new_th.eq(th)]
+            refr = cur.ref != 0
+            total = Signal(signed(mb + 2), name=f"sum_{b}")
+            m.d.comb += total.eq(cur.v + (w << L.weight_shift))
+            leaked = Signal(signed(mb + 1), name=f"leaked_{b}")
+            m.d.comb += leaked.eq(cur.v - (cur.v >> L.leak_shift) if L.leak_shift else cur.v)
+            margin = Signal(signed(mw), name=f"margin_{b}")
+            m.d.comb += margin.eq(leaked - thr0 - th)
+            real = Const(1) if b < valid_last else (s1_k != NPL - 1)
+            cand = Signal(name=f"cand_{b}")
+            m.d.comb += cand.eq((s1_op == _Op.FIRE) & ~refr & (margin >= 0) & real)
+            is_win = (s1_k == win_k) & (win_lane == b)
+            with m.Switch(s1_op):
+                with m.Case(_Op.CLEAR):
+                    m.d.comb += [new.v.eq(0), new.ref.eq(0), new.count.eq(0)]
+                with m.Case(_Op.INTEG):
+                    with m.If(~refr):
+                        m.d.comb += new.v.eq(Mux(total > L.vmax, L.vmax,
+                                                 Mux(total < L.vmin, L.vmin, total)))
+                with m.Case(_Op.FIRE):
+                    with m.If(refr):
+                        m.d.comb += new.ref.eq(cur.ref - 1)
+                    with m.Else():
+                        m.d.comb += new.v.eq(leaked)
+                with m.Case(_Op.RESET):
+                    m.d.comb += new.v.eq(0)
+                    with m.If(is_win):
+                        m.d.comb += [new.ref.eq(L.refractory), new.count.eq(cur.count + 1)]
+                        with m.If(learning):
+                            thn = Signal(L.theta_bits + 1, name=f"thn_{b}")
+                            m.d.comb += thn.eq(th + L.theta_increment)
+                            m.d.comb += new_th.eq(Mux(thn > L.theta_max, L.theta_max, thn))
+                with m.Case(_Op.DECAY):
+                    m.d.comb += new_th.eq(th - (th >> L.theta_decay_shift))
+            # strict comparison in ascending neuron order: ties keep the lower index
+            better = cand & (~chain_valid | (margin > chain_margin))
+            nv, nm, nk, nl = (Signal(name=f"chain_v_{b}"), Signal(signed(mw), name=f"chain_m_{b}"),
+                              Signal.like(op_k, name=f"chain_k_{b}"),
+                              Signal.like(best_lane, name=f"chain_l_{b}"))
+            m.d.comb += [nv.eq(Mux(better, 1, chain_valid)),
+                         nm.eq(Mux(better, margin, chain_margin)),
+                         nk.eq(Mux(better, s1_k, chain_k)),
+                         nl.eq(Mux(better, b, chain_lane))]
+            chain_valid, chain_margin, chain_k, chain_lane = nv, nm, nk, nl
+            host_s = host_ok & self.host_w_en & (self.host_bank == b)
+            m.d.comb += [
+                s_wr[b].addr.eq(Mux(host_ok, self.host_addr, s1_k)),
+                s_wr[b].data.eq(Mux(host_ok, self.host_w_data, new.as_value())),
+                s_wr[b].en.eq(Mux(host_ok, host_s & (self.host_space == LearnSpace.STATE),
+                                  s1_writes)),
+                th_wr[b].addr.eq(Mux(host_ok, self.host_addr, s1_k)),
+                th_wr[b].data.eq(Mux(host_ok, self.host_w_data, new_th)),
+                th_wr[b].en.eq(Mux(host_ok, host_s & (self.host_space == LearnSpace.THETA),
+                                   s1_writes)),
+            ]
+            with m.If(s1_writes):
+                m.d.sync += [fwd_s[b].eq(new), fwd_th[b].eq(new_th)]
+        with m.If(s1_op == _Op.FIRE):
+            m.d.sync += [best_valid.eq(chain_valid), best_margin.eq(chain_margin),
+                         best_k.eq(chain_k), best_lane.eq(chain_lane)]
+
+        # -- column pipeline: P inputs of one neuron per cycle --------------------------------
+        col = Signal(_Col)
+        col_g = Signal(range(nb + 1))
+        s1c = Signal(_Col)
+        s1c_g = Signal.like(col_g)
+        m.d.sync += [s1c.eq(col), s1c_g.eq(col_g)]
+        m.d.comb += col_active.eq(col != _Col.NONE)
+        ls_r = [LS[b].read_port() for b in range(P)]
+        ls_w = [LS[b].write_port() for b in range(P)]
+        ig_r = [IG[b].read_port() for b in range(P)]
+        ig_w = [IG[b].write_port() for b in range(P)]
+        rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
+        tj_k, tj_l = Signal.like(op_k), Signal.like(best_lane)  # the target neuron
+        t_now = Signal(tb)
+        k_factor = Signal(24)
+        norm_go = Signal()
+        norm_skip = Signal()  # the neuron's weights sum to 0: draw, but leave them
+        col_sum = Signal(range(L.n_in * L.wmax + 1))
+        # input bank a serves input i = g*P + a; that weight sits in bank (a + j) % P at
+        # address i * NPL + j // P
+        for wbnk in range(P):
+            a_sel = Signal(range(max(2, P)), name=f"col_a_{wbnk}")
+            m.d.comb += a_sel.eq((wbnk - tj_l) % P if P > 1 else 0)
+            m.d.comb += col_addr[wbnk].eq((col_g * P + a_sel) * NPL + tj_k)
+        for a in range(P):
+            m.d.comb += [ls_r[a].addr.eq(col_g), ig_r[a].addr.eq(Mux(host_ok, self.host_addr,
+                                                                       col_g))]
+        sum_terms = []
+        for a in range(P):
+            wbnk_sel = Signal(range(max(2, P)), name=f"col_w_{a}")
+            m.d.comb += wbnk_sel.eq((a + tj_l) % P if P > 1 else 0)
+            wv = Signal(unsigned(wb), name=f"col_wv_{a}")
+            with m.Switch(wbnk_sel):
+                for r in range(P):
+                    with m.Case(r):
+                        m.d.comb += wv.eq(w_rd[r].data)
+            in_ok = (s1c_g * P + a) < L.n_in
+            last = ls_r[a].data
+            age = Signal(tb + 1, name=f"age_{a}")
+            m.d.comb += age.eq(t_now - last.t)
+            m.d.comb += rom[a].addr.eq(Mux(age > 255, 255, age))
+            x = Signal(9, name=f"x_{a}")
+            m.d.comb += x.eq(Mux(last.valid, rom[a].data, 0))
+            gen_next = Signal(16, name=f"ig_next_{a}")
+            m.d.comb += gen_next.eq(_xorshift16(ig_r[a].data))
+            if sd.rounding == "stochastic":
+                u = gen_next
+                draws = Const(1)
+            elif sd.rounding == "nearest":
+                u, draws = Const(1 << 15, 16), Const(0)
+            else:
+                u, draws = Const(0, 16), Const(0)
+            dw = Signal(signed(42), name=f"dw_{a}")
+            m.d.comb += dw.eq(((x.as_signed() - sd.x_tar) * eta + u) >> 16)
+            upd = Signal(signed(44), name=f"upd_{a}")
+            m.d.comb += upd.eq(wv + dw)
+            stdp_w = Mux(upd < 0, 0, Mux(upd > L.wmax, L.wmax, upd))
+            scaled = Signal(wb + 24 + 1, name=f"scaled_{a}")
+            m.d.comb += scaled.eq((wv * k_factor + u) >> 16)
+            rescale_w = Mux(scaled > L.wmax, L.wmax, scaled)
+            neww = Signal(unsigned(wb), name=f"col_new_{a}")
+            m.d.comb += neww.eq(Mux(s1c == _Col.STDP, stdp_w, rescale_w))
+            writes = in_ok & ((s1c == _Col.STDP) | ((s1c == _Col.RESCALE) & ~norm_skip))
+            draws_now = in_ok & ((s1c == _Col.STDP) | (s1c == _Col.RESCALE))
+            host_i = host_ok & self.host_w_en & (self.host_bank == a)
+            m.d.comb += [
+                ig_w[a].addr.eq(Mux(host_ok, self.host_addr, s1c_g)),
+                ig_w[a].data.eq(Mux(host_ok, self.host_w_data, gen_next)),
+                ig_w[a].en.eq(Mux(host_ok, host_i & (self.host_space == LearnSpace.IN_GEN),
+                                  draws_now & draws)),
+            ]
+            sum_terms.append(Mux(in_ok & (s1c == _Col.SUM), wv, 0))
+            # the weight write of input a goes to bank (a + j) % P
+            for r in range(P):
+                with m.If(writes & (wbnk_sel == r)):
+                    m.d.comb += [w_wr[r].data.eq(neww), w_wr[r].en.eq(1)]
+        s1c_addr = [Signal.like(col_addr[b], name=f"s1c_addr_{b}") for b in range(P)]
+        for b in range(P):
+            m.d.sync += s1c_addr[b].eq(col_addr[b])
+            host_w = host_ok & self.host_w_en & (self.host_space == LearnSpace.WEIGHT) & \
+                (self.host_bank == b)
+            with m.If(host_ok):
+                m.d.comb += [w_wr[b].addr.eq(self.host_addr), w_wr[b].data.eq(self.host_w_data),
+                             w_wr[b].en.eq(host_w)]
+            with m.Else():
+                m.d.comb += w_wr[b].addr.eq(s1c_addr[b])
+        tree = sum_terms
+        while len(tree) > 1:
+            tree = [tree[i] + tree[i + 1] if i + 1 < len(tree) else tree[i]
+                    for i in range(0, len(tree), 2)]
+        with m.If(s1c == _Col.SUM):
+            m.d.sync += col_sum.eq(col_sum + tree[0])
+
+        # last-spike times: written by integration (one event at a time), cleared per
+        # presentation
+        ls_clear = Signal()
+        ls_clear_g = Signal(range(nb))
+        ev_mod = Signal(range(max(2, P)))
+        ev_div = Signal(range(nb))
+        ev_write = Signal()
+        for a in range(P):
+            m.d.comb += [
+                ls_w[a].addr.eq(Mux(ls_clear, ls_clear_g, ev_div)),
+                ls_w[a].data.valid.eq(~ls_clear),
+                ls_w[a].data.t.eq(step),
+                ls_w[a].en.eq(ls_clear | (ev_write & (ev_mod == a))),
+            ]
+
+        # -- divider: K = min((target << 16) // sum, K_MAX), one quotient bit per cycle ---------
+        dividend_bits = bits_for(sd.normalize_target << 16) if sd.normalize_target else 1
+        div_rem = Signal(dividend_bits + 1)
+        div_q = Signal(dividend_bits)
+        div_n = Signal(range(dividend_bits + 1))
+        dividend = Const(sd.normalize_target << 16, dividend_bits)
+
+        # -- processor FSM ---------------------------------------------------------------------
+        k = Signal(range(max(2, NPL + 1)))
+        g = Signal(range(nb + 1))
+        e = Signal(range(L.n_in + 1))
+        n_events = Signal(range(L.n_in + 1))
+        cur_par = Signal()
+        ev_r = [EV[b].read_port() for b in range(P)]
+        # event e + 1 is always being read, so the next event is ready when the current one
+        # finishes issuing
+        ev_next = Signal(ev_l)
+        with m.Switch(e % P if P > 1 else 0):
+            for b in range(P):
+                with m.Case(b):
+                    m.d.comb += ev_next.eq(ev_r[b].data)
+        rd_e = Signal(range(L.n_in + 2))
+        m.d.comb += rd_e.eq(Mux(phase == _P.WAIT, 0, e + 1))
+        rd_par = Signal()
+        m.d.comb += rd_par.eq(Mux(phase == _P.WAIT, step[0], cur_par))
+        for b in range(P):
+            m.d.comb += ev_r[b].addr.eq(rd_par * NIG + (rd_e // P if P > 1 else rd_e))
+        took_event = Signal()
+        spike_now = Signal()
+        fired = Signal(L.padded_out)
+        scan_j = Signal(range(L.padded_out + 1))
+        wait = Signal(range(4))
+        op_next = Signal(_Op)
+        m.d.comb += [op.eq(op_next)]
+        m.d.comb += [idle.eq(~running), pres_start.eq(0)]
+        m.d.comb += t_now.eq(step)
+
+        with m.Switch(phase):
+            with m.Case(_P.IDLE):
+                with m.If(start_run):
+                    m.d.sync += [phase.eq(_P.CLEAR), k.eq(0), g.eq(0)]
+            with m.Case(_P.CLEAR):
+                # clear v, ref and counts, and the last-spike times; one word of each per cycle
+                m.d.comb += pres_start.eq((k == 0) & (g == 0))
+                with m.If(pres_start):
+                    m.d.sync += proc_started.eq(0)
+                with m.If(k < NPL):
+                    m.d.comb += [op_next.eq(_Op.CLEAR), op_k.eq(k)]
+                    m.d.sync += k.eq(k + 1)
+                with m.If(g < NIG):
+                    m.d.comb += [ls_clear.eq(1), ls_clear_g.eq(g)]
+                    m.d.sync += g.eq(g + 1)
+                with m.If((k >= NPL - 1) & (g >= NIG - 1)):
+                    m.d.sync += [phase.eq(_P.WAIT), step.eq(0), proc_started.eq(0),
+                                 spikes_total.eq(0), fired.eq(0)]
+            with m.Case(_P.WAIT):
+                with m.If(enc_done > step):  # event 0's address is presented in this cycle
+                    m.d.sync += [proc_started.eq(step + 1), cur_par.eq(step[0]), e.eq(0),
+                                 k.eq(0), n_events.eq(Mux(step[0], ev_count[1], ev_count[0])),
+                                 phase.eq(_P.INTEG)]
+            with m.Case(_P.INTEG):
+                with m.If(e >= n_events):
+                    m.d.sync += [phase.eq(_P.FIRE), k.eq(0), best_valid.eq(0)]
+                with m.Else():
+                    with m.If(k == 0):
+                        m.d.comb += [ev_write.eq(1), ev_mod.eq(ev_next.mod),
+                                     ev_div.eq(ev_next.div), op_base.eq(ev_next.index * NPL),
+                                     op_rot.eq(ev_next.mod), took_event.eq(1)]
+                        m.d.sync += [base_reg.eq(ev_next.index * NPL), rot_reg.eq(ev_next.mod)]
+                    with m.Else():
+                        m.d.comb += [op_base.eq(base_reg), op_rot.eq(rot_reg)]
+                    m.d.comb += [op_next.eq(_Op.INTEG), op_k.eq(k)]
+                    with m.If(k == NPL - 1):
+                        m.d.sync += [k.eq(0), e.eq(e + 1)]
+                    with m.Else():
+                        m.d.sync += k.eq(k + 1)
+            with m.Case(_P.FIRE):
+                m.d.comb += [op_next.eq(_Op.FIRE), op_k.eq(k)]
+                with m.If(k == NPL - 1):
+                    m.d.sync += [phase.eq(_P.DRAIN), k.eq(0)]
+                with m.Else():
+                    m.d.sync += k.eq(k + 1)
+            with m.Case(_P.DRAIN):
+                # the last FIRE op is in S1 now; best_* are final next cycle
+                with m.If(wait == 0):
+                    m.d.sync += wait.eq(1)
+                with m.Else():
+                    m.d.sync += wait.eq(0)
+                    with m.If(best_valid):
+                        m.d.comb += spike_now.eq(1)
+                        m.d.sync += [phase.eq(_P.RESET), k.eq(0), win_k.eq(best_k),
+                                     win_lane.eq(best_lane), tj_k.eq(best_k),
+                                     tj_l.eq(best_lane),
+                                     spikes_total.eq(spikes_total + 1),
+                                     fired.bit_select(best_k * P + best_lane, 1).eq(1)]
+                    with m.Else():
+                        m.d.sync += phase.eq(_P.STEP_END)
+            with m.Case(_P.RESET):
+                m.d.comb += [op_next.eq(_Op.RESET), op_k.eq(k)]
+                with m.If(k == NPL - 1):
+                    m.d.sync += [k.eq(0), g.eq(0),
+                                 phase.eq(Mux(learning, _P.STDP, _P.STEP_END))]
+                with m.Else():
+                    m.d.sync += k.eq(k + 1)
+            with m.Case(_P.STDP):
+                with m.If(g < NIG):
+                    m.d.comb += [col.eq(_Col.STDP), col_g.eq(g)]
+                    m.d.sync += g.eq(g + 1)
+                with m.Else():
+                    m.d.sync += phase.eq(_P.STEP_END)
+            with m.Case(_P.STEP_END):
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == T - 1):
+                    m.d.sync += [phase.eq(Mux(learning, _P.DECAY, _P.PRES_END)), k.eq(0)]
+                with m.Else():
+                    m.d.sync += phase.eq(_P.WAIT)
+            with m.Case(_P.DECAY):
+                m.d.comb += [op_next.eq(_Op.DECAY), op_k.eq(k)]
+                with m.If(k == NPL - 1):
+                    m.d.sync += [k.eq(0), scan_j.eq(0),
+                                 phase.eq(_P.NORM_SCAN if sd.normalize_target else _P.PRES_END)]
+                with m.Else():
+                    m.d.sync += k.eq(k + 1)
+            with m.Case(_P.NORM_SCAN):
+                with m.If(scan_j == L.padded_out):
+                    m.d.sync += phase.eq(_P.PRES_END)
+                with m.Elif(fired.bit_select(scan_j, 1)):
+                    m.d.sync += [tj_k.eq(scan_j // P if P > 1 else scan_j), norm_go.eq(1),
+                                 tj_l.eq(scan_j % P if P > 1 else 0),
+                                 g.eq(0), col_sum.eq(0), phase.eq(_P.NORM_SUM)]
+                with m.Else():
+                    m.d.sync += scan_j.eq(scan_j + 1)
+            with m.Case(_P.NORM_SUM):
+                with m.If(g < NIG):
+                    m.d.comb += [col.eq(_Col.SUM), col_g.eq(g)]
+                    m.d.sync += g.eq(g + 1)
+                with m.Elif(wait == 0):
+                    m.d.sync += wait.eq(1)  # the last SUM op's addition lands
+                with m.Else():
+                    m.d.sync += [wait.eq(0), phase.eq(_P.NORM_DIV), div_rem.eq(0), div_q.eq(0),
+                                 div_n.eq(dividend_bits)]
+            with m.Case(_P.NORM_DIV):
+                with m.If(div_n == 0):
+                    m.d.sync += [k_factor.eq(Mux(div_q > K_MAX, K_MAX, div_q)),
+                                 norm_skip.eq(col_sum == 0), g.eq(0), phase.eq(_P.NORM_SCALE)]
+                with m.Else():
+                    bit_at = Signal(range(dividend_bits + 1))
+                    m.d.comb += bit_at.eq(div_n - 1)
+                    rem2 = Cat(dividend.bit_select(bit_at, 1), div_rem)
+                    fits = (col_sum != 0) & (rem2 >= col_sum)
+                    m.d.sync += [div_rem.eq(Mux(fits, rem2 - col_sum, rem2)),
+                                 div_q.eq(Cat(fits, div_q)), div_n.eq(div_n - 1)]
+            with m.Case(_P.NORM_SCALE):
+                with m.If(g < NIG):
+                    m.d.comb += [col.eq(_Col.RESCALE), col_g.eq(g)]
+                    m.d.sync += g.eq(g + 1)
+                with m.Else():
+                    m.d.sync += [scan_j.eq(scan_j + 1), phase.eq(_P.NORM_SCAN)]
+            with m.Case(_P.PRES_END):
+                retry = (spikes_total < enc.min_spikes) & (attempt < enc.max_tries - 1)
+                with m.If(retry):
+                    m.d.sync += [attempt.eq(attempt + 1), intensity.eq(intensity + 1),
+                                 phase.eq(_P.CLEAR), k.eq(0), g.eq(0)]
+                with m.Else():
+                    m.d.sync += [phase.eq(_P.IDLE), running.eq(0), ld_i.eq(0), list_len.eq(0),
+                                 ld_imod.eq(0), ld_idiv.eq(0), ld_kmod.eq(0), ld_kdiv.eq(0)]
+
+        # -- spike output: one register; the consumer is expected to keep up (at most one
+        # spike per timestep), a spike still pending when the next one comes is overwritten
+        with m.If(spike_now):
+            m.d.sync += [self.o_spike.valid.eq(1),
+                         self.o_spike.payload.neuron.eq(best_k * P + best_lane),
+                         self.o_spike.payload.timestep.eq(step),
+                         self.o_spike.payload.attempt.eq(attempt)]
+        with m.Elif(self.o_spike.ready):
+            m.d.sync += self.o_spike.valid.eq(0)
+
+        # -- host reads: 1-cycle latency, while idle ------------------------------------------
+        rd_space = Signal(LearnSpace)
+        rd_bank = Signal.like(self.host_bank)
+        with m.If(host_ok & self.host_r_en):
+            m.d.sync += [rd_space.eq(self.host_space), rd_bank.eq(self.host_bank)]
+        for b in range(P):
+            with m.If(rd_bank == b):
+                with m.Switch(rd_space):
+                    with m.Case(LearnSpace.WEIGHT):
+                        m.d.comb += self.host_r_data.eq(w_rd[b].data)
+                    with m.Case(LearnSpace.STATE):
+                        m.d.comb += self.host_r_data.eq(s_rd[b].data.as_value())
+                    with m.Case(LearnSpace.THETA):
+                        m.d.comb += self.host_r_data.eq(th_rd[b].data)
+                    with m.Case(LearnSpace.ENC_GEN):
+                        m.d.comb += self.host_r_data.eq(eg_r[b].data)
+                    with m.Case(LearnSpace.IN_GEN):
+                        m.d.comb += self.host_r_data.eq(ig_r[b].data)
+
+        # -- counters ----------------------------------------------------------------------------
+        top = 2**L.counter_bits - 1
+        col_pass_start = ((phase == _P.STDP) | (phase == _P.NORM_SCALE)) & (g == 0) & \
+            (col != _Col.NONE)
+        increments = {
+            "cycles": Const(1),
+            "busy_cycles": running,
+            "synaptic_events": Mux(took_event, L.n_out, 0),
+            "input_events": took_event,
+            "output_spikes": spike_now,
+        }
+        counters = {name: getattr(self.counters, name) for name in COUNTER_NAMES}
+        counters["weight_updates"] = self.weight_updates
+        increments["weight_updates"] = Mux(col_pass_start & ~((phase == _P.NORM_SCALE) &
+                                                               norm_skip), L.n_in, 0)
+        for name, c in counters.items():
+            nxt = Signal(L.counter_bits + 1, name=f"{name}_next")
+            m.d.comb += nxt.eq(c + increments[name])
+            with m.If(self.clear_counters):
+                m.d.sync += c.eq(0)
+            with m.Else():
+                m.d.sync += c.eq(Mux(nxt > top, top, nxt))
+        with m.If(self.clear_counters):
+            m.d.sync += self.presentations.eq(0)
+        with m.Elif(pres_start):
+            m.d.sync += self.presentations.eq(self.presentations + 1)
+        return m

@@ -36,7 +36,7 @@ from ..ir import LayerIR
 from .lif import integrate_events
 from .rng import Generators, initial_states
 
-__all__ = ["LearningState", "encode_step", "fire_adaptive", "stdp_column", "normalize_column",
+__all__ = ["LearningState", "Presentation", "encode_step", "fire_adaptive", "stdp_column", "normalize_column",
            "rounding_offsets", "present", "run_sample", "K_MAX"]
 
 K_MAX = 2**24 - 1  # largest normalisation factor (Q16), the width of the hardware multiplier
@@ -125,9 +125,33 @@ def normalize_column(layer: LayerIR, column: np.ndarray, u: np.ndarray | int) ->
     return np.minimum((column * k + u) >> 16, layer.wmax)
 
 
+@dataclass
+class Presentation:
+    """What one presentation did, for the cycle model and for spike-by-spike comparison."""
+
+    attempt: int
+    nonzero: int  # non-zero pixels
+    events: np.ndarray  # (T,) input events per timestep
+    winners: list[list[int]]  # neurons that fired, per timestep
+    fired: int  # distinct neurons that fired
+    learn: bool
+
+    @property
+    def spikes(self) -> list[int]:
+        return [len(w) for w in self.winners]
+
+    def cycles(self, layer: LayerIR) -> int:
+        from .learning_cycles import presentation_cycles
+
+        return presentation_cycles(layer, self.nonzero, self.events, self.spikes,
+                                   learn=self.learn, fired=self.fired)
+
+
 def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensity: int,
-            learn: bool, eta: int) -> np.ndarray:
-    """Show one sample once; returns the spike count of every neuron."""
+            learn: bool, eta: int, record: list[Presentation] | None = None,
+            attempt: int = 0) -> np.ndarray:
+    """Show one sample once; returns the spike count of every neuron. ``record``, if given,
+    receives a :class:`Presentation`."""
     pixels = np.asarray(image, dtype=np.int64).reshape(-1)
     nonzero = np.flatnonzero(pixels)
     n_in, n_out = layer.n_in, layer.n_out
@@ -136,12 +160,16 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
     last = np.full(n_in, -1, dtype=np.int64)
     counts = np.zeros(n_out, dtype=np.int64)
     table = layer.stdp.trace_table if layer.stdp is not None else None
+    n_events = np.zeros(layer.encoder.timesteps, dtype=np.int64)
+    winners: list[list[int]] = []
     for t in range(layer.encoder.timesteps):
         events = encode_step(layer, state.gens, pixels, nonzero, intensity)
+        n_events[t] = len(events)
         last[events] = t
         v = integrate_events(layer, state.weights, v, ref, events)
         v, ref, spikes = fire_adaptive(layer, v, ref, state.theta)
         fired = np.flatnonzero(spikes)
+        winners.append(fired.tolist())
         counts[fired] += 1
         if not learn or len(fired) == 0:
             continue
@@ -158,19 +186,24 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
             for j in np.flatnonzero(counts):
                 u = rounding_offsets(layer, state.gens)
                 state.weights[:, j] = normalize_column(layer, state.weights[:, j], u)
+    if record is not None:
+        record.append(Presentation(attempt, len(nonzero), n_events, winners,
+                                   int((counts > 0).sum()), learn))
     return counts
 
 
 def run_sample(layer: LayerIR, state: LearningState, image: np.ndarray, *, learn: bool,
-               eta: int = 0) -> tuple[np.ndarray, int]:
+               eta: int = 0, record: list[Presentation] | None = None
+               ) -> tuple[np.ndarray, int]:
     """Show one sample, again with more intensity while it makes too few spikes.
 
-    Returns the spike counts of the last presentation and the number of presentations.
+    Returns the spike counts of the last presentation and the number of presentations;
+    ``record`` receives one :class:`Presentation` per presentation.
     """
     enc = layer.encoder
     for attempt in range(enc.max_tries):
         counts = present(layer, state, image, intensity=enc.intensity + attempt, learn=learn,
-                         eta=eta)
+                         eta=eta, record=record, attempt=attempt)
         if counts.sum() >= enc.min_spikes:
             break
     return counts, attempt + 1

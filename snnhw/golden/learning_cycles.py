@@ -1,0 +1,69 @@
+"""Cycle model of the learning core (docs/semantics.md); the RTL's busy-cycle counter equals it.
+
+One presentation, from its first CLEAR cycle to its PRES_END cycle, with ``G = ceil(L / P)``
+list groups (``L`` non-zero pixels), ``E[s]`` input events and ``spike[s]`` (0 or 1) in
+timestep ``s``:
+
+* CLEAR: ``max(NPL, NIG)`` cycles (state groups and last-spike words, one of each per cycle);
+* the encoder encodes timestep ``s`` in ``D = G + 2`` cycles (``1`` if ``G = 0``) after its
+  start; it starts timestep 0 in cycle 1, and timestep ``s + 1`` once it has finished ``s`` and
+  the processor has begun ``s``;
+* the processor waits (at least one cycle) until timestep ``s`` is encoded, then integrates
+  (``E[s] * NPL + 1``), scans for the winner (``NPL``), drains (2), and on a spike resets
+  (``NPL``) and, when learning, runs the STDP pass (``NIG + 1``); then one cycle to end the step;
+* after the last timestep, when learning: theta decay (``NPL``), and with normalisation a scan
+  of ``padded_out + 1`` cycles plus ``2 * NIG + DB + 4`` per fired neuron (sum, divide with
+  ``DB`` dividend bits, rescale); then one cycle to end the presentation.
+
+The encoder is hidden behind the processor whenever a timestep takes longer to process than
+the next one takes to encode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..ir import LayerIR, bits_for
+
+__all__ = ["presentation_cycles", "ideal_presentation_cycles"]
+
+
+def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
+                        spikes: Sequence[int], *, learn: bool, fired: int) -> int:
+    """Busy cycles of one presentation (see the module documentation)."""
+    P, npl = layer.lanes, layer.npl
+    nig = -(-layer.n_in // P)
+    g = -(-nonzero // P)
+    d = g + 2 if g else 1
+    t = max(npl, nig)  # first WAIT cycle of timestep 0
+    go = 1  # encoder start of timestep 0
+    for s, (e, spike) in enumerate(zip(events, spikes, strict=True)):
+        visible = go + 1 + d  # first cycle in which timestep s counts as encoded
+        w = max(t, visible)  # the processor's last WAIT cycle
+        if s + 1 < len(events):
+            go = max(visible, w + 1)
+        t = w + 1 + (e * npl + 1) + npl + 2 + 1
+        if spike:
+            t += npl + (nig + 1 if learn else 0)
+    if learn:
+        t += npl
+        if layer.stdp.normalize_target:
+            db = bits_for(layer.stdp.normalize_target << 16)
+            t += layer.padded_out + 1 + fired * (2 * nig + db + 4)
+    return t + 1
+
+
+def ideal_presentation_cycles(layer: LayerIR, events: Sequence[int], spikes: Sequence[int], *,
+                              learn: bool, fired: int) -> int:
+    """The bound of one weight read-modify-write per bank per cycle for the same work:
+    ``E * NPL`` per timestep to integrate, ``NPL`` to update the neurons, and per spike
+    ``NIG`` for STDP when learning; when normalising, ``2 * NIG`` per fired neuron (a read
+    pass for the sum and a read-modify-write pass)."""
+    P, npl = layer.lanes, layer.npl
+    nig = -(-layer.n_in // P)
+    total = sum(e * npl + npl for e in events)
+    if learn:
+        total += sum(spikes) * nig
+        if layer.stdp.normalize_target:
+            total += fired * 2 * nig
+    return total

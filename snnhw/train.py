@@ -124,8 +124,8 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
     state = LearningState.initial(layer)
     order = _order(len(train_set), samples, seed)
     label_idx = _order(len(train_set), label_samples, seed + 1)
-    curve, tries_total, train_seconds = _fit(layer, state, order, train_set, curve_points,
-                                             bar("training", samples))
+    curve, tries_total, cycles, train_seconds = _fit(layer, state, order, train_set,
+                                                     curve_points, bar("training", samples))
     assignments = _label(layer, state, label_idx, train_set, bar("labelling", label_samples))
     np.savez(out / "model.npz", weights=state.weights, theta=state.theta,
              generators=state.gens.states, assignments=assignments)
@@ -157,6 +157,8 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
         "weight_memory_bits": layer.n_in * layer.n_out * layer.weight_bits,
         "baseline_memory_bits": baseline_memory_bits(layer),
         "samples_per_second": round(samples / train_seconds, 1),
+        "cycles_per_sample_learning": round(cycles[0] / samples, 1),
+        "ideal_cycles_per_sample_learning": round(cycles[1] / samples, 1),
         "learning_curve": [{"samples": s, "accuracy": round(a, 4)} for s, a in curve],
     })
     report["memory_reduction"] = round(report["baseline_memory_bits"] /
@@ -168,33 +170,36 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
 
 
 def _fit(layer: LayerIR, state: LearningState, order: np.ndarray, train_set, curve_points: int,
-         tick: Callable[[int], None]) -> tuple[list[tuple[int, float]], int, float]:
+         tick: Callable[[int], None]
+         ) -> tuple[list[tuple[int, float]], int, np.ndarray, float]:
     """Learn from ``train_set`` in ``order``. Returns the learning curve, the number of
-    presentations and the seconds taken."""
+    presentations, the learning core's busy and ideal cycles, and the seconds taken."""
     samples = len(order)
     images = train_set.images.reshape(len(train_set), -1)
     block = max(1, samples // max(1, curve_points))
     curve: list[tuple[int, float]] = []
     prev = None
     tries_total = 0
+    cycles = np.zeros(2, dtype=np.int64)  # busy, ideal
     start = time.perf_counter()
     for first in range(0, samples, block):
         idx = order[first:first + block]
-        counts, tries = run_samples_fast(layer, state, images[idx], learn=True,
-                                         first_sample=first, progress=tick)
+        counts, tries, busy, ideal = run_samples_fast(layer, state, images[idx], learn=True,
+                                                      first_sample=first, progress=tick)
         tries_total += int(tries.sum())
+        cycles += (int(busy.sum()), int(ideal.sum()))
         labels = train_set.labels[idx]
         if prev is not None:
             acc = float((predict(counts, assign_labels(*prev)) == labels).mean())
             curve.append((first + len(idx), acc))
         prev = (counts, labels)
-    return curve, tries_total, time.perf_counter() - start
+    return curve, tries_total, cycles, time.perf_counter() - start
 
 
 def _label(layer: LayerIR, state: LearningState, idx: np.ndarray, train_set,
            tick: Callable[[int], None]) -> np.ndarray:
     images = train_set.images.reshape(len(train_set), -1)
-    counts, _ = run_samples_fast(layer, state, images[idx], learn=False, progress=tick)
+    counts, *_ = run_samples_fast(layer, state, images[idx], learn=False, progress=tick)
     return assign_labels(counts, train_set.labels[idx])
 
 
@@ -203,7 +208,7 @@ def _evaluate(layer: LayerIR, state: LearningState, assignments: np.ndarray, tes
     n = min(test_samples, len(test_set))
     images = test_set.images.reshape(len(test_set), -1)[:n]
     start = time.perf_counter()
-    counts, _ = run_samples_fast(layer, state, images, learn=False, progress=tick)
+    counts, _, busy, ideal = run_samples_fast(layer, state, images, learn=False, progress=tick)
     seconds = time.perf_counter() - start
     pred = predict(counts, assignments)
     labels = test_set.labels[:n]
@@ -213,6 +218,8 @@ def _evaluate(layer: LayerIR, state: LearningState, assignments: np.ndarray, tes
         "accuracy": round(float((pred == labels).mean()), 4),
         "test_samples": n,
         "inference_samples_per_second": round(n / seconds, 1),
+        "cycles_per_sample_inference": round(float(busy.mean()), 1),
+        "ideal_cycles_per_sample_inference": round(float(ideal.mean()), 1),
         "confusion": confusion.tolist(),
     }
 

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..ir import LayerIR
+from ..ir import LayerIR, bits_for
 from .learning import K_MAX, LearningState
 from .rng import PERIOD, SEQUENCE
 
@@ -82,7 +82,8 @@ def _rescale_impl(w, target, total, u):
 @njit(cache=True, nogil=True)
 def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta):  # noqa: C901
     (timesteps, rate_scale, ws, vmin, vmax, leak_shift, thr0, refractory, wta, reset_zero,
-     theta_inc, theta_max, theta_decay, has_stdp, rounding, x_tar, norm_target, wmax) = params
+     theta_inc, theta_max, theta_decay, has_stdp, rounding, x_tar, norm_target, wmax,
+     lanes, npl, nig, padded_out, div_bits) = params
     n_in, n_out = w.shape
     v = np.zeros(n_out, dtype=w.dtype)
     ref = np.zeros(n_out, dtype=np.int64)
@@ -93,7 +94,14 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
     u = np.zeros(n_in, dtype=np.int64)
     nz = np.flatnonzero(pixels)
     rate = rate_scale * intensity
+    # cycle model of the learning core (learning_cycles.presentation_cycles, inline)
+    groups = (len(nz) + lanes - 1) // lanes
+    enc_d = groups + 2 if groups else 1
+    cyc = max(npl, nig)
+    go = 1
+    ideal = 0  # learning_cycles.ideal_presentation_cycles, inline
     for t in range(timesteps):
+        n_ev = 0
         # 1. encode (the k-th non-zero pixel draws from generator k) and 2. integrate, input by
         # input in ascending order
         for k in range(len(nz)):
@@ -103,6 +111,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
                 p = 0
             pos[k] = p
             if seq[p] < pixels[i] * rate:
+                n_ev += 1
                 last[i] = t
                 for j in range(n_out):
                     if ref[j] == 0:
@@ -136,6 +145,15 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
             any_spike = True
             v[:] = 0
             ref[best] = refractory
+        visible = go + 1 + enc_d
+        w_end = max(cyc, visible)
+        if t + 1 < timesteps:
+            go = max(visible, w_end + 1)
+        cyc = w_end + 1 + (n_ev * npl + 1) + npl + 2 + 1
+        ideal += n_ev * npl + npl
+        if any_spike:
+            cyc += npl + (nig + 1 if learn else 0)
+            ideal += nig if learn else 0
         if not any_spike:
             continue
         for j in range(n_out):
@@ -157,6 +175,14 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
                 nw = w[i, j] + _stdp_step((x - x_tar) * eta, u[i])
                 w[i, j] = 0 if nw < 0 else (wmax if nw > wmax else nw)
     if learn:
+        cyc += npl
+        if has_stdp and norm_target:
+            n_fired = 0
+            for j in range(n_out):
+                if counts[j] > 0:
+                    n_fired += 1
+            cyc += padded_out + 1 + n_fired * (2 * nig + div_bits + 4)
+            ideal += n_fired * 2 * nig
         for j in range(n_out):
             theta[j] -= _decay(theta[j], theta_decay)
         if has_stdp and norm_target:
@@ -172,7 +198,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
                 for i in range(n_in):
                     nw = _rescale(w[i, j], norm_target, total, u[i])
                     w[i, j] = wmax if nw > wmax else nw
-    return counts
+    return counts, cyc + 1, ideal
 
 
 @njit(cache=True, nogil=True)
@@ -198,41 +224,52 @@ def _params(layer: LayerIR) -> tuple:
             layer.inhibition == "wta", layer.reset == "zero", layer.theta_increment,
             layer.theta_max, layer.theta_decay_shift, s is not None,
             _ROUNDING[s.rounding] if s else 0, s.x_tar if s else 0,
-            s.normalize_target if s else 0, layer.wmax)
+            s.normalize_target if s else 0, layer.wmax, layer.lanes, layer.npl,
+            -(-layer.n_in // layer.lanes), layer.padded_out,
+            bits_for(s.normalize_target << 16) if s and s.normalize_target else 1)
 
 
 def run_sample_fast(layer: LayerIR, state: LearningState, image: np.ndarray, *, learn: bool,
-                    eta: int = 0) -> tuple[np.ndarray, int]:
-    """Same contract and results as :func:`.learning.run_sample`."""
+                    eta: int = 0) -> tuple[np.ndarray, int, int, int]:
+    """Same contract and results as :func:`.learning.run_sample`, plus the learning core's busy
+    cycles for the sample (all presentations) from the cycle model, and the ideal cycles of
+    the same work (:func:`.learning_cycles.ideal_presentation_cycles`)."""
     params = _params(layer)
     table = (layer.stdp.trace_table if layer.stdp is not None
              else np.zeros(256, dtype=np.int64))
     pixels = np.ascontiguousarray(image, dtype=np.int64).reshape(-1)
     enc = layer.encoder
+    cycles = ideal = 0
     for attempt in range(enc.max_tries):
-        counts = _present(state.weights, state.theta, state.gens.pos, SEQUENCE, pixels, params,
-                          table, enc.intensity + attempt, learn, eta)
+        counts, c, i = _present(state.weights, state.theta, state.gens.pos, SEQUENCE, pixels,
+                                params, table, enc.intensity + attempt, learn, eta)
+        cycles += c
+        ideal += i
         if counts.sum() >= enc.min_spikes:
             break
-    return counts, attempt + 1
+    return counts, attempt + 1, cycles, ideal
 
 
 def run_samples_fast(layer: LayerIR, state: LearningState, images: np.ndarray, *,
                      learn: bool, first_sample: int = 0, progress=None
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run many samples in order. ``eta`` follows the schedule from sample index
-    ``first_sample``. Returns spike counts ``(n, n_out)`` and presentations ``(n,)``.
+    ``first_sample``. Returns spike counts ``(n, n_out)``, presentations ``(n,)``, the
+    learning core's busy cycles ``(n,)`` and the ideal cycles ``(n,)``.
 
     ``progress``, if given, is called with the number of samples just finished.
     """
     n = len(images)
     counts = np.zeros((n, layer.n_out), dtype=np.int64)
     tries = np.zeros(n, dtype=np.int64)
+    cycles = np.zeros(n, dtype=np.int64)
+    ideal = np.zeros(n, dtype=np.int64)
     for s in range(n):
         eta = layer.stdp.eta_at(first_sample + s) if (learn and layer.stdp) else 0
-        counts[s], tries[s] = run_sample_fast(layer, state, images[s], learn=learn, eta=eta)
+        counts[s], tries[s], cycles[s], ideal[s] = run_sample_fast(
+            layer, state, images[s], learn=learn, eta=eta)
         if progress is not None and (s + 1) % 100 == 0:
             progress(100)
     if progress is not None and n % 100:
         progress(n % 100)
-    return counts, tries
+    return counts, tries, cycles, ideal

@@ -36,8 +36,8 @@ from ..ir import LayerIR
 from .lif import integrate_events
 from .rng import Generators, initial_states
 
-__all__ = ["LearningState", "Presentation", "encode_step", "fire_adaptive", "stdp_column", "normalize_column",
-           "rounding_offsets", "present", "run_sample", "K_MAX"]
+__all__ = ["LearningState", "Presentation", "encode_step", "fire_adaptive", "stdp_column",
+           "normalize_column", "rounding_offsets", "present", "run_sample", "K_MAX"]
 
 K_MAX = 2**24 - 1  # largest normalisation factor (Q16), the width of the hardware multiplier
 

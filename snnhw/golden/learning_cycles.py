@@ -30,7 +30,8 @@ __all__ = ["presentation_cycles", "ideal_presentation_cycles"]
 
 def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
                         spikes: Sequence[int], *, learn: bool, fired: int) -> int:
-    """Busy cycles of one presentation (see the module documentation)."""
+    """Busy cycles of one presentation (see the module documentation). The learning core is
+    winner-take-all: ``spikes[s]`` is 0 or 1."""
     P, npl = layer.lanes, layer.npl
     nig = -(-layer.n_in // P)
     g = -(-nonzero // P)
@@ -47,7 +48,7 @@ def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
             t += npl + (nig + 1 if learn else 0)
     if learn:
         t += npl
-        if layer.stdp.normalize_target:
+        if layer.stdp is not None and layer.stdp.normalize_target:
             db = bits_for(layer.stdp.normalize_target << 16)
             t += layer.padded_out + 1 + fired * (2 * nig + db + 4)
     return t + 1
@@ -64,6 +65,6 @@ def ideal_presentation_cycles(layer: LayerIR, events: Sequence[int], spikes: Seq
     total = sum(e * npl + npl for e in events)
     if learn:
         total += sum(spikes) * nig
-        if layer.stdp.normalize_target:
+        if layer.stdp is not None and layer.stdp.normalize_target:
             total += fired * 2 * nig
     return total

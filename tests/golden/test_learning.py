@@ -16,6 +16,7 @@ from snnhw.golden.learning import (
     run_sample,
     stdp_column,
 )
+from snnhw.golden.learning_cycles import ideal_presentation_cycles
 from snnhw.golden.rng import PERIOD, SEQUENCE, Generators, xorshift16
 from snnhw.ir import resolve, trace_table
 
@@ -69,8 +70,16 @@ def test_fast_path_is_bit_identical(case, learn):
     spikes = 0
     for s, img in enumerate(images(6, layer.n_in, seed=hash(case) % 1000)):
         eta = layer.stdp.eta_at(s) if (learn and layer.stdp) else 0
-        ca, ta = run_sample(layer, a, img, learn=learn, eta=eta)
-        cb, tb = run_sample_fast(layer, b, img, learn=learn, eta=eta)
+        rec = []
+        ca, ta = run_sample(layer, a, img, learn=learn, eta=eta, record=rec)
+        cb, tb, cycles, ideal = run_sample_fast(layer, b, img, learn=learn, eta=eta)
+        # the fast path's inline cycle model equals learning_cycles on the recorded run (the
+        # model is of the learning core, which is winner-take-all)
+        if layer.inhibition == "wta":
+            assert cycles == sum(p.cycles(layer) for p in rec)
+            assert ideal == sum(ideal_presentation_cycles(layer, p.events, p.spikes,
+                                                          learn=p.learn, fired=p.fired)
+                                for p in rec)
         assert np.array_equal(ca, cb) and ta == tb, f"sample {s}"
         assert np.array_equal(a.weights, b.weights), f"weights after sample {s}"
         assert np.array_equal(a.theta, b.theta), f"theta after sample {s}"
@@ -94,10 +103,10 @@ def test_fast_path_on_mnist(mnist_train):
     b = a.copy()
     for s in range(5):
         ca, ta = run_sample(layer, a, mnist_train.images[s], learn=True, eta=400)
-        cb, tb = run_sample_fast(layer, b, mnist_train.images[s], learn=True, eta=400)
+        cb, tb, _, _ = run_sample_fast(layer, b, mnist_train.images[s], learn=True, eta=400)
         assert np.array_equal(ca, cb) and ta == tb
     assert np.array_equal(a.weights, b.weights) and np.array_equal(a.theta, b.theta)
-    counts, tries = run_samples_fast(layer, b, mnist_train.images[5:9], learn=False)
+    counts, tries, _, _ = run_samples_fast(layer, b, mnist_train.images[5:9], learn=False)
     for k, s in enumerate(range(5, 9)):
         c, t = run_sample(layer, a, mnist_train.images[s], learn=False)
         assert np.array_equal(c, counts[k]) and t == tries[k]

@@ -59,6 +59,7 @@ class NeuronCore(wiring.Component):
         if not isinstance(layer, LayerIR):
             raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
         if layer.learning_features:
+            self._MustUse__silence = True  # never elaborated: don't warn about it
             raise ValueError(f"NeuronCore has no gateware for {', '.join(layer.learning_features)}")
         self._layer = layer
         data_bits = max(layer.weight_bits, layer.state_bits)

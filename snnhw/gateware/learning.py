@@ -95,6 +95,7 @@ class LearningCore(wiring.Component):
         if not isinstance(layer, LayerIR):
             raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
         if layer.stdp is None or layer.inhibition != "wta" or layer.weight_signed:
+            self._MustUse__silence = True  # never elaborated: don't warn about it
             raise ValueError("LearningCore needs stdp.enabled, inhibition = \"wta\" and unsigned "
                              "weights")
         self._layer = layer

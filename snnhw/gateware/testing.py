@@ -92,3 +92,34 @@ async def read_state(ctx, core: NeuronCore) -> tuple[np.ndarray, np.ndarray]:
         v[j] = from_twos(word, layer.membrane_bits)
         ref[j] = word >> layer.membrane_bits
     return v, ref
+
+
+async def learning_sample(ctx, core, image, *, learn: bool, eta: int
+                          ) -> list[tuple[int, int, int]]:
+    """Load one sample into a :class:`~snnhw.gateware.learning.LearningCore`, run it, and
+    return its spikes as ``(attempt, timestep, neuron)``."""
+    for value in np.asarray(image).reshape(-1):
+        await stream_put(ctx, core.i_pixel, int(value))
+    ctx.set(core.learn, int(learn))
+    ctx.set(core.eta, eta)
+    ctx.set(core.start, 1)
+    await ctx.tick()
+    ctx.set(core.start, 0)
+    ctx.set(core.o_spike.ready, 1)
+    spikes = []
+    while not ctx.get(core.idle):
+        _, _, valid, p = await ctx.tick().sample(core.o_spike.valid, core.o_spike.payload)
+        if valid:
+            spikes.append((p.attempt, p.timestep, p.neuron))
+    return spikes
+
+
+async def learning_read(ctx, core, space, bank: int, addr: int) -> int:
+    """One host read from a :class:`~snnhw.gateware.learning.LearningCore` (idle)."""
+    ctx.set(core.host_space, space)
+    ctx.set(core.host_bank, bank)
+    ctx.set(core.host_addr, addr)
+    ctx.set(core.host_r_en, 1)
+    await ctx.tick()
+    ctx.set(core.host_r_en, 0)
+    return ctx.get(core.host_r_data)

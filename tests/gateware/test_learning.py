@@ -1,0 +1,113 @@
+"""Amaranth-simulator tests of the learning core against the golden model, sample by sample:
+spikes (attempt, timestep, neuron), every weight, every threshold, spike counts and busy
+cycles, all compared with ==."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from snnhw.config import parse_config
+from snnhw.gateware.learning import LearningCore, LearnSpace
+from snnhw.gateware.testing import learning_read, learning_sample
+from snnhw.golden.learning import LearningState, run_sample
+from snnhw.ir import resolve
+
+
+def make_layer(*, lanes=4, n_in=20, n_out=6, timesteps=20, rounding="stochastic",
+               normalize_target=600, refractory=2, max_tries=3, weight_bits=8, weight_shift=0,
+               threshold=300):
+    return resolve(parse_config({
+        "input": {"size": n_in},
+        "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
+                    "leak_shift": 4, "refractory": refractory, "inhibition": "wta",
+                    "theta_increment": 50, "theta_decay_shift": 3},
+        "synapses": {"weight_bits": weight_bits, "signed": False,
+                     "init_high": 2**weight_bits // 3, "init_seed": 1,
+                     "weight_shift": weight_shift},
+        "encoder": {"timesteps": timesteps, "rate_scale": 64, "intensity": 1,
+                    "max_tries": max_tries, "min_spikes": 4, "seed": 1},
+        "stdp": {"enabled": True, "eta": 5000, "x_tar": 30, "rounding": rounding,
+                 "normalize_target": normalize_target},
+        "hardware": {"lanes": lanes},
+    }))
+
+
+CASES = {
+    "p4": {},
+    "p1": {"lanes": 1},
+    "p3-pad": {"lanes": 3, "n_in": 23, "n_out": 7, "timesteps": 30},
+    "npl1": {"lanes": 6, "n_out": 6},
+    "nearest": {"rounding": "nearest"},
+    "truncate-nonorm": {"rounding": "truncate", "normalize_target": 0},
+    "ref0-onetry": {"refractory": 0, "max_tries": 1},
+    "w5-shift3": {"weight_bits": 5, "weight_shift": 3, "normalize_target": 70},
+}
+
+
+def run_rtl(layer, images, learn_flags, eta):
+    core = LearningCore(layer)
+    sim = Simulator(core)
+    sim.add_clock(1e-6)
+    out = []
+    P = layer.lanes
+
+    async def tb(ctx):
+        for image, learn in zip(images, learn_flags, strict=True):
+            ctx.set(core.clear_counters, 1)
+            await ctx.tick()
+            ctx.set(core.clear_counters, 0)
+            spikes = await learning_sample(ctx, core, image, learn=learn, eta=eta)
+            banks = np.zeros((P, layer.bank_depth), dtype=np.int64)
+            for b in range(P):
+                for a in range(layer.bank_depth):
+                    banks[b, a] = await learning_read(ctx, core, LearnSpace.WEIGHT, b, a)
+            theta = np.zeros(layer.n_out, dtype=np.int64)
+            counts = np.zeros(layer.n_out, dtype=np.int64)
+            for j in range(layer.n_out):
+                theta[j] = await learning_read(ctx, core, LearnSpace.THETA, j % P, j // P)
+                word = await learning_read(ctx, core, LearnSpace.STATE, j % P, j // P)
+                counts[j] = word >> (layer.membrane_bits + layer.ref_bits)
+            out.append({"spikes": spikes, "weights": layer.weights_from_banks(banks),
+                        "theta": theta, "counts": counts,
+                        "busy": ctx.get(core.counters.busy_cycles),
+                        "updates": ctx.get(core.weight_updates)})
+
+    sim.add_testbench(tb)
+    sim.run()
+    return out
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_learning_core_matches_golden(case):
+    layer = make_layer(**CASES[case])
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, size=(4, layer.n_in))
+    images[rng.random(images.shape) < 0.5] = 0
+    learn = [True, True, True, False]  # the last sample in inference mode
+    rtl = run_rtl(layer, images, learn, eta=5000)
+    gold = LearningState.initial(layer)
+    spikes_seen = 0
+    for s, (image, lrn) in enumerate(zip(images, learn, strict=True)):
+        rec = []
+        counts, _ = run_sample(layer, gold, image, learn=lrn, eta=5000 if lrn else 0,
+                               record=rec)
+        expected = [(p.attempt, t, j) for p in rec for t, w in enumerate(p.winners) for j in w]
+        got = rtl[s]
+        assert got["spikes"] == expected, f"sample {s}"
+        assert np.array_equal(got["weights"], gold.weights), f"weights after sample {s}"
+        assert np.array_equal(got["theta"], gold.theta), f"theta after sample {s}"
+        assert np.array_equal(got["counts"], counts), f"counts after sample {s}"
+        assert got["busy"] == sum(p.cycles(layer) for p in rec), f"busy cycles of sample {s}"
+        spikes_seen += len(expected)
+    assert spikes_seen > 0
+    assert not np.array_equal(gold.weights, layer.weights)
+
+
+def test_learning_core_refuses_non_wta():
+    layer = resolve(parse_config({
+        "input": {"size": 4}, "neurons": {"count": 2, "threshold": 10},
+        "synapses": {"signed": False}, "stdp": {"enabled": True}}))
+    with pytest.raises(ValueError, match="LearningCore needs"):
+        LearningCore(layer)

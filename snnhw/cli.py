@@ -123,7 +123,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     result = verify(args.config, simulator=args.sim, seed=args.seed, timesteps=args.timesteps,
                     activity=args.activity, input_file=args.input, out_dir=args.out,
-                    check_weights=not args.no_weights, waves=args.waves, progress=progress)
+                    check_weights=not args.no_weights, waves=args.waves, progress=progress,
+                    samples=args.samples, infer_samples=args.infer_samples,
+                    dataset=args.dataset, data_dir=args.data_dir)
     print(result.summary())
     return 0 if result.ok else 1
 
@@ -232,6 +234,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="skip reading back and comparing every weight (default: compare)")
     s.add_argument("--waves", action="store_true",
                    help="dump a waveform into the work folder (default: off)")
+    s.add_argument("--samples", type=int, default=10,
+                   help="learning configs: dataset samples the RTL learns, checked after each "
+                        "(default: 10)")
+    s.add_argument("--infer-samples", type=int, default=2,
+                   help="learning configs: further samples run without learning (default: 2)")
+    s.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
+                   help="learning configs: dataset (default: mnist)")
+    s.add_argument("--data-dir", default=None,
+                   help="learning configs: folder of the dataset's IDX files (default: "
+                        "$SNNHW_DATA, else the user cache)")
     s.set_defaults(func=_cmd_verify)
 
     data_help = ("folder holding the dataset's IDX files (default: $SNNHW_DATA, else the user "

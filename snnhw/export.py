@@ -15,11 +15,31 @@ from amaranth.back import verilog
 from .config import Config
 from .errors import ConfigError, OutputError
 from .gateware import NeuronCore
-from .ir import LayerIR, dump_resolved, resolve
+from .gateware.learning import LearningCore
+from .ir import LayerIR, bits_for, dump_resolved, resolve
 
 __all__ = ["Generated", "generate", "top_name", "write_memh", "verilog_ports"]
 
 log = logging.getLogger(__name__)
+
+
+def _layouts(layer: LayerIR) -> dict[str, list]:
+    """Packed payloads and words, fields from bit 0 upward: ``[name, bits]``."""
+    if not layer.has_learning_core:
+        return {
+            "i_event__payload": [["index", layer.index_bits], ["eot", 1]],
+            "o_spike__payload": [["neuron", layer.neuron_bits],
+                                 ["timestep", layer.timestep_bits]],
+            "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits]],
+        }
+    t = layer.encoder.timesteps
+    return {
+        "i_pixel__payload": [["value", 8]],
+        "o_spike__payload": [["neuron", layer.neuron_bits], ["timestep", bits_for(max(1, t - 1))],
+                             ["attempt", 4]],
+        "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits],
+                       ["count", bits_for(t)]],
+    }
 
 
 def make_dir(path: str | Path) -> Path:
@@ -64,12 +84,13 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
     """
     out = make_dir(out_dir)
     layer = resolve(config)
-    if layer.learning_features:
-        raise ConfigError([f"{feature}: the generator has no gateware for learning networks "
-                           "yet; snnhw train runs them in the golden model"
+    if layer.learning_features and not layer.has_learning_core:
+        raise ConfigError([f"{feature}: the learning core needs stdp.enabled = true, "
+                           'neurons.inhibition = "wta" and synapses.signed = false; other '
+                           "learning networks run only in the golden model (snnhw train)"
                            for feature in layer.learning_features])
     top = top_name(layer)
-    core = NeuronCore(layer)
+    core = LearningCore(layer) if layer.has_learning_core else NeuronCore(layer)
     log.info("elaborating %s: %d x %d, %d lanes", top, layer.n_in, layer.n_out, layer.lanes)
     text = verilog.convert(core, name=top, emit_src=False)
     vpath = out / f"{top}.v"
@@ -80,9 +101,10 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
     for mem in layer.memories:
         files = []
         for b in range(mem.count):
+            if mem.name != "weights":
+                continue  # other memories start at zero, or are defined in the Verilog
             f = out / f"{mem.name}_{b}.memh"
-            words = banks[b] if mem.name == "weights" else np.zeros(mem.depth, dtype=np.int64)
-            write_memh(f, words, mem.width)
+            write_memh(f, banks[b], mem.width)
             files.append(f.name)
         memories.append({"name": mem.name, "banks": mem.count, "depth": mem.depth,
                          "width": mem.width, "bits": mem.bits, "init_files": files})
@@ -97,12 +119,8 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
         "inputs": layer.n_in,
         "weight_layout": "W[i, j] in bank (i + j) % lanes at address i * npl + j // lanes",
         "ports": verilog_ports(text),
-        "layouts": {  # packed payloads and words, fields from bit 0 upward: [name, bits]
-            "i_event__payload": [["index", layer.index_bits], ["eot", 1]],
-            "o_spike__payload": [["neuron", layer.neuron_bits],
-                                 ["timestep", layer.timestep_bits]],
-            "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits]],
-        },
+        "core": type(core).__name__,
+        "layouts": _layouts(layer),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir=out, verilog=vpath, manifest=manifest, layer=layer)

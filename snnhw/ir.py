@@ -196,7 +196,7 @@ class LayerIR:
 
     @property
     def learning_features(self) -> list[str]:
-        """Config keys of features beyond the plain LIF/IF layer that are in use."""
+        """Config keys of features beyond the plain LIF/IF layer (the neuron core) in use."""
         used = []
         if self.inhibition != "none":
             used.append(f"neurons.inhibition = {toml_value(self.inhibition)}")
@@ -207,10 +207,33 @@ class LayerIR:
         return used
 
     @property
+    def has_learning_core(self) -> bool:
+        """Whether the layer is built as the learning core (STDP with winner-take-all)."""
+        return (self.stdp is not None and self.inhibition == "wta"
+                and not self.weight_signed)
+
+    @property
     def memories(self) -> tuple[MemoryIR, ...]:
+        if not self.has_learning_core:
+            return (
+                MemoryIR("weights", self.lanes, self.bank_depth, self.weight_bits),
+                MemoryIR("state", self.lanes, self.npl, self.state_bits),
+            )
+        P = self.lanes
+        nig = -(-self.n_in // P)
+        t_bits = bits_for(max(1, self.encoder.timesteps - 1))
+        count_bits = bits_for(self.encoder.timesteps)
+        mod_bits, div_bits = max(1, ceil_log2(P)), ceil_log2(max(2, nig))
         return (
-            MemoryIR("weights", self.lanes, self.bank_depth, self.weight_bits),
-            MemoryIR("state", self.lanes, self.npl, self.state_bits),
+            MemoryIR("weights", P, self.bank_depth, self.weight_bits),
+            MemoryIR("state", P, self.npl, self.membrane_bits + self.ref_bits + count_bits),
+            MemoryIR("theta", P, self.npl, self.theta_bits),
+            MemoryIR("list", P, nig, self.index_bits + 8 + mod_bits + div_bits),
+            MemoryIR("enc_gen", P, nig, 16),
+            MemoryIR("in_gen", P, nig, 16),
+            MemoryIR("last", P, nig, 1 + t_bits),
+            MemoryIR("events", P, 2 * nig, self.index_bits + mod_bits + div_bits),
+            MemoryIR("trace_rom", 1, 256, 8),
         )
 
     @property

@@ -95,8 +95,8 @@ def test_simulate_input_file(tmp_path: Path):
     (["simulate", "{small}", "--random", "5", "--seed", "-1"], "seed = -1: must be"),
     (["generate", "{small}", "-o", "{tmp}/bad.txt/out"], "cannot create output folder"),
     (["verify", "{small}", "--activity", "1.5", "-o", "{tmp}/v"], "activity = 1.5"),
-    (["generate", "{root}/examples/learning/mnist_stdp_100.toml", "-o", "{tmp}/g"],
-     "no gateware for learning networks yet"),
+    (["generate", "{tmp}/soft.toml", "-o", "{tmp}/g"],
+     "the learning core needs stdp.enabled = true"),
 ], ids=["missing-input", "index-range", "activity", "missing-config", "binary-config",
         "empty-npy", "fractional-npy", "non-utf8-txt", "negative-seed", "output-is-file",
         "verify-checks-first", "learning-config"])
@@ -106,6 +106,9 @@ def test_user_errors_are_one_line(argv, message, tmp_path: Path, capsys):
     (tmp_path / "empty.npy").write_bytes(b"")
     np.save(tmp_path / "half.npy", np.full((2, 24), 0.5))
     (tmp_path / "latin1.txt").write_bytes("1 2 # caf\xe9\n".encode("latin-1"))
+    (tmp_path / "soft.toml").write_text(  # STDP without winner-take-all: golden model only
+        "[input]\nsize = 4\n[neurons]\ncount = 2\nthreshold = 9\ntheta_increment = 5\n"
+        "[synapses]\nsigned = false\n[stdp]\nenabled = true\n")
     argv = [a.format(small=SMALL, tmp=tmp_path, root=ROOT) for a in argv]
     if argv[0] == "simulate":
         argv += ["-o", str(tmp_path / "out")]
@@ -116,6 +119,6 @@ def test_user_errors_are_one_line(argv, message, tmp_path: Path, capsys):
     else:
         lines = [line for line in out.err.strip().splitlines()
                  if not line.startswith("snnhw verify:")]  # progress lines
-    # one line per mistake: the learning config uses three features without gateware
-    assert len(lines) == (3 if "learning" in argv[1] else 1), lines
+    # one line per mistake: the soft-inhibition config uses two features without gateware
+    assert len(lines) == (2 if "soft" in argv[1] else 1), lines
     assert all(line.startswith("error: ") for line in lines) and message in lines[0], lines

@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..config import load_config
-from ..errors import ToolError
+from ..datasets import load_dataset
+from ..errors import ConfigError, InputError, ToolError
 from ..export import generate
+from ..ir import resolve
 from ..spikes import load_events, random_events, save_events
 
 __all__ = ["VerifyResult", "verify", "find_simulator", "SIMULATORS"]
@@ -41,6 +45,7 @@ class VerifyResult:
     sim_cycles: int
     out_dir: Path
     rtl_counters: dict[str, int]
+    samples: int = 0  # learning configs: samples presented
 
     @property
     def ok(self) -> bool:
@@ -49,13 +54,22 @@ class VerifyResult:
     def summary(self) -> str:
         """A few human-readable lines: what was compared, and the first mismatch if any."""
         c = self.compared
-        lines = [
-            f"{self.config}: {self.simulator}, {self.timesteps} timesteps, "
-            f"{self.input_events} input events, {self.sim_cycles} cycles simulated",
-            f"  compared: {c.get('spike', 0)} spikes, {c.get('membrane', 0)} membranes, "
-            f"{c.get('refractory', 0)} refractory counters, {c.get('weight', 0)} weights, "
-            f"{c.get('counter', 0)} counters (busy cycles {self.busy_cycles})",
-        ]
+        if self.samples:
+            lines = [
+                f"{self.config}: {self.simulator}, {self.samples} samples learned and checked "
+                f"one by one, {self.busy_cycles} busy cycles simulated",
+                f"  compared: {c.get('spike', 0)} spikes, {c.get('weight', 0)} weights, "
+                f"{c.get('theta', 0)} thresholds, {c.get('count', 0)} spike counts, "
+                f"{c.get('counter', 0)} busy-cycle counts",
+            ]
+        else:
+            lines = [
+                f"{self.config}: {self.simulator}, {self.timesteps} timesteps, "
+                f"{self.input_events} input events, {self.sim_cycles} cycles simulated",
+                f"  compared: {c.get('spike', 0)} spikes, {c.get('membrane', 0)} membranes, "
+                f"{c.get('refractory', 0)} refractory counters, {c.get('weight', 0)} weights, "
+                f"{c.get('counter', 0)} counters (busy cycles {self.busy_cycles})",
+            ]
         if self.ok:
             lines.append("  PASS: 0 mismatches")
         else:
@@ -103,7 +117,9 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
            timesteps: int = 50, activity: float = 0.1, input_file: str | Path | None = None,
            out_dir: str | Path | None = None, check_weights: bool = True,
            waves: bool = False, golden_config: str | Path | None = None,
-           progress: Callable[[str], None] | None = None) -> VerifyResult:
+           progress: Callable[[str], None] | None = None, samples: int = 10,
+           infer_samples: int = 2, dataset: str = "mnist",
+           data_dir: str | Path | None = None) -> VerifyResult:
     """Generate Verilog for a config, simulate it under cocotb and compare with the golden model.
 
     Parameters
@@ -127,6 +143,10 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
         that the bench catches a difference.
     progress : callable, optional
         Called with a short message as each stage (generate, build, simulate) starts.
+    samples, infer_samples, dataset, data_dir :
+        Learning configs only: the core learns the first ``samples`` training images of the
+        dataset, then runs ``infer_samples`` more without learning; it is checked against the
+        golden model after every one. Random-input options do not apply to them.
 
     Raises
     ------
@@ -142,15 +162,31 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
     config_path = Path(config_path)
     config = load_config(config_path)
     env = find_simulator(simulator)
+    learning = resolve(config).has_learning_core
     n_in = config.input.size
-    events = (load_events(input_file, n_in) if input_file is not None
-              else random_events(n_in, timesteps, activity, seed))
+    if learning:
+        if samples < 1 or infer_samples < 0:
+            raise InputError(f"samples = {samples}, infer_samples = {infer_samples}: need at "
+                             "least 1 sample to learn and no negative count")
+        train = load_dataset(dataset, "train", data_dir)
+        if train.images[0].size != n_in:
+            raise ConfigError([f"input.size = {n_in}: must be {train.images[0].size} for "
+                               f"{dataset}"])
+    else:
+        events = (load_events(input_file, n_in) if input_file is not None
+                  else random_events(n_in, timesteps, activity, seed))
     out = Path(out_dir) if out_dir else Path("build") / "verify" / config.network.name
     out = out.resolve()
     say("generating Verilog")
     gen = generate(config, out / "rtl")
     events_path = out / "input_events.txt"
-    save_events(events_path, events)
+    samples_path = out / "samples.npz"
+    if learning:
+        n = samples + infer_samples
+        np.savez(samples_path, images=train.images[:n].reshape(n, -1),
+                 learn=np.arange(n) < samples)
+    else:
+        save_events(events_path, events)
     result_path = out / "result.json"
     result_path.unlink(missing_ok=True)
     job_path = out / "job.json"
@@ -158,6 +194,7 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
         "config": str(config_path.resolve()),
         "golden_config": str(Path(golden_config or config_path).resolve()),
         "events": str(events_path),
+        "samples": str(samples_path),
         "result": str(result_path), "check_weights": check_weights}, indent=2))
 
     build_args = ["-Wno-fatal", "-O2"] if simulator == "verilator" else []
@@ -176,9 +213,11 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
         except Exception as e:  # the runner raises plain exceptions on tool failure
             raise ToolError(f"{simulator} build failed ({e}); see {out / 'build.log'}") \
                 from None
-        say(f"simulating {len(events)} timesteps and comparing with the golden model")
+        say(f"simulating {samples + infer_samples} samples" if learning else
+            f"simulating {len(events)} timesteps and comparing with the golden model")
         try:
-            runner.test(test_module="snnhw.verify.core_tb", hdl_toplevel=gen.manifest["top"],
+            module = "snnhw.verify.learning_tb" if learning else "snnhw.verify.core_tb"
+            runner.test(test_module=module, hdl_toplevel=gen.manifest["top"],
                         build_dir=build_dir, test_dir=out,
                         extra_env={"SNNHW_VERIFY_JOB": str(job_path)}, waves=waves,
                         results_xml=str(out / "results.xml"), log_file=out / "sim.log")
@@ -197,4 +236,4 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
                         observed_spikes=r["observed_spikes"], compared=r["compared"],
                         errors=r["errors"], first_mismatch=r["first_mismatch"],
                         busy_cycles=r["busy_cycles"], sim_cycles=r["sim_cycles"], out_dir=out,
-                        rtl_counters=r["rtl_counters"])
+                        rtl_counters=r["rtl_counters"], samples=r.get("samples", 0))

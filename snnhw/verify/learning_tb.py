@@ -1,0 +1,161 @@
+"""cocotb bench of the generated learning core: it learns real dataset samples in the RTL, and
+after every sample every weight, threshold and spike count, every spike (attempt, timestep,
+neuron) and the busy-cycle counter must equal the golden model's.
+
+Run by ``snnhw verify`` for learning configs; the job comes from ``$SNNHW_VERIFY_JOB``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+from ..config import load_config
+from ..gateware.learning import LearnSpace
+from ..golden.learning import LearningState, run_sample
+from ..ir import LayerIR, resolve
+from .bench import Checker
+
+
+class LearningBench:
+    """Driver (pixels, start), monitor (spikes), golden model and checker for one core."""
+
+    def __init__(self, dut, layer: LayerIR) -> None:
+        self.dut = dut
+        self.layer = layer
+        self.golden = LearningState.initial(layer)
+        self.checker = Checker()
+        self.spikes: list[tuple[int, int, int]] = []
+        self.cycles = 0
+
+    async def reset(self) -> None:
+        dut = self.dut
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        dut.rst.value = 1
+        for name in ("i_pixel__valid", "start", "learn", "eta", "host_w_en", "host_r_en",
+                     "host_space", "host_bank", "host_addr", "host_w_data", "clear_counters"):
+            getattr(dut, name).value = 0
+        dut.o_spike__ready.value = 1
+        for _ in range(2):
+            await RisingEdge(dut.clk)
+        dut.rst.value = 0
+        await RisingEdge(dut.clk)
+
+    async def monitor(self) -> None:
+        """Spikes are one-cycle pulses at least NPL cycles apart: wait for each edge."""
+        layer, dut = self.layer, self.dut
+        nb = layer.neuron_bits
+        tb = max(1, layer.encoder.timesteps - 1).bit_length()
+        while True:
+            await RisingEdge(dut.o_spike__valid)
+            await ReadOnly()
+            word = int(dut.o_spike__payload.value)
+            self.spikes.append((word >> (nb + tb), (word >> nb) & ((1 << tb) - 1),
+                                word & ((1 << nb) - 1)))
+
+    async def run_sample(self, image: np.ndarray, *, learn: bool, eta: int) -> None:
+        dut = self.dut
+        dut.clear_counters.value = 1
+        await RisingEdge(dut.clk)
+        dut.clear_counters.value = 0
+        dut.i_pixel__valid.value = 1
+        for value in image.reshape(-1):
+            dut.i_pixel__payload.value = int(value)
+            await RisingEdge(dut.clk)  # ready is high in every loading cycle
+        dut.i_pixel__valid.value = 0
+        dut.learn.value = int(learn)
+        dut.eta.value = eta
+        dut.start.value = 1
+        await RisingEdge(dut.clk)
+        dut.start.value = 0
+        await RisingEdge(dut.idle)
+        await RisingEdge(dut.clk)
+
+    async def read_memory(self, space: LearnSpace, bank: int, depth: int) -> list[int]:
+        dut = self.dut
+        words: list[int] = []
+        dut.host_space.value = space.value
+        dut.host_bank.value = bank
+        dut.host_r_en.value = 1
+        dut.host_addr.value = 0
+        await RisingEdge(dut.clk)
+        for addr in range(1, depth + 1):
+            if addr < depth:
+                dut.host_addr.value = addr
+            await ReadOnly()
+            words.append(int(dut.host_r_data.value))
+            await RisingEdge(dut.clk)
+        dut.host_r_en.value = 0
+        return words
+
+    async def check_sample(self, s: int, image: np.ndarray, *, learn: bool, eta: int) -> None:
+        layer, check = self.layer, self.checker.check
+        first = len(self.spikes)
+        await self.run_sample(image, learn=learn, eta=eta)
+        rec = []
+        counts, _ = run_sample(layer, self.golden, image, learn=learn, eta=eta, record=rec)
+        expected = [(p.attempt, t, j) for p in rec for t, w in enumerate(p.winners) for j in w]
+        got = self.spikes[first:]
+        for n in range(max(len(expected), len(got))):
+            check("spike", f"sample {s}, spike #{n} as (attempt, timestep, neuron)",
+                  expected[n] if n < len(expected) else None, got[n] if n < len(got) else None)
+        busy = int(self.dut.counters__busy_cycles.value)
+        self.cycles += busy
+        check("counter", f"sample {s}: busy cycles", sum(p.cycles(layer) for p in rec), busy)
+        P = layer.lanes
+        banks = np.array([await self.read_memory(LearnSpace.WEIGHT, b, layer.bank_depth)
+                          for b in range(P)])
+        got_w = layer.weights_from_banks(banks)
+        bad = np.argwhere(got_w != self.golden.weights)
+        self.checker.compared["weight"] = self.checker.compared.get("weight", 0) + got_w.size
+        if len(bad):
+            i, j = bad[0]
+            self.checker.compared["weight"] -= 1
+            check("weight", f"sample {s}: W[{i}, {j}]", int(self.golden.weights[i, j]),
+                  int(got_w[i, j]))
+            self.checker.errors += len(bad) - 1
+        theta = [await self.read_memory(LearnSpace.THETA, b, layer.npl) for b in range(P)]
+        state = [await self.read_memory(LearnSpace.STATE, b, layer.npl) for b in range(P)]
+        shift = layer.membrane_bits + layer.ref_bits
+        for j in range(layer.n_out):
+            check("theta", f"sample {s}: neuron {j}", int(self.golden.theta[j]),
+                  theta[j % P][j // P])
+            check("count", f"sample {s}: neuron {j}", int(counts[j]), state[j % P][j // P] >> shift)
+
+
+@cocotb.test()
+async def learning_matches_golden(dut):
+    """The RTL learns the samples exactly as the golden model does."""
+    job = json.loads(Path(os.environ["SNNHW_VERIFY_JOB"]).read_text())
+    layer = resolve(load_config(job["golden_config"]))
+    data = np.load(job["samples"])
+    bench = LearningBench(dut, layer)
+    await bench.reset()
+    cocotb.start_soon(bench.monitor())
+    start = time.monotonic()
+    for s, (image, learn) in enumerate(zip(data["images"], data["learn"], strict=True)):
+        eta = layer.stdp.eta_at(s) if learn else 0
+        await bench.check_sample(s, image, learn=bool(learn), eta=eta)
+    result = {
+        "timesteps": len(data["images"]) * layer.encoder.timesteps,
+        "samples": len(data["images"]),
+        "input_events": 0,
+        "expected_spikes": bench.checker.compared.get("spike", 0),
+        "observed_spikes": len(bench.spikes),
+        "compared": bench.checker.compared,
+        "errors": bench.checker.errors,
+        "first_mismatch": bench.checker.first,
+        "busy_cycles": bench.cycles,
+        "sim_cycles": bench.cycles,
+        "rtl_counters": {"busy_cycles": bench.cycles},
+        "sim_seconds": round(time.monotonic() - start, 3),
+    }
+    Path(job["result"]).write_text(json.dumps(result, indent=2) + "\n")
+    assert bench.checker.errors == 0, f"{bench.checker.errors} mismatches: {bench.checker.first}"

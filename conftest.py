@@ -1,4 +1,4 @@
-"""Shared fixtures. Datasets come from $SNNHW_DATA, else ../shared/data beside the repository."""
+"""Fixtures shared by tests/ and sim/. Datasets come from $SNNHW_DATA, else ../shared/data beside the repository."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent
 
 
 @pytest.fixture(scope="session")

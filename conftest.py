@@ -1,4 +1,5 @@
-"""Fixtures shared by tests/ and sim/. Datasets come from $SNNHW_DATA, else ../shared/data beside the repository."""
+"""Fixtures shared by tests/ and sim/. Datasets come from $SNNHW_DATA, else ../shared/data
+beside the repository."""
 
 from __future__ import annotations
 

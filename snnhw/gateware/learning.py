@@ -405,7 +405,9 @@ class LearningCore(wiring.Component):
                     with m.If(is_win):
                         m.d.comb += [new.ref.eq(L.refractory), new.count.eq(cur.count + 1)]
                         with m.If(learning):
-                            thn = Signal(L.theta_bits + 1, name=f"thn_{b}")
+                            # wide enough for any increment: saturate, never wrap
+                            thn = Signal(max(L.theta_bits, bits_for(L.theta_increment)) + 1,
+                                         name=f"thn_{b}")
                             m.d.comb += thn.eq(th + L.theta_increment)
                             m.d.comb += new_th.eq(Mux(thn > L.theta_max, L.theta_max, thn))
                 with m.Case(_Op.DECAY):

@@ -17,12 +17,13 @@ from snnhw.ir import resolve
 
 def make_layer(*, lanes=4, n_in=20, n_out=6, timesteps=20, rounding="stochastic",
                normalize_target=600, refractory=2, max_tries=3, weight_bits=8, weight_shift=0,
-               threshold=300):
+               threshold=300, theta_increment=50, theta_bits=16):
     return resolve(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
                     "leak_shift": 4, "refractory": refractory, "inhibition": "wta",
-                    "theta_increment": 50, "theta_decay_shift": 3},
+                    "theta_increment": theta_increment, "theta_bits": theta_bits,
+                    "theta_decay_shift": 3},
         "synapses": {"weight_bits": weight_bits, "signed": False,
                      "init_high": 2**weight_bits // 3, "init_seed": 1,
                      "weight_shift": weight_shift},
@@ -43,6 +44,7 @@ CASES = {
     "truncate-nonorm": {"rounding": "truncate", "normalize_target": 0},
     "ref0-onetry": {"refractory": 0, "max_tries": 1},
     "w5-shift3": {"weight_bits": 5, "weight_shift": 3, "normalize_target": 70},
+    "theta-saturates": {"theta_bits": 4, "theta_increment": 40, "threshold": 200},
 }
 
 
@@ -103,6 +105,8 @@ def test_learning_core_matches_golden(case):
         spikes_seen += len(expected)
     assert spikes_seen > 0
     assert not np.array_equal(gold.weights, layer.weights)
+    if layer.theta_increment > layer.theta_max:
+        assert gold.theta.max() > 0, "the case must exercise theta saturation"
 
 
 def test_learning_core_refuses_non_wta():

@@ -1,0 +1,109 @@
+"""The worked examples of docs/semantics.md, sections 19-23 (learning core), checked against the
+IR and the cycle model the RTL's busy counter equals, so the document cannot drift from them."""
+
+from __future__ import annotations
+
+import pytest
+
+from snnhw.config import parse_config
+from snnhw.golden.learning_cycles import ideal_presentation_cycles, presentation_cycles
+from snnhw.ir import LayerIR, bits_for, resolve
+
+
+def example_layer(n_out: int = 3) -> LayerIR:
+    """Section 23: P = 2, n_in = 5, n_out = 3, T = 2, normalize_target = 100."""
+    layer = resolve(parse_config({
+        "input": {"size": 5},
+        "neurons": {"count": n_out, "threshold": 100, "inhibition": "wta",
+                    "theta_increment": 10},
+        "synapses": {"signed": False},
+        "encoder": {"timesteps": 2},
+        "stdp": {"enabled": True, "normalize_target": 100},
+        "hardware": {"lanes": 2},
+    }))
+    assert layer.has_learning_core
+    return layer
+
+
+def test_example_sizes():
+    layer = example_layer()
+    assert (layer.npl, -(-layer.n_in // layer.lanes), layer.padded_out) == (2, 3, 4)
+    assert bits_for(100 << 16) == bits_for(6553600) == 23  # DB
+    assert layer.membrane_bits == 16 and layer.refractory == 0 and layer.theta_bits == 16
+
+
+def test_memory_example():
+    """Section 20: every memory of the example layer, banks x depth x width."""
+    got = {m.name: (m.count, m.depth, m.width) for m in example_layer().memories}
+    assert got == {
+        "weights": (2, 10, 8), "state": (2, 2, 19), "theta": (2, 2, 16), "list": (2, 3, 14),
+        "enc_gen": (2, 3, 16), "in_gen": (2, 3, 16), "last": (2, 3, 2), "events": (2, 6, 6),
+        "trace_rom": (1, 256, 8),
+    }
+    bank, addr = example_layer().weight_location(3, 2)
+    assert (int(bank), int(addr)) == (1, 7)
+
+
+def test_column_access_is_conflict_free():
+    """Section 20: P consecutive inputs of one neuron lie in P distinct weight banks."""
+    layer = resolve(parse_config({
+        "input": {"size": 23}, "neurons": {"count": 7, "threshold": 10, "inhibition": "wta"},
+        "synapses": {"signed": False}, "stdp": {"enabled": True}, "hardware": {"lanes": 3}}))
+    P = layer.lanes
+    for j in range(layer.n_out):
+        for g in range(-(-layer.n_in // P)):
+            banks = {int(layer.weight_location(g * P + a, j)[0]) for a in range(P)}
+            assert banks == set(range(P))
+
+
+def test_cycle_example_learning():
+    """Section 23: the hand-computed learning presentation."""
+    layer = example_layer()
+    assert presentation_cycles(layer, 3, [2, 1], [1, 0], learn=True, fired=1) == 73
+    assert ideal_presentation_cycles(layer, [2, 1], [1, 0], learn=True, fired=1) == 19
+    # the overhead, term by term: CLEAR, WAIT, INTEG +1 / DRAIN / STEP_END, RESET + STDP +1,
+    # DECAY, normalisation (scan, tails, divider), PRES_END
+    overhead = 3 + (4 + 1) + 2 * 4 + (2 + 1) + 2 + (4 + 1 + (23 + 4)) + 1
+    assert overhead == 54 == 73 - 19
+
+
+def test_cycle_example_inference():
+    layer = example_layer()
+    assert presentation_cycles(layer, 3, [2, 1], [1, 0], learn=False, fired=1) == 29
+    assert ideal_presentation_cycles(layer, [2, 1], [1, 0], learn=False, fired=1) == 10
+    assert 29 - 10 == 3 + (4 + 1) + 2 * 4 + 2 + 1  # CLEAR, WAIT, per step, RESET, PRES_END
+
+
+def test_cycle_example_encoder_bound():
+    """Section 23: with NPL = 1 the encoder is not hidden in timestep 1 (two WAIT cycles)."""
+    layer = example_layer(n_out=2)
+    assert layer.npl == 1
+    assert presentation_cycles(layer, 5, [0, 0], [0, 0], learn=False, fired=0) == 21
+    assert ideal_presentation_cycles(layer, [0, 0], [0, 0], learn=False, fired=0) == 2
+    assert 21 - 2 == 3 + (5 + 2) + 2 * 4 + 1  # WAIT: cycles 3-7, then 13-14
+
+
+@pytest.mark.parametrize("learn", [False, True])
+def test_overhead_formula(learn):
+    """Section 23's decomposition of presentation_cycles - ideal, with the WAIT cycles taken
+    from the recurrence, on a few presentations."""
+    layer = example_layer()
+    P, npl, nig = layer.lanes, layer.npl, 3
+    db = bits_for(layer.stdp.normalize_target << 16)
+    for nnz, events, spikes, fired in [(3, [2, 1], [1, 0], 1), (5, [0, 5], [0, 1], 1),
+                                       (0, [0, 0], [0, 0], 0), (4, [3, 3], [1, 1], 2)]:
+        g = -(-nnz // P)
+        d = g + 2 if g else 1
+        t, go, waits = max(npl, nig), 1, []
+        for s, (e, spike) in enumerate(zip(events, spikes, strict=True)):
+            visible = go + 1 + d
+            w = max(t, visible)
+            waits.append(w - t + 1)
+            go = max(visible, w + 1)
+            t = w + 1 + (e * npl + 1) + npl + 2 + 1 + spike * (npl + (nig + 1 if learn else 0))
+        overhead = (max(npl, nig) + sum(wt + 4 for wt in waits)
+                    + sum(spikes) * (npl + (1 if learn else 0))
+                    + ((npl + layer.padded_out + 1 + fired * (db + 4)) if learn else 0) + 1)
+        cycles = presentation_cycles(layer, nnz, events, spikes, learn=learn, fired=fired)
+        ideal = ideal_presentation_cycles(layer, events, spikes, learn=learn, fired=fired)
+        assert cycles - ideal == overhead

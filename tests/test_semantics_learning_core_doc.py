@@ -95,7 +95,7 @@ def test_overhead_formula(learn):
         g = -(-nnz // P)
         d = g + 2 if g else 1
         t, go, waits = max(npl, nig), 1, []
-        for s, (e, spike) in enumerate(zip(events, spikes, strict=True)):
+        for _s, (e, spike) in enumerate(zip(events, spikes, strict=True)):
             visible = go + 1 + d
             w = max(t, visible)
             waits.append(w - t + 1)

@@ -7,6 +7,7 @@ from amaranth.lib import enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir import LayerIR
+from .common import saturating_counters
 from .layouts import (
     COUNTER_NAMES,
     CountersSignature,
@@ -287,13 +288,7 @@ class NeuronCore(wiring.Component):
             "input_events": took_event,
             "output_spikes": self.o_spike.valid & self.o_spike.ready,
         }
-        top = 2**L.counter_bits - 1
-        for name in COUNTER_NAMES:
-            c = getattr(self.counters, name)
-            nxt = Signal(L.counter_bits + 1, name=f"{name}_next")
-            m.d.comb += nxt.eq(c + increments[name])
-            with m.If(self.clear_counters):
-                m.d.sync += c.eq(0)
-            with m.Else():
-                m.d.sync += c.eq(Mux(nxt > top, top, nxt))
+        saturating_counters(m, {name: (getattr(self.counters, name), increments[name])
+                                for name in COUNTER_NAMES},
+                            L.counter_bits, self.clear_counters)
         return m

@@ -24,6 +24,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir import LayerIR, bits_for, ceil_log2
+from .common import saturating_counters
 from .layouts import COUNTER_NAMES, CountersSignature
 
 __all__ = ["LearningCore", "LearnSpace"]
@@ -744,7 +745,6 @@ class LearningCore(wiring.Component):
                         m.d.comb += self.host_r_data.eq(ig_r[b].data)
 
         # -- counters ----------------------------------------------------------------------------
-        top = 2**L.counter_bits - 1
         col_pass_start = ((phase == _P.STDP) | (phase == _P.NORM_SCALE)) & (g == 0) & \
             (col != _Col.NONE)
         increments = {
@@ -754,17 +754,11 @@ class LearningCore(wiring.Component):
             "input_events": took_event,
             "output_spikes": spike_now,
         }
-        counters = {name: getattr(self.counters, name) for name in COUNTER_NAMES}
-        counters["weight_updates"] = self.weight_updates
-        increments["weight_updates"] = Mux(col_pass_start & ~((phase == _P.NORM_SCALE) &
-                                                               norm_skip), L.n_in, 0)
-        for name, c in counters.items():
-            nxt = Signal(L.counter_bits + 1, name=f"{name}_next")
-            m.d.comb += nxt.eq(c + increments[name])
-            with m.If(self.clear_counters):
-                m.d.sync += c.eq(0)
-            with m.Else():
-                m.d.sync += c.eq(Mux(nxt > top, top, nxt))
+        counters = {name: (getattr(self.counters, name), increments[name])
+                    for name in COUNTER_NAMES}
+        counters["weight_updates"] = (self.weight_updates, Mux(
+            col_pass_start & ~((phase == _P.NORM_SCALE) & norm_skip), L.n_in, 0))
+        saturating_counters(m, counters, L.counter_bits, self.clear_counters)
         with m.If(self.clear_counters):
             m.d.sync += self.presentations.eq(0)
         with m.Elif(pres_start):

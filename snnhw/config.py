@@ -127,9 +127,6 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
     ),
     "encoder": (
         _int("timesteps", 350, 1, 65535, "timesteps", "Timesteps each sample is shown for."),
-        _int("rest", 0, 0, 65535, "timesteps",
-             "Timesteps without input after each sample. Neuron state and traces reset "
-             "between samples anyway."),
         _int("rate_scale", 8, 1, 256, "",
              "Rate coding: pixel p (0-255) spikes in a timestep when its generator's next "
              "16-bit value is below `p * rate_scale * intensity`."),
@@ -217,7 +214,6 @@ class SynapsesConfig:
 @dataclass(frozen=True)
 class EncoderConfig:
     timesteps: int
-    rest: int
     rate_scale: int
     intensity: int
     max_tries: int

@@ -67,7 +67,6 @@ class EncoderIR:
     """On-chip rate encoder: how a sample's pixels become input spikes."""
 
     timesteps: int
-    rest: int
     rate_scale: int
     intensity: int
     max_tries: int

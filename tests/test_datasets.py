@@ -54,3 +54,50 @@ def test_unknown_dataset():
     with pytest.raises(DatasetError, match="unknown dataset 'cifar'; choose mnist, "
                                            "fashion-mnist"):
         load_dataset("cifar", "train")
+
+
+@pytest.fixture
+def served(data_dir, tmp_path, monkeypatch):
+    """The MNIST test files served over HTTP on localhost, as the canonical mirror."""
+    import functools
+    import http.server
+    import threading
+
+    from snnhw import datasets
+
+    root = tmp_path / "mirror"
+    root.mkdir()
+    mnist = data_dir / "mnist" if (data_dir / "mnist").is_dir() else data_dir
+    for f in mnist.glob("t10k-*"):
+        shutil.copy(f, root / f.name)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    spec = datasets.DATASETS["mnist"]
+    url = f"http://127.0.0.1:{server.server_port}/"
+    monkeypatch.setitem(datasets.DATASETS, "mnist",
+                        datasets._Spec(spec.name, (url,), spec.md5))
+    monkeypatch.delenv("SNNHW_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    yield root
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_into_cache(served, tmp_path):
+    d = load_dataset("mnist", "test", tmp_path / "empty")
+    assert len(d) == 10000
+    cached = tmp_path / "cache" / "snnhw" / "mnist" / "t10k-images-idx3-ubyte.gz"
+    assert cached.is_file()
+    # the second load finds the cached copy
+    assert len(load_dataset("mnist", "test", download=False)) == 10000
+
+
+def test_download_refuses_a_bad_checksum(served, tmp_path):
+    with open(served / "t10k-labels-idx1-ubyte.gz", "r+b") as f:
+        f.seek(50)
+        f.write(b"\x00\x00\x00")
+    with pytest.raises(DatasetError, match="could not be downloaded .*checksum mismatch"):
+        load_dataset("mnist", "test", tmp_path / "empty")
+    assert not (tmp_path / "cache" / "snnhw" / "mnist" / "t10k-labels-idx1-ubyte.gz").exists()

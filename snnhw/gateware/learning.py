@@ -455,7 +455,6 @@ class LearningCore(wiring.Component):
         tj_k, tj_l = Signal.like(op_k), Signal.like(best_lane)  # the target neuron
         t_now = Signal(tb)
         k_factor = Signal(24)
-        norm_go = Signal()
         norm_skip = Signal()  # the neuron's weights sum to 0: draw, but leave them
         col_sum = Signal(range(L.n_in * L.wmax + 1))
         # input bank a serves input i = g*P + a; that weight sits in bank (a + j) % P at
@@ -675,7 +674,7 @@ class LearningCore(wiring.Component):
                 with m.If(scan_j == L.padded_out):
                     m.d.sync += phase.eq(_P.PRES_END)
                 with m.Elif(fired.bit_select(scan_j, 1)):
-                    m.d.sync += [tj_k.eq(scan_j // P if P > 1 else scan_j), norm_go.eq(1),
+                    m.d.sync += [tj_k.eq(scan_j // P if P > 1 else scan_j),
                                  tj_l.eq(scan_j % P if P > 1 else 0),
                                  g.eq(0), col_sum.eq(0), phase.eq(_P.NORM_SUM)]
                 with m.Else():

@@ -29,7 +29,8 @@ from .config import Config, toml_value, weight_range
 from .errors import ConfigError
 
 __all__ = ["MemoryIR", "EncoderIR", "StdpIR", "LayerIR", "resolve", "dump_resolved",
-           "trace_table", "ceil_log2", "bits_for", "from_twos"]
+           "trace_table", "ceil_log2", "bits_for", "from_twos", "xorshift16",
+           "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states"]
 
 
 def ceil_log2(n: int) -> int:
@@ -62,7 +63,40 @@ class MemoryIR:
         return self.count * self.depth * self.width
 
 
-@dataclass(frozen=True)
+GENERATOR_PERIOD = 65535
+
+
+def xorshift16(s: int) -> int:
+    """One step of the hardware's 16-bit random generator, ``s ^= s << 7; s ^= s >> 9;
+    s ^= s << 8``, which visits all 65535 non-zero states."""
+    s ^= (s << 7) & 0xFFFF
+    s ^= s >> 9
+    s ^= (s << 8) & 0xFFFF
+    return s
+
+
+def _xorshift_sequence() -> np.ndarray:
+    seq = np.empty(GENERATOR_PERIOD, dtype=np.int64)
+    s = 1
+    for k in range(GENERATOR_PERIOD):
+        seq[k] = s
+        s = xorshift16(s)
+    if s != 1 or len(set(seq.tolist())) != GENERATOR_PERIOD:  # pragma: no cover
+        raise AssertionError("xorshift16 (7, 9, 8) must have period 65535")
+    seq.setflags(write=False)
+    return seq
+
+
+GENERATOR_SEQUENCE: np.ndarray = _xorshift_sequence()  # the whole cycle, from state 1
+
+
+def generator_start_states(n: int, seed: int) -> np.ndarray:
+    """Seeded non-zero start states of ``n`` generators (the hardware's memory images)."""
+    rng = np.random.default_rng(seed)
+    return GENERATOR_SEQUENCE[rng.integers(0, GENERATOR_PERIOD, size=n)]
+
+
+@dataclass(frozen=True, eq=False)
 class EncoderIR:
     """On-chip rate encoder: how a sample's pixels become input spikes."""
 
@@ -72,6 +106,8 @@ class EncoderIR:
     max_tries: int
     min_spikes: int
     seed: int
+    # 2 * n_in start states: the encoder's list slots, then one rounding generator per input
+    generator_states: np.ndarray = field(repr=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -330,7 +366,9 @@ def resolve(config: Config) -> LayerIR:
         theta_increment=neu.theta_increment,
         theta_decay_shift=neu.theta_decay_shift,
         theta_bits=neu.theta_bits,
-        encoder=EncoderIR(**dataclasses.asdict(config.encoder)),
+        encoder=EncoderIR(**dataclasses.asdict(config.encoder),
+                          generator_states=generator_start_states(2 * config.input.size,
+                                                                  config.encoder.seed)),
         stdp=_stdp(config) if config.stdp.enabled else None,
     )
 

@@ -155,9 +155,7 @@ class LearningCore(wiring.Component):
                                   "div": unsigned(ceil_log2(nb))})
 
         # -- memories ------------------------------------------------------------------------
-        from ..golden.rng import initial_states  # the IR's generator seeds (pure data)
-
-        gens = initial_states(2 * L.n_in, enc.seed)
+        gens = enc.generator_states
         banks = L.weight_banks()
         W, S, TH, LST, EG, IG, LS, EV = [], [], [], [], [], [], [], []
         for b in range(P):

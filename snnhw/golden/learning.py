@@ -34,7 +34,7 @@ import numpy as np
 
 from ..ir import LayerIR
 from .lif import integrate_events
-from .rng import Generators, initial_states
+from .rng import Generators
 
 __all__ = ["LearningState", "Presentation", "encode_step", "fire_adaptive", "stdp_column",
            "normalize_column", "rounding_offsets", "present", "run_sample", "K_MAX"]
@@ -54,7 +54,7 @@ class LearningState:
     def initial(cls, layer: LayerIR) -> LearningState:
         return cls(weights=layer.weights.copy(),
                    theta=np.zeros(layer.n_out, dtype=np.int64),
-                   gens=Generators(initial_states(2 * layer.n_in, layer.encoder.seed)))
+                   gens=Generators(layer.encoder.generator_states))
 
     def copy(self) -> LearningState:
         gens = Generators(self.gens.states)

@@ -1,4 +1,4 @@
-"""The hardware's random numbers: 16-bit xorshift generators, one per input channel.
+"""The hardware's random numbers: 16-bit xorshift generators (defined in :mod:`snnhw.ir`).
 
 Each generator steps ``s ^= s << 7; s ^= s >> 9; s ^= s << 8`` (16 bits), which visits all
 65535 non-zero states. In hardware it is a few XOR gates; here its whole cycle is tabulated
@@ -10,41 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..ir import GENERATOR_PERIOD, GENERATOR_SEQUENCE, generator_start_states, xorshift16
+
 __all__ = ["PERIOD", "SEQUENCE", "xorshift16", "initial_states", "Generators"]
 
-PERIOD = 65535
-
-
-def xorshift16(s: int) -> int:
-    """One step of the generator (the hardware's combinational update)."""
-    s ^= (s << 7) & 0xFFFF
-    s ^= s >> 9
-    s ^= (s << 8) & 0xFFFF
-    return s
-
-
-def _sequence() -> np.ndarray:
-    seq = np.empty(PERIOD, dtype=np.int64)
-    s = 1
-    for k in range(PERIOD):
-        seq[k] = s
-        s = xorshift16(s)
-    if s != 1 or len(set(seq.tolist())) != PERIOD:  # pragma: no cover - a property of the map
-        raise AssertionError("xorshift16 (7, 9, 8) must have period 65535")
-    return seq
-
-
-SEQUENCE: np.ndarray = _sequence()
-SEQUENCE.setflags(write=False)
+PERIOD = GENERATOR_PERIOD
+SEQUENCE = GENERATOR_SEQUENCE
 _POSITION = np.empty(PERIOD + 1, dtype=np.int64)
 _POSITION[SEQUENCE] = np.arange(PERIOD)
 
 
 def initial_states(n: int, seed: int) -> np.ndarray:
-    """Seeded, distinct-looking non-zero start states of ``n`` generators (the hardware's
-    memory image)."""
-    rng = np.random.default_rng(seed)
-    return SEQUENCE[rng.integers(0, PERIOD, size=n)]
+    """Seeded start states of ``n`` generators (see :func:`snnhw.ir.generator_start_states`)."""
+    return generator_start_states(n, seed)
 
 
 class Generators:

@@ -34,6 +34,8 @@ class LearningBench:
         self.checker = Checker()
         self.spikes: list[tuple[int, int, int]] = []
         self.cycles = 0
+        self.input_events = 0  # read from the RTL's counter
+        self.timesteps = 0  # presented, retries included
 
     async def reset(self) -> None:
         dut = self.dut
@@ -108,6 +110,10 @@ class LearningBench:
                   expected[n] if n < len(expected) else None, got[n] if n < len(got) else None)
         busy = int(self.dut.counters__busy_cycles.value)
         self.cycles += busy
+        self.input_events += int(self.dut.counters__input_events.value)
+        self.timesteps += len(rec) * layer.encoder.timesteps
+        check("counter", f"sample {s}: input events", int(sum(p.events.sum() for p in rec)),
+              int(self.dut.counters__input_events.value))
         check("counter", f"sample {s}: busy cycles", sum(p.cycles(layer) for p in rec), busy)
         P = layer.lanes
         banks = np.array([await self.read_memory(LearnSpace.WEIGHT, b, layer.bank_depth)
@@ -144,9 +150,9 @@ async def learning_matches_golden(dut):
         eta = layer.stdp.eta_at(s) if learn else 0
         await bench.check_sample(s, image, learn=bool(learn), eta=eta)
     result = {
-        "timesteps": len(data["images"]) * layer.encoder.timesteps,
+        "timesteps": bench.timesteps,
         "samples": len(data["images"]),
-        "input_events": 0,
+        "input_events": bench.input_events,
         "expected_spikes": bench.checker.compared.get("spike", 0),
         "observed_spikes": len(bench.spikes),
         "compared": bench.checker.compared,

@@ -60,7 +60,8 @@ class VerifyResult:
                 f"one by one, {self.busy_cycles} busy cycles simulated",
                 f"  compared: {c.get('spike', 0)} spikes, {c.get('weight', 0)} weights, "
                 f"{c.get('theta', 0)} thresholds, {c.get('count', 0)} spike counts, "
-                f"{c.get('counter', 0)} busy-cycle counts",
+                f"{c.get('counter', 0)} counters ({self.input_events} input events, "
+                f"{self.timesteps} timesteps)",
             ]
         else:
             lines = [

@@ -143,6 +143,10 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
         _int("eta", 655, 0, 65535, "2**-16 weight LSB",
              "Learning rate: a post spike changes each of its weights by "
              "`((x - x_tar) * eta + u) >> 16` LSB, x being the input's trace (0-255)."),
+        _int("eta_pre", 0, 0, 65535, "2**-16 weight LSB",
+             "Pair STDP's depression: each input spike lowers the input's weight to every "
+             "neuron j by `(y_j * eta_pre + u) >> 16` LSB, y_j being the neuron's post-synaptic "
+             "trace (0-255). 0 turns it off."),
         _int("eta_halve_every", 0, 0, 2**31 - 1, "samples",
              "Halve eta after every this many training samples. 0 keeps it constant."),
         _int("x_tar", 20, 0, 255, "trace units",
@@ -225,6 +229,7 @@ class EncoderConfig:
 class StdpConfig:
     enabled: bool
     eta: int
+    eta_pre: int
     eta_halve_every: int
     x_tar: int
     trace_shift: int

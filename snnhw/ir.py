@@ -106,7 +106,8 @@ class EncoderIR:
     max_tries: int
     min_spikes: int
     seed: int
-    # 2 * n_in start states: the encoder's list slots, then one rounding generator per input
+    # 2 * n_in + n_out start states: the encoder's list slots, one rounding generator per
+    # input, one per neuron (for pre-spike depression)
     generator_states: np.ndarray = field(repr=False)
 
 
@@ -115,6 +116,7 @@ class StdpIR:
     """Post-triggered trace STDP with optional per-neuron weight normalisation."""
 
     eta: int
+    eta_pre: int  # 0: no pre-spike depression
     eta_halve_every: int
     x_tar: int
     rounding: str  # "truncate", "nearest" or "stochastic"
@@ -247,6 +249,17 @@ class LayerIR:
         return (self.stdp is not None and self.inhibition == "wta"
                 and not self.weight_signed)
 
+    def learning_state_fields(self) -> list[tuple[str, int, bool]]:
+        """The learning core's per-neuron state word, from bit 0 up: ``(name, bits, signed)``.
+        With pre-spike depression it also holds the last post spike and a generator."""
+        t = self.encoder.timesteps
+        fields = [("v", self.membrane_bits, True), ("ref", self.ref_bits, False),
+                  ("count", bits_for(t), False)]
+        if self.stdp is not None and self.stdp.eta_pre:
+            fields += [("post_valid", 1, False), ("post_t", bits_for(max(1, t - 1)), False),
+                       ("gen", 16, False)]
+        return fields
+
     @property
     def memories(self) -> tuple[MemoryIR, ...]:
         if not self.has_learning_core:
@@ -257,11 +270,10 @@ class LayerIR:
         P = self.lanes
         nig = -(-self.n_in // P)
         t_bits = bits_for(max(1, self.encoder.timesteps - 1))
-        count_bits = bits_for(self.encoder.timesteps)
         mod_bits, div_bits = max(1, ceil_log2(P)), ceil_log2(max(2, nig))
         return (
             MemoryIR("weights", P, self.bank_depth, self.weight_bits),
-            MemoryIR("state", P, self.npl, self.membrane_bits + self.ref_bits + count_bits),
+            MemoryIR("state", P, self.npl, sum(b for _, b, _ in self.learning_state_fields())),
             MemoryIR("theta", P, self.npl, self.theta_bits),
             MemoryIR("list", P, nig, self.index_bits + 8 + mod_bits + div_bits),
             MemoryIR("enc_gen", P, nig, 16),
@@ -367,15 +379,15 @@ def resolve(config: Config) -> LayerIR:
         theta_decay_shift=neu.theta_decay_shift,
         theta_bits=neu.theta_bits,
         encoder=EncoderIR(**dataclasses.asdict(config.encoder),
-                          generator_states=generator_start_states(2 * config.input.size,
-                                                                  config.encoder.seed)),
+                          generator_states=generator_start_states(
+                              2 * config.input.size + neu.count, config.encoder.seed)),
         stdp=_stdp(config) if config.stdp.enabled else None,
     )
 
 
 def _stdp(config: Config) -> StdpIR:
     s = config.stdp
-    return StdpIR(eta=s.eta, eta_halve_every=s.eta_halve_every, x_tar=s.x_tar,
+    return StdpIR(eta=s.eta, eta_pre=s.eta_pre, eta_halve_every=s.eta_halve_every, x_tar=s.x_tar,
                   rounding=s.rounding, normalize_target=s.normalize_target,
                   trace_table=trace_table(s.trace_shift, s.trace_round))
 

@@ -39,9 +39,13 @@ def arr(*values: int) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
-def advanced(before: np.ndarray, gens: Generators) -> np.ndarray:
-    """How many draws each generator made since it was at positions ``before``."""
-    return (gens.pos - before) % PERIOD
+def advanced(before: np.ndarray, gens: Generators, layer: LayerIR) -> np.ndarray:
+    """How many draws each encoder and rounding generator made since it was at positions
+    ``before``. The per-neuron generators after them (pre-spike depression) must not have
+    moved: these layers have ``eta_pre = 0``."""
+    moved = (gens.pos - before) % PERIOD
+    assert not moved[2 * layer.n_in:].any()
+    return moved[:2 * layer.n_in]
 
 
 # -- section 10 ------------------------------------------------------------------------------
@@ -58,8 +62,9 @@ def test_generator_sequence_and_draw():
 def test_initial_states_are_sequence_positions_from_the_seed():
     pos = np.random.default_rng(7).integers(0, PERIOD, size=10)
     assert initial_states(10, 7).tolist() == SEQUENCE[pos].tolist()
-    layer = layer_of(encoder={"seed": 7})  # n_in = 5: E[0..4], then G[0..4]
-    assert LearningState.initial(layer).gens.states.tolist() == SEQUENCE[pos].tolist()
+    layer = layer_of(encoder={"seed": 7})  # n_in = 5: E[0..4], G[0..4], then 4 per neuron
+    assert LearningState.initial(layer).gens.states[:10].tolist() == SEQUENCE[pos].tolist()
+    assert len(LearningState.initial(layer).gens.states) == 2 * 5 + 4
 
 
 # -- section 11 ------------------------------------------------------------------------------
@@ -82,7 +87,7 @@ def test_retries_raise_intensity_and_learning_happens_each_time():
     counts, tries = run_sample(layer, state, arr(255, 0), learn=True, eta=655)
     assert tries == 3 and counts.tolist() == [0]  # never reaches the threshold
     # E[0] (slot of the one non-zero pixel): 3 presentations * T draws; E[1], G[0..1]: none
-    assert advanced(before, state.gens).tolist() == [9, 0, 0, 0]
+    assert advanced(before, state.gens, layer).tolist() == [9, 0, 0, 0]
 
 
 # -- section 12 ------------------------------------------------------------------------------
@@ -229,12 +234,12 @@ def test_draw_accounting_per_presentation():
     nnz = int((pixels != 0).sum())
     encoder = [30] * nnz + [0] * (12 - nnz)  # E[k] for the k-th non-zero pixel
     rounding = [int(counts.sum() + (counts > 0).sum())] * 12  # G[i]: every input alike
-    assert advanced(before, state.gens).tolist() == encoder + rounding
+    assert advanced(before, state.gens, layer).tolist() == encoder + rounding
     # inference: encoder draws only; weights and theta frozen
     w, theta = state.weights.copy(), state.theta.copy()
     before = state.gens.pos.copy()
     present(layer, state, pixels, intensity=2, learn=False, eta=655)
-    assert advanced(before, state.gens).tolist() == encoder + [0] * 12
+    assert advanced(before, state.gens, layer).tolist() == encoder + [0] * 12
     assert np.array_equal(state.weights, w) and np.array_equal(state.theta, theta)
 
 

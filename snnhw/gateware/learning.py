@@ -104,8 +104,8 @@ class LearningCore(wiring.Component):
         self._nig = -(-layer.n_in // P)
         self._count_bits = bits_for(layer.encoder.timesteps)
         self._t_bits = bits_for(max(1, layer.encoder.timesteps - 1))
-        data_bits = max(layer.weight_bits, layer.membrane_bits + layer.ref_bits +
-                        self._count_bits, layer.theta_bits, 16)
+        state_bits = sum(bits for _, bits, _ in layer.learning_state_fields())
+        data_bits = max(layer.weight_bits, state_bits, layer.theta_bits, 16)
         addr_bits = max(layer.bank_addr_bits, ceil_log2(max(2, self._nig)), layer.group_bits)
         super().__init__({
             "i_pixel": In(stream.Signature(unsigned(8))),
@@ -145,8 +145,9 @@ class LearningCore(wiring.Component):
         ib = L.index_bits
         nb = max(2, NIG)
 
-        state_l = data.StructLayout({"v": signed(mb), "ref": unsigned(L.ref_bits),
-                                     "count": unsigned(cb)})
+        state_l = data.StructLayout({name: signed(bits) if sgn else unsigned(bits)
+                                     for name, bits, sgn in L.learning_state_fields()})
+        pair = bool(sd.eta_pre)  # pre-spike depression (pair STDP)
         list_l = data.StructLayout({"index": unsigned(ib), "value": unsigned(8),
                                     "mod": unsigned(max(1, ceil_log2(P))),
                                     "div": unsigned(ceil_log2(nb))})
@@ -166,7 +167,12 @@ class LearningCore(wiring.Component):
             slots = [int(gens[k]) for k in range(b, L.n_in, P)]
             inputs = [int(gens[L.n_in + i]) for i in range(b, L.n_in, P)]
             W.append(mem("weights", unsigned(wb), L.bank_depth, banks[b].tolist()))
-            S.append(mem("state", state_l, NPL))
+            if pair:  # each neuron's depression generator starts from the IR's state
+                S.append(mem("state", state_l, NPL, [
+                    {"gen": int(gens[2 * L.n_in + k * P + b]) if k * P + b < L.n_out else 1}
+                    for k in range(NPL)]))
+            else:
+                S.append(mem("state", state_l, NPL))
             TH.append(mem("theta", unsigned(L.theta_bits), NPL))
             LST.append(mem("list", list_l, NIG))
             EG.append(mem("enc_gen", unsigned(16), NIG, slots + [1] * (NIG - len(slots))))
@@ -325,10 +331,15 @@ class LearningCore(wiring.Component):
         th_wr = [TH[b].write_port() for b in range(P)]
         w_rd = [W[b].read_port() for b in range(P)]
         w_wr = [W[b].write_port() for b in range(P)]
+        post_rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
+        dep_w = [Signal(unsigned(wb), name=f"dep_w_{b}") for b in range(P)]  # lane b's new w
+        dep_en = [Signal(name=f"dep_en_{b}") for b in range(P)]
+        s1_waddr = Signal(range(max(2, L.bank_depth)))  # the integrated row's address
         s1_op = Signal(_Op)
         s1_k = Signal.like(op_k)
         s1_rot = Signal.like(op_rot)
-        m.d.sync += [s1_op.eq(op), s1_k.eq(op_k), s1_rot.eq(op_rot)]
+        m.d.sync += [s1_op.eq(op), s1_k.eq(op_k), s1_rot.eq(op_rot),
+                     s1_waddr.eq(op_base + op_k)]
         # column pipeline addresses drive the weight read ports during column passes
         col_addr = [Signal(range(max(2, L.bank_depth)), name=f"col_addr_{b}") for b in range(P)]
         col_active = Signal()
@@ -390,10 +401,30 @@ class LearningCore(wiring.Component):
             with m.Switch(s1_op):
                 with m.Case(_Op.CLEAR):
                     m.d.comb += [new.v.eq(0), new.ref.eq(0), new.count.eq(0)]
+                    if pair:
+                        m.d.comb += new.post_valid.eq(0)
                 with m.Case(_Op.INTEG):
                     with m.If(~refr):
                         m.d.comb += new.v.eq(Mux(total > L.vmax, L.vmax,
                                                  Mux(total < L.vmin, L.vmin, total)))
+                    if pair:
+                        with m.If(learning):
+                            # pair STDP: the row just integrated is depressed by each
+                            # neuron's post trace and written back to the bank it came from
+                            age = Signal(tb + 1, name=f"post_age_{b}")
+                            m.d.comb += [age.eq(step - cur.post_t),
+                                         post_rom[b].addr.eq(Mux(age > 255, 255, age))]
+                            y = Mux(cur.post_valid, post_rom[b].data, 0)
+                            if sd.rounding == "stochastic":
+                                g2 = Signal(16, name=f"dep_gen_{b}")
+                                m.d.comb += [g2.eq(_xorshift16(cur.gen)), new.gen.eq(g2)]
+                                u_dep = g2
+                            else:
+                                u_dep = Const(1 << 15 if sd.rounding == "nearest" else 0, 16)
+                            dep = Signal(32, name=f"dep_{b}")
+                            m.d.comb += dep.eq((y * sd.eta_pre + u_dep) >> 16)
+                            m.d.comb += [dep_w[b].eq(Mux(dep > w, 0, w - dep)),
+                                         dep_en[b].eq(1)]
                 with m.Case(_Op.FIRE):
                     with m.If(refr):
                         m.d.comb += new.ref.eq(cur.ref - 1)
@@ -403,6 +434,8 @@ class LearningCore(wiring.Component):
                     m.d.comb += new.v.eq(0)
                     with m.If(is_win):
                         m.d.comb += [new.ref.eq(L.refractory), new.count.eq(cur.count + 1)]
+                        if pair:
+                            m.d.comb += [new.post_valid.eq(1), new.post_t.eq(step)]
                         with m.If(learning):
                             # wide enough for any increment: saturate, never wrap
                             thn = Signal(max(L.theta_bits, bits_for(L.theta_increment)) + 1,
@@ -514,6 +547,15 @@ class LearningCore(wiring.Component):
                 with m.If(writes & (wbnk_sel == r)):
                     m.d.comb += [w_wr[r].data.eq(neww), w_wr[r].en.eq(1)]
         s1c_addr = [Signal.like(col_addr[b], name=f"s1c_addr_{b}") for b in range(P)]
+        # pre-spike depression: lane b's weight came from bank (rot + b) % P (integration and
+        # column passes never share a cycle)
+        for b in range(P):
+            with m.Switch(s1_rot):
+                for r in range(P):
+                    with m.Case(r):
+                        with m.If(dep_en[b]):
+                            m.d.comb += [w_wr[(r + b) % P].data.eq(dep_w[b]),
+                                         w_wr[(r + b) % P].en.eq(1)]
         for b in range(P):
             m.d.sync += s1c_addr[b].eq(col_addr[b])
             host_w = host_ok & self.host_w_en & (self.host_space == LearnSpace.WEIGHT) & \
@@ -522,7 +564,7 @@ class LearningCore(wiring.Component):
                 m.d.comb += [w_wr[b].addr.eq(self.host_addr), w_wr[b].data.eq(self.host_w_data),
                              w_wr[b].en.eq(host_w)]
             with m.Else():
-                m.d.comb += w_wr[b].addr.eq(s1c_addr[b])
+                m.d.comb += w_wr[b].addr.eq(Mux(s1c != _Col.NONE, s1c_addr[b], s1_waddr))
         tree = sum_terms
         while len(tree) > 1:
             tree = [tree[i] + tree[i + 1] if i + 1 < len(tree) else tree[i]

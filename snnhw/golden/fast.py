@@ -83,11 +83,12 @@ def _rescale_impl(w, target, total, u):
 def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta):  # noqa: C901
     (timesteps, rate_scale, ws, vmin, vmax, leak_shift, thr0, refractory, wta, reset_zero,
      theta_inc, theta_max, theta_decay, has_stdp, rounding, x_tar, norm_target, wmax,
-     lanes, npl, nig, padded_out, div_bits) = params
+     lanes, npl, nig, padded_out, div_bits, eta_pre) = params
     n_in, n_out = w.shape
     v = np.zeros(n_out, dtype=w.dtype)
     ref = np.zeros(n_out, dtype=np.int64)
     last = np.full(n_in, -1, dtype=np.int64)
+    last_post = np.full(n_out, -1, dtype=np.int64)
     counts = np.zeros(n_out, dtype=np.int64)
     margin = np.zeros(n_out, dtype=w.dtype)
     spikes = np.zeros(n_out, dtype=np.bool_)
@@ -117,6 +118,20 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
                     if ref[j] == 0:
                         x = v[j] + _weighted(w[i, j], ws)
                         v[j] = vmin if x < vmin else (vmax if x > vmax else x)
+                if learn and has_stdp and eta_pre:
+                    # pair STDP: depress the row just integrated by the post traces
+                    for j in range(n_out):
+                        y = table[min(t - last_post[j], 255)] if last_post[j] >= 0 else 0
+                        if rounding == 2:
+                            q = pos[2 * n_in + j] + 1
+                            if q == PERIOD:
+                                q = 0
+                            pos[2 * n_in + j] = q
+                            uj = seq[q]
+                        else:
+                            uj = 0 if rounding == 0 else 1 << 15
+                        nw = w[i, j] - _stdp_step(y * eta_pre, uj)
+                        w[i, j] = 0 if nw < 0 else (wmax if nw > wmax else nw)
         # 3. leak and fire
         any_spike = False
         best = -1
@@ -159,6 +174,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
         for j in range(n_out):
             if spikes[j]:
                 counts[j] += 1
+                last_post[j] = t
         if not learn:
             continue
         # 4. learn, for each neuron that fired, ascending
@@ -226,7 +242,8 @@ def _params(layer: LayerIR) -> tuple:
             _ROUNDING[s.rounding] if s else 0, s.x_tar if s else 0,
             s.normalize_target if s else 0, layer.wmax, layer.lanes, layer.npl,
             -(-layer.n_in // layer.lanes), layer.padded_out,
-            bits_for(s.normalize_target << 16) if s and s.normalize_target else 1)
+            bits_for(s.normalize_target << 16) if s and s.normalize_target else 1,
+            s.eta_pre if s else 0)
 
 
 def run_sample_fast(layer: LayerIR, state: LearningState, image: np.ndarray, *, learn: bool,

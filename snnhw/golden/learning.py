@@ -7,6 +7,8 @@ One sample is shown for ``encoder.timesteps`` timesteps. Each timestep, in order
    intensity``;
 2. **integrate** the spiking inputs in ascending order (:func:`integrate_events`, saturating,
    refractory neurons ignore input), recording each input's last spike time;
+   With ``stdp.eta_pre``, when learning, each spiking input's row is then depressed
+   (:func:`depress_row`) by the neurons' post-synaptic traces (pair STDP);
 3. **leak and fire** (:func:`fire_adaptive`): leak as in :func:`fire_step`; a neuron fires when
    not refractory and ``leaked >= threshold + theta``. With ``inhibition = "wta"`` only the one
    with the largest ``leaked - threshold - theta`` fires (ties: lowest index) and then every
@@ -37,7 +39,8 @@ from .lif import integrate_events
 from .rng import Generators
 
 __all__ = ["LearningState", "Presentation", "encode_step", "fire_adaptive", "stdp_column",
-           "normalize_column", "rounding_offsets", "present", "run_sample", "K_MAX"]
+           "depress_row", "depression_offsets", "normalize_column", "rounding_offsets",
+           "present", "run_sample", "K_MAX"]
 
 K_MAX = 2**24 - 1  # largest normalisation factor (Q16), the width of the hardware multiplier
 
@@ -48,7 +51,7 @@ class LearningState:
 
     weights: np.ndarray  # (n_in, n_out) int64
     theta: np.ndarray  # (n_out,) int64
-    gens: Generators  # 2 * n_in: encoder list slots, then one per input
+    gens: Generators  # encoder list slots (n_in), then one per input, then one per neuron
 
     @classmethod
     def initial(cls, layer: LayerIR) -> LearningState:
@@ -106,6 +109,24 @@ def rounding_offsets(layer: LayerIR, gens: Generators) -> np.ndarray | int:
     return gens.draw(slice(layer.n_in, 2 * layer.n_in))
 
 
+def depression_offsets(layer: LayerIR, gens: Generators) -> np.ndarray | int:
+    """The ``u`` of a pre-spike depression: 0, 2**15, or one draw per neuron."""
+    mode = layer.stdp.rounding
+    if mode == "truncate":
+        return 0
+    if mode == "nearest":
+        return 1 << 15
+    return gens.draw(slice(2 * layer.n_in, 2 * layer.n_in + layer.n_out))
+
+
+def depress_row(layer: LayerIR, row: np.ndarray, post: np.ndarray, u: np.ndarray | int
+                ) -> np.ndarray:
+    """Pre-spike update of one input's weights (pair STDP):
+    ``w - ((y * eta_pre + u) >> 16)``, clipped to ``0..wmax``; ``y`` is each neuron's
+    post-synaptic trace."""
+    return np.clip(row - ((post * layer.stdp.eta_pre + u) >> 16), 0, layer.wmax)
+
+
 def stdp_column(layer: LayerIR, column: np.ndarray, trace: np.ndarray, eta: int,
                 u: np.ndarray | int) -> np.ndarray:
     """Post-spike update of one neuron's weights: ``w + ((x - x_tar) * eta + u) >> 16``,
@@ -158,6 +179,7 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
     v = np.zeros(n_out, dtype=np.int64)
     ref = np.zeros(n_out, dtype=np.int64)
     last = np.full(n_in, -1, dtype=np.int64)
+    last_post = np.full(n_out, -1, dtype=np.int64)
     counts = np.zeros(n_out, dtype=np.int64)
     table = layer.stdp.trace_table if layer.stdp is not None else None
     n_events = np.zeros(layer.encoder.timesteps, dtype=np.int64)
@@ -167,10 +189,16 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
         n_events[t] = len(events)
         last[events] = t
         v = integrate_events(layer, state.weights, v, ref, events)
+        if learn and layer.stdp is not None and layer.stdp.eta_pre and len(events):
+            post = np.where(last_post >= 0, table[np.minimum(t - last_post, 255)], 0)
+            for i in events:  # ascending; each row after it was integrated
+                u = depression_offsets(layer, state.gens)
+                state.weights[i] = depress_row(layer, state.weights[i], post, u)
         v, ref, spikes = fire_adaptive(layer, v, ref, state.theta)
         fired = np.flatnonzero(spikes)
         winners.append(fired.tolist())
         counts[fired] += 1
+        last_post[fired] = t
         if not learn or len(fired) == 0:
             continue
         if table is not None:

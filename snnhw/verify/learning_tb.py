@@ -130,10 +130,12 @@ class LearningBench:
         theta = [await self.read_memory(LearnSpace.THETA, b, layer.npl) for b in range(P)]
         state = [await self.read_memory(LearnSpace.STATE, b, layer.npl) for b in range(P)]
         shift = layer.membrane_bits + layer.ref_bits
+        mask = (1 << dict((n, b) for n, b, _ in layer.learning_state_fields())["count"]) - 1
         for j in range(layer.n_out):
             check("theta", f"sample {s}: neuron {j}", int(self.golden.theta[j]),
                   theta[j % P][j // P])
-            check("count", f"sample {s}: neuron {j}", int(counts[j]), state[j % P][j // P] >> shift)
+            check("count", f"sample {s}: neuron {j}", int(counts[j]),
+                  (state[j % P][j // P] >> shift) & mask)
 
 
 @cocotb.test()

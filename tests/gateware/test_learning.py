@@ -17,7 +17,7 @@ from snnhw.ir import resolve
 
 def make_layer(*, lanes=4, n_in=20, n_out=6, timesteps=20, rounding="stochastic",
                normalize_target=600, refractory=2, max_tries=3, weight_bits=8, weight_shift=0,
-               threshold=300, theta_increment=50, theta_bits=16):
+               threshold=300, theta_increment=50, theta_bits=16, eta_pre=0):
     return resolve(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
@@ -30,6 +30,7 @@ def make_layer(*, lanes=4, n_in=20, n_out=6, timesteps=20, rounding="stochastic"
         "encoder": {"timesteps": timesteps, "rate_scale": 64, "intensity": 1,
                     "max_tries": max_tries, "min_spikes": 4, "seed": 1},
         "stdp": {"enabled": True, "eta": 5000, "x_tar": 30, "rounding": rounding,
+                 "eta_pre": eta_pre,
                  "normalize_target": normalize_target},
         "hardware": {"lanes": lanes},
     }))
@@ -45,6 +46,9 @@ CASES = {
     "ref0-onetry": {"refractory": 0, "max_tries": 1},
     "w5-shift3": {"weight_bits": 5, "weight_shift": 3, "normalize_target": 70},
     "theta-saturates": {"theta_bits": 4, "theta_increment": 40, "threshold": 200},
+    "pair-stochastic": {"eta_pre": 900},
+    "pair-nearest-p3": {"eta_pre": 3000, "rounding": "nearest", "lanes": 3, "n_out": 7},
+    "pair-truncate-npl1": {"eta_pre": 2000, "rounding": "truncate", "lanes": 6, "n_out": 6},
 }
 
 
@@ -54,6 +58,7 @@ def run_rtl(layer, images, learn_flags, eta):
     sim.add_clock(1e-6)
     out = []
     P = layer.lanes
+    count_mask = (1 << dict((n, b) for n, b, _ in layer.learning_state_fields())["count"]) - 1
 
     async def tb(ctx):
         for image, learn in zip(images, learn_flags, strict=True):
@@ -70,7 +75,7 @@ def run_rtl(layer, images, learn_flags, eta):
             for j in range(layer.n_out):
                 theta[j] = await learning_read(ctx, core, LearnSpace.THETA, j % P, j // P)
                 word = await learning_read(ctx, core, LearnSpace.STATE, j % P, j // P)
-                counts[j] = word >> (layer.membrane_bits + layer.ref_bits)
+                counts[j] = (word >> (layer.membrane_bits + layer.ref_bits)) & count_mask
             out.append({"spikes": spikes, "weights": layer.weights_from_banks(banks),
                         "theta": theta, "counts": counts,
                         "busy": ctx.get(core.counters.busy_cycles),

@@ -24,7 +24,7 @@ from snnhw.ir import resolve, trace_table
 def make_layer(n_in=64, n_out=10, *, inhibition="wta", reset="zero", rounding="stochastic",
                normalize_target=600, weight_bits=8, weight_shift=0, timesteps=40, max_tries=3,
                min_spikes=4, theta_increment=50, threshold=300, stdp=True, refractory=2,
-               leak_shift=4, seed=1):
+               leak_shift=4, seed=1, eta_pre=0):
     return resolve(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
@@ -37,6 +37,7 @@ def make_layer(n_in=64, n_out=10, *, inhibition="wta", reset="zero", rounding="s
         "encoder": {"timesteps": timesteps, "rate_scale": 64, "intensity": 1,
                     "max_tries": max_tries, "min_spikes": min_spikes, "seed": seed},
         "stdp": {"enabled": stdp, "eta": 5000, "x_tar": 30, "rounding": rounding,
+                 "eta_pre": eta_pre,
                  "normalize_target": normalize_target, "eta_halve_every": 3},
     }))
 
@@ -58,6 +59,10 @@ CASES = {
                               "threshold": 700},
     "retries": {"min_spikes": 1000, "max_tries": 3},
     "no-stdp-theta-only": {"stdp": False},
+    "pair-stochastic": {"eta_pre": 900},
+    "pair-nearest-none": {"eta_pre": 3000, "rounding": "nearest", "inhibition": "none",
+                          "threshold": 900},
+    "pair-truncate": {"eta_pre": 2000, "rounding": "truncate"},
 }
 
 

@@ -15,7 +15,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from ..golden import LayerModel, Trace
 from ..ir import LayerIR, from_twos
 
-__all__ = ["Checker", "CoreBench"]
+__all__ = ["Checker", "CoreBench", "start_and_reset"]
 
 COUNTERS = ("busy_cycles", "synaptic_events", "input_events", "output_spikes")
 
@@ -38,6 +38,20 @@ class Checker:
             cocotb.log.error("first mismatch: %s at %s: expected %r, got %r",
                              what, where, expected, got)
         return False
+
+
+async def start_and_reset(dut, inputs: list[str]) -> None:
+    """Start a 100 MHz clock on ``dut.clk``, hold ``dut.rst`` for two cycles with every named
+    input at 0 and every output stream ready."""
+    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+    dut.rst.value = 1
+    for name in inputs:
+        getattr(dut, name).value = 0
+    dut.o_spike__ready.value = 1
+    for _ in range(2):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+    await RisingEdge(dut.clk)
 
 
 class CoreBench:
@@ -63,18 +77,8 @@ class CoreBench:
         return words
 
     async def reset(self) -> None:
-        dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        dut.rst.value = 1
-        dut.i_event__valid.value = 0
-        dut.o_spike__ready.value = 1
-        for name in ("w_en", "r_en", "space", "bank", "addr", "w_data"):
-            getattr(dut, f"host__{name}").value = 0
-        dut.clear_counters.value = 0
-        for _ in range(2):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        await RisingEdge(dut.clk)
+        await start_and_reset(self.dut, ["i_event__valid", "clear_counters"] + [
+            f"host__{name}" for name in ("w_en", "r_en", "space", "bank", "addr", "w_data")])
 
     async def drive(self) -> None:
         """Offer one event per cycle, never idle while events remain (a continuous run)."""

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from ..config import load_config
 from ..gateware.learning import LearnSpace
 from ..golden.learning import LearningState, run_sample
 from ..ir import LayerIR, resolve
-from .bench import Checker
+from .bench import Checker, start_and_reset
 
 
 class LearningBench:
@@ -38,17 +37,9 @@ class LearningBench:
         self.timesteps = 0  # presented, retries included
 
     async def reset(self) -> None:
-        dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        dut.rst.value = 1
-        for name in ("i_pixel__valid", "start", "learn", "eta", "host_w_en", "host_r_en",
-                     "host_space", "host_bank", "host_addr", "host_w_data", "clear_counters"):
-            getattr(dut, name).value = 0
-        dut.o_spike__ready.value = 1
-        for _ in range(2):
-            await RisingEdge(dut.clk)
-        dut.rst.value = 0
-        await RisingEdge(dut.clk)
+        await start_and_reset(self.dut, [
+            "i_pixel__valid", "start", "learn", "eta", "host_w_en", "host_r_en", "host_space",
+            "host_bank", "host_addr", "host_w_data", "clear_counters"])
 
     async def monitor(self) -> None:
         """Spikes are one-cycle pulses at least NPL cycles apart: wait for each edge."""

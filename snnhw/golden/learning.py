@@ -39,7 +39,7 @@ from .lif import integrate_events
 from .rng import Generators
 
 __all__ = ["LearningState", "Presentation", "encode_step", "fire_adaptive", "stdp_column",
-           "depress_row", "depression_offsets", "normalize_column", "rounding_offsets",
+           "depress_row", "normalize_column", "rounding_offsets",
            "present", "run_sample", "K_MAX"]
 
 K_MAX = 2**24 - 1  # largest normalisation factor (Q16), the width of the hardware multiplier
@@ -99,24 +99,19 @@ def fire_adaptive(layer: LayerIR, v: np.ndarray, ref: np.ndarray, theta: np.ndar
     return v_new, ref_new, spikes
 
 
-def rounding_offsets(layer: LayerIR, gens: Generators) -> np.ndarray | int:
-    """The ``u`` added before the ``>> 16`` of an update: 0, 2**15, or one draw per input."""
+def rounding_offsets(layer: LayerIR, gens: Generators, *, per_neuron: bool = False
+                     ) -> np.ndarray | int:
+    """The ``u`` added before the ``>> 16`` of an update: 0, 2**15, or one draw per input
+    (STDP, normalisation) or, with ``per_neuron``, one draw per neuron (pre-spike
+    depression)."""
     mode = layer.stdp.rounding
     if mode == "truncate":
         return 0
     if mode == "nearest":
         return 1 << 15
-    return gens.draw(slice(layer.n_in, 2 * layer.n_in))
-
-
-def depression_offsets(layer: LayerIR, gens: Generators) -> np.ndarray | int:
-    """The ``u`` of a pre-spike depression: 0, 2**15, or one draw per neuron."""
-    mode = layer.stdp.rounding
-    if mode == "truncate":
-        return 0
-    if mode == "nearest":
-        return 1 << 15
-    return gens.draw(slice(2 * layer.n_in, 2 * layer.n_in + layer.n_out))
+    n_in = layer.n_in
+    return gens.draw(slice(2 * n_in, 2 * n_in + layer.n_out) if per_neuron
+                     else slice(n_in, 2 * n_in))
 
 
 def depress_row(layer: LayerIR, row: np.ndarray, post: np.ndarray, u: np.ndarray | int
@@ -192,7 +187,7 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
         if learn and layer.stdp is not None and layer.stdp.eta_pre and len(events):
             post = np.where(last_post >= 0, table[np.minimum(t - last_post, 255)], 0)
             for i in events:  # ascending; each row after it was integrated
-                u = depression_offsets(layer, state.gens)
+                u = rounding_offsets(layer, state.gens, per_neuron=True)
                 state.weights[i] = depress_row(layer, state.weights[i], post, u)
         v, ref, spikes = fire_adaptive(layer, v, ref, state.theta)
         fired = np.flatnonzero(spikes)

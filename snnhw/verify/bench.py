@@ -15,7 +15,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 from ..golden import LayerModel, Trace
 from ..ir import LayerIR, from_twos
 
-__all__ = ["Checker", "CoreBench", "start_and_reset"]
+__all__ = ["Checker", "CoreBench", "start_and_reset", "read_words"]
 
 COUNTERS = ("busy_cycles", "synaptic_events", "input_events", "output_spikes")
 
@@ -52,6 +52,29 @@ async def start_and_reset(dut, inputs: list[str]) -> None:
         await RisingEdge(dut.clk)
     dut.rst.value = 0
     await RisingEdge(dut.clk)
+
+
+async def read_words(dut, prefix: str, space: int, bank: int, depth: int) -> list[int]:
+    """Read words ``0..depth-1`` of one memory through a host port whose signals are named
+    ``<prefix>space``, ``<prefix>addr``, ...: one per cycle, the address of word ``n + 1``
+    going out in the cycle word ``n`` is read (1-cycle read latency)."""
+    def port(name: str):
+        return getattr(dut, prefix + name)
+
+    words: list[int] = []
+    port("space").value = space
+    port("bank").value = bank
+    port("r_en").value = 1
+    port("addr").value = 0
+    await RisingEdge(dut.clk)
+    for addr in range(1, depth + 1):
+        if addr < depth:
+            port("addr").value = addr
+        await ReadOnly()
+        words.append(int(port("r_data").value))
+        await RisingEdge(dut.clk)
+    port("r_en").value = 0
+    return words
 
 
 class CoreBench:
@@ -168,21 +191,4 @@ class CoreBench:
         return trace
 
     async def _read_memory(self, space: int, bank: int, depth: int) -> list[int]:
-        """Read words ``0..depth-1`` of one memory through the host port, one per cycle: the
-        address of word ``n + 1`` goes out in the cycle word ``n`` is read."""
-        dut = self.dut
-        words: list[int] = []
-        dut.host__space.value = space
-        dut.host__bank.value = bank
-        dut.host__r_en.value = 1
-        dut.host__addr.value = 0
-        await RisingEdge(dut.clk)
-        for addr in range(1, depth + 1):
-            if addr < depth:
-                dut.host__addr.value = addr
-            else:
-                dut.host__r_en.value = 0
-            await ReadOnly()
-            words.append(int(dut.host__r_data.value))
-            await RisingEdge(dut.clk)
-        return words
+        return await read_words(self.dut, "host__", space, bank, depth)

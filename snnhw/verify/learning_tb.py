@@ -20,7 +20,7 @@ from ..config import load_config
 from ..gateware.learning import LearnSpace
 from ..golden.learning import LearningState, run_sample
 from ..ir import LayerIR, resolve
-from .bench import Checker, start_and_reset
+from .bench import Checker, read_words, start_and_reset
 
 
 class LearningBench:
@@ -72,21 +72,7 @@ class LearningBench:
         await RisingEdge(dut.clk)
 
     async def read_memory(self, space: LearnSpace, bank: int, depth: int) -> list[int]:
-        dut = self.dut
-        words: list[int] = []
-        dut.host_space.value = space.value
-        dut.host_bank.value = bank
-        dut.host_r_en.value = 1
-        dut.host_addr.value = 0
-        await RisingEdge(dut.clk)
-        for addr in range(1, depth + 1):
-            if addr < depth:
-                dut.host_addr.value = addr
-            await ReadOnly()
-            words.append(int(dut.host_r_data.value))
-            await RisingEdge(dut.clk)
-        dut.host_r_en.value = 0
-        return words
+        return await read_words(self.dut, "host_", space.value, bank, depth)
 
     async def check_sample(self, s: int, image: np.ndarray, *, learn: bool, eta: int) -> None:
         layer, check = self.layer, self.checker.check

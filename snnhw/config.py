@@ -127,6 +127,11 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
     ),
     "encoder": (
         _int("timesteps", 350, 1, 65535, "timesteps", "Timesteps each sample is shown for."),
+        _int("rest", 0, 0, 65535, "timesteps",
+             "Rest timesteps after each presentation: the encoder is silent while the network "
+             "runs on (leak, refractory count-down, any spike is counted and learned from). "
+             "Each costs the cycles of an empty timestep. All state still resets when the next "
+             "presentation begins.", allowed="0 to 65535 - timesteps"),
         _int("rate_scale", 8, 1, 256, "",
              "Rate coding: pixel p (0-255) spikes in a timestep when its generator's next "
              "16-bit value is below `p * rate_scale * intensity`."),
@@ -151,6 +156,13 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
              "Halve eta after every this many training samples. 0 keeps it constant."),
         _int("x_tar", 20, 0, 255, "trace units",
              "Trace offset: inputs with a trace below it are depressed."),
+        _choice("potentiation", "fixed", ("fixed", "adaptive"),
+                "Potentiation rate: eta, or (adaptive) `min((eta * m) >> log2(potentiation_spikes)"
+                ", 65535)` with m the most spikes any neuron has made so far in the "
+                "presentation. Depression keeps eta."),
+        _int("potentiation_spikes", 4, 1, 256, "spikes",
+             "The m at which adaptive potentiation equals eta.",
+             allowed="a power of two, 1 to 256"),
         _int("trace_shift", 4, 1, 8, "bits",
              "Pre-trace decay per timestep: `x -= (x + trace_round) >> trace_shift`, from 255 "
              "at a spike."),
@@ -218,6 +230,7 @@ class SynapsesConfig:
 @dataclass(frozen=True)
 class EncoderConfig:
     timesteps: int
+    rest: int
     rate_scale: int
     intensity: int
     max_tries: int
@@ -232,6 +245,8 @@ class StdpConfig:
     eta_pre: int
     eta_halve_every: int
     x_tar: int
+    potentiation: str
+    potentiation_spikes: int
     trace_shift: int
     trace_round: int
     rounding: str
@@ -371,6 +386,14 @@ def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Pa
         if target > most:
             err("stdp.normalize_target",
                 f"must be 0 to {most} (input.size * the largest weight)")
+
+    ps = stdp.get("potentiation_spikes")
+    if ps is not None and ps & (ps - 1):
+        err("stdp.potentiation_spikes", "must be a power of two, 1 to 256")
+    enc = c["encoder"]
+    steps, rest = enc.get("timesteps"), enc.get("rest")
+    if steps is not None and rest is not None and steps + rest > 65535:
+        err("encoder.rest", f"must be 0 to {65535 - steps} (65535 - encoder.timesteps)")
 
     init = syn.get("init")
     if wb is not None and signed is not None:

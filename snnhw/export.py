@@ -32,7 +32,7 @@ def _layouts(layer: LayerIR) -> dict[str, list]:
                                  ["timestep", layer.timestep_bits]],
             "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits]],
         }
-    t = layer.encoder.timesteps
+    t = layer.encoder.steps
     return {
         "i_pixel__payload": [["value", 8]],
         "o_spike__payload": [["neuron", layer.neuron_bits], ["timestep", bits_for(max(1, t - 1))],

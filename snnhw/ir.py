@@ -101,6 +101,7 @@ class EncoderIR:
     """On-chip rate encoder: how a sample's pixels become input spikes."""
 
     timesteps: int
+    rest: int  # silent timesteps after the input's
     rate_scale: int
     intensity: int
     max_tries: int
@@ -109,6 +110,11 @@ class EncoderIR:
     # 2 * n_in + n_out start states: the encoder's list slots, one rounding generator per
     # input, one per neuron (for pre-spike depression)
     generator_states: np.ndarray = field(repr=False)
+
+    @property
+    def steps(self) -> int:
+        """Timesteps of one presentation: ``timesteps`` with input, then ``rest`` without."""
+        return self.timesteps + self.rest
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +125,8 @@ class StdpIR:
     eta_pre: int  # 0: no pre-spike depression
     eta_halve_every: int
     x_tar: int
+    adaptive: bool  # adaptive potentiation
+    potentiation_shift: int  # log2(potentiation_spikes)
     rounding: str  # "truncate", "nearest" or "stochastic"
     normalize_target: int  # 0: off
     trace_table: np.ndarray = field(repr=False)  # (256,) int64: trace after k timesteps
@@ -128,6 +136,14 @@ class StdpIR:
         if self.eta_halve_every == 0:
             return self.eta
         return self.eta >> min(62, sample // self.eta_halve_every)
+
+    def eta_potentiation(self, eta: int, most_spikes: int) -> int:
+        """Rate of the potentiating terms (``x >= x_tar``) when the busiest neuron of the
+        presentation has made ``most_spikes`` spikes: ``eta``, or with adaptive potentiation
+        ``min((eta * most_spikes) >> potentiation_shift, 65535)``."""
+        if not self.adaptive:
+            return eta
+        return min((eta * most_spikes) >> self.potentiation_shift, 0xFFFF)
 
 
 def trace_table(shift: int, rnd: int) -> np.ndarray:
@@ -252,7 +268,7 @@ class LayerIR:
     def learning_state_fields(self) -> list[tuple[str, int, bool]]:
         """The learning core's per-neuron state word, from bit 0 up: ``(name, bits, signed)``.
         With pre-spike depression it also holds the last post spike and a generator."""
-        t = self.encoder.timesteps
+        t = self.encoder.steps
         fields = [("v", self.membrane_bits, True), ("ref", self.ref_bits, False),
                   ("count", bits_for(t), False)]
         if self.stdp is not None and self.stdp.eta_pre:
@@ -269,7 +285,7 @@ class LayerIR:
             )
         P = self.lanes
         nig = -(-self.n_in // P)
-        t_bits = bits_for(max(1, self.encoder.timesteps - 1))
+        t_bits = bits_for(max(1, self.encoder.steps - 1))
         mod_bits, div_bits = max(1, ceil_log2(P)), ceil_log2(max(2, nig))
         return (
             MemoryIR("weights", P, self.bank_depth, self.weight_bits),
@@ -388,6 +404,8 @@ def resolve(config: Config) -> LayerIR:
 def _stdp(config: Config) -> StdpIR:
     s = config.stdp
     return StdpIR(eta=s.eta, eta_pre=s.eta_pre, eta_halve_every=s.eta_halve_every, x_tar=s.x_tar,
+                  adaptive=s.potentiation == "adaptive",
+                  potentiation_shift=s.potentiation_spikes.bit_length() - 1,
                   rounding=s.rounding, normalize_target=s.normalize_target,
                   trace_table=trace_table(s.trace_shift, s.trace_round))
 

@@ -102,8 +102,8 @@ class LearningCore(wiring.Component):
         self._layer = layer
         P = layer.lanes
         self._nig = -(-layer.n_in // P)
-        self._count_bits = bits_for(layer.encoder.timesteps)
-        self._t_bits = bits_for(max(1, layer.encoder.timesteps - 1))
+        self._count_bits = bits_for(layer.encoder.steps)
+        self._t_bits = bits_for(max(1, layer.encoder.steps - 1))
         state_bits = sum(bits for _, bits, _ in layer.learning_state_fields())
         data_bits = max(layer.weight_bits, state_bits, layer.theta_bits, 16)
         addr_bits = max(layer.bank_addr_bits, ceil_log2(max(2, self._nig)), layer.group_bits)
@@ -139,7 +139,7 @@ class LearningCore(wiring.Component):
         L = self._layer
         P, NPL, NIG = L.lanes, L.npl, self._nig
         enc, sd = L.encoder, L.stdp
-        T = enc.timesteps
+        T = enc.steps  # timesteps with input, then rest timesteps without
         wb, mb = L.weight_bits, L.membrane_bits
         cb, tb = self._count_bits, self._t_bits
         ib = L.index_bits
@@ -245,7 +245,9 @@ class LearningCore(wiring.Component):
         ev_count = [Signal(range(L.n_in + 1), name=f"ev_count_{p}") for p in range(2)]
         enc_e = Signal(range(L.n_in + 1))  # events written so far this timestep
         n_groups = Signal(range(nb + 1))
-        m.d.comb += n_groups.eq((list_len + P - 1) // P if P > 1 else list_len)
+        groups = (list_len + P - 1) // P if P > 1 else list_len
+        # rest timesteps encode an empty list: no draws, no events
+        m.d.comb += n_groups.eq(Mux(enc_step < enc.timesteps, groups, 0) if enc.rest else groups)
         lst_r = [LST[b].read_port() for b in range(P)]
         eg_r = [EG[b].read_port() for b in range(P)]
         eg_w = [EG[b].write_port() for b in range(P)]
@@ -366,6 +368,8 @@ class LearningCore(wiring.Component):
         best_margin = Signal(signed(mw))
         best_k = Signal.like(op_k)
         best_lane = Signal(range(max(2, P)))
+        best_count = Signal(cb)  # the candidate's spikes before this timestep
+        most = Signal(cb)  # the most spikes of any neuron in this presentation
         win_k = Signal.like(op_k)
         win_lane = Signal.like(best_lane)
         valid_last = L.n_out - (NPL - 1) * P
@@ -374,6 +378,7 @@ class LearningCore(wiring.Component):
         chain_margin = best_margin
         chain_k = best_k
         chain_lane = best_lane
+        chain_count = best_count
         for b in range(P):
             cur = Signal(state_l, name=f"cur_{b}")
             th = Signal(L.theta_bits, name=f"th_{b}")
@@ -449,11 +454,14 @@ class LearningCore(wiring.Component):
             nv, nm, nk, nl = (Signal(name=f"chain_v_{b}"), Signal(signed(mw), name=f"chain_m_{b}"),
                               Signal.like(op_k, name=f"chain_k_{b}"),
                               Signal.like(best_lane, name=f"chain_l_{b}"))
+            nc = Signal.like(best_count, name=f"chain_c_{b}")
             m.d.comb += [nv.eq(Mux(better, 1, chain_valid)),
                          nm.eq(Mux(better, margin, chain_margin)),
                          nk.eq(Mux(better, s1_k, chain_k)),
-                         nl.eq(Mux(better, b, chain_lane))]
+                         nl.eq(Mux(better, b, chain_lane)),
+                         nc.eq(Mux(better, cur.count, chain_count))]
             chain_valid, chain_margin, chain_k, chain_lane = nv, nm, nk, nl
+            chain_count = nc
             host_s = host_ok & self.host_w_en & (self.host_bank == b)
             m.d.comb += [
                 s_wr[b].addr.eq(Mux(host_ok, self.host_addr, s1_k)),
@@ -469,7 +477,8 @@ class LearningCore(wiring.Component):
                 m.d.sync += [fwd_s[b].eq(new), fwd_th[b].eq(new_th)]
         with m.If(s1_op == _Op.FIRE):
             m.d.sync += [best_valid.eq(chain_valid), best_margin.eq(chain_margin),
-                         best_k.eq(chain_k), best_lane.eq(chain_lane)]
+                         best_k.eq(chain_k), best_lane.eq(chain_lane),
+                         best_count.eq(chain_count)]
 
         # -- column pipeline: P inputs of one neuron per cycle --------------------------------
         col = Signal(_Col)
@@ -486,6 +495,12 @@ class LearningCore(wiring.Component):
         tj_k, tj_l = Signal.like(op_k), Signal.like(best_lane)  # the target neuron
         t_now = Signal(tb)
         k_factor = Signal(24)
+        # adaptive potentiation: registered from ``most``, which changes in DRAIN and is
+        # needed from the STDP pass on, at least NPL + 1 cycles later
+        eta_p = Signal(16)
+        if sd.adaptive:
+            scaled_eta = (eta * most) >> sd.potentiation_shift
+            m.d.sync += eta_p.eq(Mux(scaled_eta > 0xFFFF, 0xFFFF, scaled_eta))
         norm_skip = Signal()  # the neuron's weights sum to 0: draw, but leave them
         col_sum = Signal(range(L.n_in * L.wmax + 1))
         # input bank a serves input i = g*P + a; that weight sits in bank (a + j) % P at
@@ -522,8 +537,9 @@ class LearningCore(wiring.Component):
                 u, draws = Const(1 << 15, 16), Const(0)
             else:
                 u, draws = Const(0, 16), Const(0)
+            rate = Mux(x >= sd.x_tar, eta_p, eta) if sd.adaptive else eta
             dw = Signal(signed(42), name=f"dw_{a}")
-            m.d.comb += dw.eq(((x.as_signed() - sd.x_tar) * eta + u) >> 16)
+            m.d.comb += dw.eq(((x.as_signed() - sd.x_tar) * rate + u) >> 16)
             upd = Signal(signed(44), name=f"upd_{a}")
             m.d.comb += upd.eq(wv + dw)
             stdp_w = Mux(upd < 0, 0, Mux(upd > L.wmax, L.wmax, upd))
@@ -632,7 +648,7 @@ class LearningCore(wiring.Component):
                 # clear v, ref and counts, and the last-spike times; one word of each per cycle
                 m.d.comb += pres_start.eq((k == 0) & (g == 0))
                 with m.If(pres_start):
-                    m.d.sync += proc_started.eq(0)
+                    m.d.sync += [proc_started.eq(0), most.eq(0)]
                 with m.If(k < NPL):
                     m.d.comb += [op_next.eq(_Op.CLEAR), op_k.eq(k)]
                     m.d.sync += k.eq(k + 1)
@@ -677,6 +693,8 @@ class LearningCore(wiring.Component):
                     m.d.sync += wait.eq(0)
                     with m.If(best_valid):
                         m.d.comb += spike_now.eq(1)
+                        with m.If(best_count + 1 > most):
+                            m.d.sync += most.eq(best_count + 1)
                         m.d.sync += [phase.eq(_P.RESET), k.eq(0), win_k.eq(best_k),
                                      win_lane.eq(best_lane), tj_k.eq(best_k),
                                      tj_l.eq(best_lane),

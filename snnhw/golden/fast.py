@@ -81,9 +81,9 @@ def _rescale_impl(w, target, total, u):
 
 @njit(cache=True, nogil=True)
 def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta):  # noqa: C901
-    (timesteps, rate_scale, ws, vmin, vmax, leak_shift, thr0, refractory, wta, reset_zero,
+    (timesteps, steps, rate_scale, ws, vmin, vmax, leak_shift, thr0, refractory, wta, reset_zero,
      theta_inc, theta_max, theta_decay, has_stdp, rounding, x_tar, norm_target, wmax,
-     lanes, npl, nig, padded_out, div_bits, eta_pre) = params
+     lanes, npl, nig, padded_out, div_bits, eta_pre, adaptive, pot_shift) = params
     n_in, n_out = w.shape
     v = np.zeros(n_out, dtype=w.dtype)
     ref = np.zeros(n_out, dtype=np.int64)
@@ -101,8 +101,12 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
     cyc = max(npl, nig)
     go = 1
     ideal = 0  # learning_cycles.ideal_presentation_cycles, inline
-    for t in range(timesteps):
+    most = 0  # the most spikes of any neuron so far (adaptive potentiation)
+    for t in range(steps):
         n_ev = 0
+        if t == timesteps:  # rest: no input from here on
+            nz = nz[:0]
+            enc_d = 1
         # 1. encode (the k-th non-zero pixel draws from generator k) and 2. integrate, input by
         # input in ascending order
         for k in range(len(nz)):
@@ -162,7 +166,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
             ref[best] = refractory
         visible = go + 1 + enc_d
         w_end = max(cyc, visible)
-        if t + 1 < timesteps:
+        if t + 1 < steps:
             go = max(visible, w_end + 1)
         cyc = w_end + 1 + (n_ev * npl + 1) + npl + 2 + 1
         ideal += n_ev * npl + npl
@@ -175,8 +179,10 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
             if spikes[j]:
                 counts[j] += 1
                 last_post[j] = t
+                most = max(most, counts[j])
         if not learn:
             continue
+        eta_p = min((eta * most) >> pot_shift, 0xFFFF) if adaptive else eta
         # 4. learn, for each neuron that fired, ascending
         for j in range(n_out):
             if not spikes[j]:
@@ -188,7 +194,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
             _offsets(u, pos, seq, rounding)
             for i in range(n_in):
                 x = table[min(t - last[i], 255)] if last[i] >= 0 else 0
-                nw = w[i, j] + _stdp_step((x - x_tar) * eta, u[i])
+                nw = w[i, j] + _stdp_step((x - x_tar) * (eta_p if x >= x_tar else eta), u[i])
                 w[i, j] = 0 if nw < 0 else (wmax if nw > wmax else nw)
     if learn:
         cyc += npl
@@ -235,15 +241,17 @@ def _offsets(u, pos, seq, rounding):
 
 def _params(layer: LayerIR) -> tuple:
     s = layer.stdp
-    return (layer.encoder.timesteps, layer.encoder.rate_scale, layer.weight_shift, layer.vmin,
-            layer.vmax, layer.leak_shift, layer.threshold, layer.refractory,
+    enc = layer.encoder
+    return (enc.timesteps, enc.steps, enc.rate_scale, layer.weight_shift, layer.vmin, layer.vmax,
+            layer.leak_shift, layer.threshold, layer.refractory,
             layer.inhibition == "wta", layer.reset == "zero", layer.theta_increment,
             layer.theta_max, layer.theta_decay_shift, s is not None,
             _ROUNDING[s.rounding] if s else 0, s.x_tar if s else 0,
             s.normalize_target if s else 0, layer.wmax, layer.lanes, layer.npl,
             -(-layer.n_in // layer.lanes), layer.padded_out,
             bits_for(s.normalize_target << 16) if s and s.normalize_target else 1,
-            s.eta_pre if s else 0)
+            s.eta_pre if s else 0, s.adaptive if s else False,
+            s.potentiation_shift if s else 0)
 
 
 def run_sample_fast(layer: LayerIR, state: LearningState, image: np.ndarray, *, learn: bool,

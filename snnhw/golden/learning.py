@@ -15,7 +15,11 @@ One sample is shown for ``encoder.timesteps`` timesteps. Each timestep, in order
    membrane is set to 0;
 4. **learn**, for each neuron that fired, in ascending order (:func:`stdp_column`): theta
    grows by ``theta_increment`` (saturating) and every weight of the neuron moves by
-   ``((x - x_tar) * eta + u) >> 16``, clipped to ``0..wmax``.
+   ``((x - x_tar) * eta + u) >> 16``, clipped to ``0..wmax`` (with adaptive potentiation the
+   terms with ``x >= x_tar`` use ``StdpIR.eta_potentiation``).
+
+After the ``timesteps`` with input come ``encoder.rest`` timesteps without: steps 2 to 4 run
+on with no input events.
 
 After the sample (when learning): every theta decays, ``theta -= theta >> theta_decay_shift``,
 then each neuron that fired is normalised (:func:`normalize_column`), in ascending order.
@@ -123,10 +127,13 @@ def depress_row(layer: LayerIR, row: np.ndarray, post: np.ndarray, u: np.ndarray
 
 
 def stdp_column(layer: LayerIR, column: np.ndarray, trace: np.ndarray, eta: int,
-                u: np.ndarray | int) -> np.ndarray:
-    """Post-spike update of one neuron's weights: ``w + ((x - x_tar) * eta + u) >> 16``,
-    clipped to ``0..wmax``."""
-    dw = ((trace - layer.stdp.x_tar) * eta + u) >> 16
+                u: np.ndarray | int, eta_p: int | None = None) -> np.ndarray:
+    """Post-spike update of one neuron's weights: ``w + ((x - x_tar) * rate + u) >> 16``,
+    clipped to ``0..wmax``; ``rate`` is ``eta_p`` (default ``eta``) where ``x >= x_tar``,
+    else ``eta``."""
+    x_tar = layer.stdp.x_tar
+    rate = np.where(trace >= x_tar, eta if eta_p is None else eta_p, eta)
+    dw = ((trace - x_tar) * rate + u) >> 16
     return np.clip(column + dw, 0, layer.wmax)
 
 
@@ -177,10 +184,13 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
     last_post = np.full(n_out, -1, dtype=np.int64)
     counts = np.zeros(n_out, dtype=np.int64)
     table = layer.stdp.trace_table if layer.stdp is not None else None
-    n_events = np.zeros(layer.encoder.timesteps, dtype=np.int64)
+    enc = layer.encoder
+    n_events = np.zeros(enc.steps, dtype=np.int64)
     winners: list[list[int]] = []
-    for t in range(layer.encoder.timesteps):
-        events = encode_step(layer, state.gens, pixels, nonzero, intensity)
+    none = np.zeros(0, dtype=np.int64)
+    for t in range(enc.steps):  # the last ``rest`` timesteps have no input
+        events = (encode_step(layer, state.gens, pixels, nonzero, intensity)
+                  if t < enc.timesteps else none)
         n_events[t] = len(events)
         last[events] = t
         v = integrate_events(layer, state.weights, v, ref, events)
@@ -198,11 +208,13 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
             continue
         if table is not None:
             trace = np.where(last >= 0, table[np.minimum(t - last, 255)], 0)
+            eta_p = layer.stdp.eta_potentiation(eta, int(counts.max()))
         for j in fired:
             state.theta[j] = min(state.theta[j] + layer.theta_increment, layer.theta_max)
             if layer.stdp is not None:
                 u = rounding_offsets(layer, state.gens)
-                state.weights[:, j] = stdp_column(layer, state.weights[:, j], trace, eta, u)
+                state.weights[:, j] = stdp_column(layer, state.weights[:, j], trace, eta, u,
+                                                  eta_p)
     if learn:
         state.theta -= state.theta >> layer.theta_decay_shift
         if layer.stdp is not None and layer.stdp.normalize_target:

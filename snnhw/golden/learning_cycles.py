@@ -5,9 +5,9 @@ list groups (``L`` non-zero pixels), ``E[s]`` input events and ``spike[s]`` (0 o
 timestep ``s``:
 
 * CLEAR: ``max(NPL, NIG)`` cycles (state groups and last-spike words, one of each per cycle);
-* the encoder encodes timestep ``s`` in ``D = G + 2`` cycles (``1`` if ``G = 0``) after its
-  start; it starts timestep 0 in cycle 1, and timestep ``s + 1`` once it has finished ``s`` and
-  the processor has begun ``s``;
+* the encoder encodes timestep ``s`` in ``D = G + 2`` cycles (``1`` if ``G = 0`` or ``s`` is a
+  rest timestep, ``s >= encoder.timesteps``) after its start; it starts timestep 0 in cycle
+  1, and timestep ``s + 1`` once it has finished ``s`` and the processor has begun ``s``;
 * the processor waits (at least one cycle) until timestep ``s`` is encoded, then integrates
   (``E[s] * NPL + 1``), scans for the winner (``NPL``), drains (2), and on a spike resets
   (``NPL``) and, when learning, runs the STDP pass (``NIG + 1``); then one cycle to end the step;
@@ -38,8 +38,9 @@ def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
     d = g + 2 if g else 1
     t = max(npl, nig)  # first WAIT cycle of timestep 0
     go = 1  # encoder start of timestep 0
+    active = layer.encoder.timesteps  # the rest timesteps after these encode nothing
     for s, (e, spike) in enumerate(zip(events, spikes, strict=True)):
-        visible = go + 1 + d  # first cycle in which timestep s counts as encoded
+        visible = go + 1 + (d if s < active else 1)  # first cycle timestep s counts as encoded
         w = max(t, visible)  # the processor's last WAIT cycle
         if s + 1 < len(events):
             go = max(visible, w + 1)

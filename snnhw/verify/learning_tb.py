@@ -45,7 +45,7 @@ class LearningBench:
         """Spikes are one-cycle pulses at least NPL cycles apart: wait for each edge."""
         layer, dut = self.layer, self.dut
         nb = layer.neuron_bits
-        tb = max(1, layer.encoder.timesteps - 1).bit_length()
+        tb = max(1, layer.encoder.steps - 1).bit_length()
         while True:
             await RisingEdge(dut.o_spike__valid)
             await ReadOnly()
@@ -88,7 +88,7 @@ class LearningBench:
         busy = int(self.dut.counters__busy_cycles.value)
         self.cycles += busy
         self.input_events += int(self.dut.counters__input_events.value)
-        self.timesteps += len(rec) * layer.encoder.timesteps
+        self.timesteps += len(rec) * layer.encoder.steps
         check("counter", f"sample {s}: input events", int(sum(p.events.sum() for p in rec)),
               int(self.dut.counters__input_events.value))
         check("counter", f"sample {s}: busy cycles", sum(p.cycles(layer) for p in rec), busy)

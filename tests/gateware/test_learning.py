@@ -17,7 +17,8 @@ from snnhw.ir import resolve
 
 def make_layer(*, lanes=4, n_in=20, n_out=6, timesteps=20, rounding="stochastic",
                normalize_target=600, refractory=2, max_tries=3, weight_bits=8, weight_shift=0,
-               threshold=300, theta_increment=50, theta_bits=16, eta_pre=0):
+               threshold=300, theta_increment=50, theta_bits=16, eta_pre=0, rest=0,
+               potentiation="fixed", potentiation_spikes=4):
     return resolve(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
@@ -27,10 +28,11 @@ def make_layer(*, lanes=4, n_in=20, n_out=6, timesteps=20, rounding="stochastic"
         "synapses": {"weight_bits": weight_bits, "signed": False,
                      "init_high": 2**weight_bits // 3, "init_seed": 1,
                      "weight_shift": weight_shift},
-        "encoder": {"timesteps": timesteps, "rate_scale": 64, "intensity": 1,
+        "encoder": {"timesteps": timesteps, "rest": rest, "rate_scale": 64, "intensity": 1,
                     "max_tries": max_tries, "min_spikes": 4, "seed": 1},
         "stdp": {"enabled": True, "eta": 5000, "x_tar": 30, "rounding": rounding,
-                 "eta_pre": eta_pre,
+                 "eta_pre": eta_pre, "potentiation": potentiation,
+                 "potentiation_spikes": potentiation_spikes,
                  "normalize_target": normalize_target},
         "hardware": {"lanes": lanes},
     }))
@@ -49,6 +51,13 @@ CASES = {
     "pair-stochastic": {"eta_pre": 900},
     "pair-nearest-p3": {"eta_pre": 3000, "rounding": "nearest", "lanes": 3, "n_out": 7},
     "pair-truncate-npl1": {"eta_pre": 2000, "rounding": "truncate", "lanes": 6, "n_out": 6},
+    "rest": {"rest": 7, "timesteps": 18},
+    "rest-npl1": {"rest": 3, "lanes": 6, "n_out": 6},
+    "adaptive": {"potentiation": "adaptive", "potentiation_spikes": 2},
+    # eta * 3 spikes passes 65535: the potentiation rate saturates
+    "adaptive-npl1-saturates": {"potentiation": "adaptive", "lanes": 6, "n_out": 6,
+                                "rounding": "nearest", "potentiation_spikes": 1, "eta": 30000},
+    "adaptive-pair-p3": {"potentiation": "adaptive", "eta_pre": 900, "lanes": 3, "n_out": 7},
 }
 
 
@@ -88,17 +97,19 @@ def run_rtl(layer, images, learn_flags, eta):
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_learning_core_matches_golden(case):
-    layer = make_layer(**CASES[case])
+    params = dict(CASES[case])
+    eta = params.pop("eta", 5000)
+    layer = make_layer(**params)
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, size=(4, layer.n_in))
     images[rng.random(images.shape) < 0.5] = 0
     learn = [True, True, True, False]  # the last sample in inference mode
-    rtl = run_rtl(layer, images, learn, eta=5000)
+    rtl = run_rtl(layer, images, learn, eta=eta)
     gold = LearningState.initial(layer)
     spikes_seen = 0
     for s, (image, lrn) in enumerate(zip(images, learn, strict=True)):
         rec = []
-        counts, _ = run_sample(layer, gold, image, learn=lrn, eta=5000 if lrn else 0,
+        counts, _ = run_sample(layer, gold, image, learn=lrn, eta=eta if lrn else 0,
                                record=rec)
         expected = [(p.attempt, t, j) for p in rec for t, w in enumerate(p.winners) for j in w]
         got = rtl[s]

@@ -24,7 +24,8 @@ from snnhw.ir import resolve, trace_table
 def make_layer(n_in=64, n_out=10, *, inhibition="wta", reset="zero", rounding="stochastic",
                normalize_target=600, weight_bits=8, weight_shift=0, timesteps=40, max_tries=3,
                min_spikes=4, theta_increment=50, threshold=300, stdp=True, refractory=2,
-               leak_shift=4, seed=1, eta_pre=0):
+               leak_shift=4, seed=1, eta_pre=0, rest=0, potentiation="fixed",
+               potentiation_spikes=4):
     return resolve(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
@@ -34,10 +35,11 @@ def make_layer(n_in=64, n_out=10, *, inhibition="wta", reset="zero", rounding="s
         "synapses": {"weight_bits": weight_bits, "signed": False, "init_low": 0,
                      "init_high": 2**weight_bits // 3, "init_seed": seed,
                      "weight_shift": weight_shift},
-        "encoder": {"timesteps": timesteps, "rate_scale": 64, "intensity": 1,
+        "encoder": {"timesteps": timesteps, "rest": rest, "rate_scale": 64, "intensity": 1,
                     "max_tries": max_tries, "min_spikes": min_spikes, "seed": seed},
         "stdp": {"enabled": stdp, "eta": 5000, "x_tar": 30, "rounding": rounding,
-                 "eta_pre": eta_pre,
+                 "eta_pre": eta_pre, "potentiation": potentiation,
+                 "potentiation_spikes": potentiation_spikes,
                  "normalize_target": normalize_target, "eta_halve_every": 3},
     }))
 
@@ -63,6 +65,14 @@ CASES = {
     "pair-nearest-none": {"eta_pre": 3000, "rounding": "nearest", "inhibition": "none",
                           "threshold": 900},
     "pair-truncate": {"eta_pre": 2000, "rounding": "truncate"},
+    "rest-wta": {"rest": 9},
+    # subtract reset leaves potential that can fire again during rest
+    "rest-none-subtract": {"rest": 12, "inhibition": "none", "reset": "subtract",
+                           "threshold": 200, "theta_increment": 0, "leak_shift": 8,
+                           "refractory": 4},
+    "adaptive": {"potentiation": "adaptive"},
+    "adaptive-none-pair": {"potentiation": "adaptive", "potentiation_spikes": 1,
+                           "inhibition": "none", "threshold": 900, "eta_pre": 900},
 }
 
 
@@ -115,6 +125,41 @@ def test_fast_path_on_mnist(mnist_train):
     for k, s in enumerate(range(5, 9)):
         c, t = run_sample(layer, a, mnist_train.images[s], learn=False)
         assert np.array_equal(c, counts[k]) and t == tries[k]
+
+
+def test_rest_timesteps_have_no_input_but_run_the_network():
+    layer = make_layer(**CASES["rest-none-subtract"])
+    state = LearningState.initial(layer)
+    rest_spikes = 0
+    for img in images(6, layer.n_in, seed=5):
+        rec = []
+        run_sample(layer, state, img, learn=True, eta=5000, record=rec)
+        for p in rec:
+            assert len(p.events) == layer.encoder.steps == 52
+            assert not p.events[40:].any()
+            rest_spikes += sum(p.spikes[40:])
+    assert rest_spikes > 0, "spikes from the potential left at the end of the input"
+    # the rest changes neither the input spikes nor the encoder generators
+    plain = make_layer(**{**CASES["rest-none-subtract"], "rest": 0})
+    a, b = LearningState.initial(layer), LearningState.initial(plain)
+    for img in images(3, layer.n_in, seed=5):
+        ra, rb = [], []
+        run_sample(layer, a, img, learn=False, record=ra)
+        run_sample(plain, b, img, learn=False, record=rb)
+        assert [p.events[:40].tolist() for p in ra] == [p.events.tolist() for p in rb]
+    assert np.array_equal(a.gens.pos, b.gens.pos)
+
+
+def test_adaptive_potentiation_rate():
+    stdp = make_layer(potentiation="adaptive", potentiation_spikes=4).stdp
+    assert [stdp.eta_potentiation(5000, m) for m in (1, 3, 4, 9)] == [1250, 3750, 5000, 11250]
+    assert stdp.eta_potentiation(30000, 9) == 65535  # saturates at the 16-bit rate
+    assert make_layer().stdp.eta_potentiation(5000, 9) == 5000  # "fixed"
+    # only potentiating terms (x >= x_tar = 30) use the adaptive rate
+    layer = make_layer(potentiation="adaptive", rounding="truncate")
+    col = stdp_column(layer, np.array([100, 100, 100]), np.array([255, 30, 0]), 5000, 0,
+                      eta_p=20000)
+    assert col.tolist() == [100 + (225 * 20000 >> 16), 100, 100 + (-30 * 5000 >> 16)]
 
 
 def test_generator_sequence_is_the_xorshift_map():

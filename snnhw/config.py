@@ -26,6 +26,7 @@ __all__ = [
     "SynapsesConfig",
     "EncoderConfig",
     "StdpConfig",
+    "PruningConfig",
     "HardwareConfig",
     "load_config",
     "parse_config",
@@ -174,6 +175,19 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
              "After each training sample, rescale the weights of every neuron that fired to "
              "this sum. 0 turns normalisation off."),
     ),
+    "pruning": (
+        Field("enabled", bool, False, "", "true or false",
+              "Prune connections while learning: a pruned synapse's weight becomes 0 for good, "
+              "it is never updated again and integration and STDP skip it."),
+        _int("threshold", 0, 0, 65535, "weight LSB",
+             "A column pass (STDP or normalisation) that leaves an alive weight at or below "
+             "this prunes it.", allowed="0 to the weight maximum"),
+        _int("warmup", 0, 0, 2**31 - 1, "samples",
+             "Training samples learned before pruning starts."),
+        _int("chunk_bits", 16, 1, 64, "bits",
+             "Alive-bitmap word scanned per lane: each word of a row costs one cycle per alive "
+             "synapse in it, at least one."),
+    ),
     "hardware": (
         _int("lanes", 1, 1, 64, "lanes",
              "Parallel neuron lanes. Each lane owns one weight bank and one state bank and "
@@ -254,6 +268,14 @@ class StdpConfig:
 
 
 @dataclass(frozen=True)
+class PruningConfig:
+    enabled: bool
+    threshold: int
+    warmup: int
+    chunk_bits: int
+
+
+@dataclass(frozen=True)
 class HardwareConfig:
     lanes: int
     timestep_bits: int
@@ -270,6 +292,7 @@ class Config:
     synapses: SynapsesConfig
     encoder: EncoderConfig
     stdp: StdpConfig
+    pruning: PruningConfig
     hardware: HardwareConfig
     base_dir: Path = Path(".")
 
@@ -285,6 +308,7 @@ _SECTION_TYPES = {
     "synapses": SynapsesConfig,
     "encoder": EncoderConfig,
     "stdp": StdpConfig,
+    "pruning": PruningConfig,
     "hardware": HardwareConfig,
 }
 
@@ -387,6 +411,12 @@ def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Pa
             err("stdp.normalize_target",
                 f"must be 0 to {most} (input.size * the largest weight)")
 
+    prune = c["pruning"]
+    if prune.get("enabled") and stdp.get("enabled") is False:
+        err("pruning.enabled", "pruning happens while learning: set stdp.enabled = true")
+    pthr = prune.get("threshold")
+    if pthr is not None and wb is not None and signed is False and pthr > 2**wb - 1:
+        err("pruning.threshold", f"must be 0 to {2**wb - 1} (the weight maximum)")
     ps = stdp.get("potentiation_spikes")
     if ps is not None and ps & (ps - 1):
         err("stdp.potentiation_spikes", "must be a power of two, 1 to 256")

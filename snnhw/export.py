@@ -89,6 +89,9 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
                            'neurons.inhibition = "wta" and synapses.signed = false; other '
                            "learning networks run only in the golden model (snnhw train)"
                            for feature in layer.learning_features])
+    if layer.pruning is not None:
+        raise ConfigError(["pruning.enabled = true: the learning core has no pruning gateware "
+                           "yet; pruning runs only in the golden model (snnhw train)"])
     top = top_name(layer)
     core = LearningCore(layer) if layer.has_learning_core else NeuronCore(layer)
     log.info("elaborating %s: %d x %d, %d lanes", top, layer.n_in, layer.n_out, layer.lanes)

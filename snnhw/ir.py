@@ -28,7 +28,7 @@ import numpy as np
 from .config import Config, toml_value, weight_range
 from .errors import ConfigError
 
-__all__ = ["MemoryIR", "EncoderIR", "StdpIR", "LayerIR", "resolve", "dump_resolved",
+__all__ = ["MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR", "resolve", "dump_resolved",
            "trace_table", "ceil_log2", "bits_for", "from_twos", "xorshift16",
            "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states"]
 
@@ -157,6 +157,19 @@ def trace_table(shift: int, rnd: int) -> np.ndarray:
     return x
 
 
+@dataclass(frozen=True)
+class PruningIR:
+    """Threshold pruning during learning (docs/semantics.md, section 25)."""
+
+    threshold: int  # an alive weight written at or below it is pruned
+    warmup: int  # training samples before pruning starts
+    chunk_bits: int  # alive-bitmap word per lane and row
+
+    def active_at(self, sample: int) -> bool:
+        """Whether training sample ``sample`` (0-based) may prune."""
+        return sample >= self.warmup
+
+
 @dataclass(frozen=True, eq=False)
 class LayerIR:
     """One dense layer of LIF/IF neurons, resolved for hardware."""
@@ -183,6 +196,7 @@ class LayerIR:
     theta_bits: int = 16
     encoder: EncoderIR | None = None
     stdp: StdpIR | None = None  # None: no learning
+    pruning: PruningIR | None = None  # None: every synapse stays
 
     # -- derived sizes ---------------------------------------------------------------------
 
@@ -190,6 +204,11 @@ class LayerIR:
     def npl(self) -> int:
         """Neuron groups per lane (neurons per lane), ``ceil(n_out / lanes)``."""
         return -(-self.n_out // self.lanes)
+
+    @property
+    def chunks(self) -> int:
+        """Alive-bitmap words per row and lane (pruning): ``ceil(NPL / chunk_bits)``."""
+        return -(-self.npl // self.pruning.chunk_bits) if self.pruning else 0
 
     @property
     def padded_out(self) -> int:
@@ -398,6 +417,8 @@ def resolve(config: Config) -> LayerIR:
                           generator_states=generator_start_states(
                               2 * config.input.size + neu.count, config.encoder.seed)),
         stdp=_stdp(config) if config.stdp.enabled else None,
+        pruning=(PruningIR(config.pruning.threshold, config.pruning.warmup,
+                           config.pruning.chunk_bits) if config.pruning.enabled else None),
     )
 
 

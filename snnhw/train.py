@@ -15,7 +15,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,11 +124,12 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
     state = LearningState.initial(layer)
     order = _order(len(train_set), samples, seed)
     label_idx = _order(len(train_set), label_samples, seed + 1)
-    curve, tries_total, cycles, train_seconds = _fit(layer, state, order, train_set,
-                                                     curve_points, bar("training", samples))
+    fit = _fit(layer, state, order, train_set, curve_points, bar("training", samples))
+    curve, tries_total, cycles, train_seconds, connectivity = fit
     assignments = _label(layer, state, label_idx, train_set, bar("labelling", label_samples))
+    saved = {} if state.alive is None else {"alive": state.alive}
     np.savez(out / "model.npz", weights=state.weights, theta=state.theta,
-             generators=state.gens.states, assignments=assignments)
+             generators=state.gens.states, assignments=assignments, **saved)
     shutil.copyfile(config_path, out / "config.toml")
     dump_resolved(config, layer, out / "resolved_config.json")
     report = _evaluate(layer, state, assignments, test_set, test_samples, bar("testing",
@@ -137,7 +138,7 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
         # The same run, seeds and order, with exact arithmetic instead of the hardware's.
         fstate = LearningState.initial(layer)
         fstate = LearningState(fstate.weights.astype(np.float64),
-                               fstate.theta.astype(np.float64), fstate.gens)
+                               fstate.theta.astype(np.float64), fstate.gens, fstate.alive)
         _fit(layer, fstate, order, train_set, curve_points, bar("float reference", samples))
         fassign = _label(layer, fstate, label_idx, train_set, bar("float labelling",
                                                                    label_samples))
@@ -145,6 +146,28 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
                                                                             test_samples))
         report["float_accuracy"] = fl["accuracy"]
         report["quantization_loss"] = round(fl["accuracy"] - report["accuracy"], 4)
+    if layer.pruning is not None:
+        # The same run, seeds and order, with every connection kept.
+        full = replace(layer, pruning=None)
+        ustate = LearningState.initial(full)
+        ufit = _fit(full, ustate, order, train_set, curve_points, bar("unpruned", samples))
+        uassign = _label(full, ustate, label_idx, train_set, bar("unpruned labelling",
+                                                                  label_samples))
+        un = _evaluate(full, ustate, uassign, test_set, test_samples, bar("unpruned testing",
+                                                                          test_samples))
+        report.update({
+            "connectivity": round(float(state.alive.mean()), 4),
+            "accuracy_unpruned": un["accuracy"],
+            "pruning_loss": round(un["accuracy"] - report["accuracy"], 4),
+            "cycles_per_sample_learning_unpruned": round(ufit[2][0] / samples, 1),
+            "cycles_per_sample_inference_unpruned": un["cycles_per_sample_inference"],
+        })
+        report["speedup_learning"] = round(report["cycles_per_sample_learning_unpruned"] /
+                                           (cycles[0] / samples), 3)
+        report["speedup_inference"] = round(un["cycles_per_sample_inference"] /
+                                            report["cycles_per_sample_inference"], 3)
+        report["connectivity_curve"] = [{"samples": n, "connectivity": round(c, 4)}
+                                        for n, c in connectivity]
     report.update({
         "dataset": dataset,
         "samples_trained": samples,
@@ -166,14 +189,18 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     _plot_fields(out / "receptive_fields.png", layer, state.weights, assignments)
     _plot_curve(out / "accuracy.png", curve, report["accuracy"], samples)
+    if layer.pruning is not None:
+        _plot_connectivity(out / "connectivity.png", connectivity, samples,
+                           layer.pruning.warmup)
     return TrainResult(out, report)
 
 
 def _fit(layer: LayerIR, state: LearningState, order: np.ndarray, train_set, curve_points: int,
          tick: Callable[[int], None]
-         ) -> tuple[list[tuple[int, float]], int, np.ndarray, float]:
+         ) -> tuple[list[tuple[int, float]], int, np.ndarray, float, list[tuple[int, float]]]:
     """Learn from ``train_set`` in ``order``. Returns the learning curve, the number of
-    presentations, the learning core's busy and ideal cycles, and the seconds taken."""
+    presentations, the learning core's busy and ideal cycles, the seconds taken, and (with
+    pruning) the fraction of connections alive after each block."""
     samples = len(order)
     images = train_set.images.reshape(len(train_set), -1)
     block = max(1, samples // max(1, curve_points))
@@ -181,6 +208,7 @@ def _fit(layer: LayerIR, state: LearningState, order: np.ndarray, train_set, cur
     prev = None
     tries_total = 0
     cycles = np.zeros(2, dtype=np.int64)  # busy, ideal
+    connectivity: list[tuple[int, float]] = [] if state.alive is None else [(0, 1.0)]
     start = time.perf_counter()
     for first in range(0, samples, block):
         idx = order[first:first + block]
@@ -189,11 +217,13 @@ def _fit(layer: LayerIR, state: LearningState, order: np.ndarray, train_set, cur
         tries_total += int(tries.sum())
         cycles += (int(busy.sum()), int(ideal.sum()))
         labels = train_set.labels[idx]
+        if state.alive is not None:
+            connectivity.append((first + len(idx), float(state.alive.mean())))
         if prev is not None:
             acc = float((predict(counts, assign_labels(*prev)) == labels).mean())
             curve.append((first + len(idx), acc))
         prev = (counts, labels)
-    return curve, tries_total, cycles, time.perf_counter() - start
+    return curve, tries_total, cycles, time.perf_counter() - start, connectivity
 
 
 def _label(layer: LayerIR, state: LearningState, idx: np.ndarray, train_set,
@@ -237,7 +267,8 @@ def evaluate(model_dir: str | Path, *, data_dir: str | Path | None = None,
     saved = np.load(d / "model.npz")
     state = LearningState(weights=saved["weights"].astype(np.int64),
                           theta=saved["theta"].astype(np.int64),
-                          gens=Generators(saved["generators"]))
+                          gens=Generators(saved["generators"]),
+                          alive=saved["alive"] if "alive" in saved else None)
     report = json.loads((d / "report.json").read_text()) if (d / "report.json").is_file() else {}
     test_set = load_dataset(report.get("dataset", "mnist"), "test", data_dir)
     bar = progress or (lambda stage, total: (lambda n: None))
@@ -288,6 +319,29 @@ def _plot_curve(path: Path, curve: list[tuple[int, float]], final: float, sample
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _plot_connectivity(path: Path, connectivity: list[tuple[int, float]], samples: int,
+                       warmup: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    s, c = zip(*connectivity, strict=True)
+    ax.plot(s, c, marker=".")
+    if 0 < warmup < samples:
+        ax.axvline(warmup, color="k", linestyle=":", label=f"pruning starts ({warmup})")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("training samples")
+    ax.set_ylabel("connections alive (fraction)")
+    ax.set_xlim(0, samples)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -80,6 +80,39 @@ def test_train_then_evaluate(tmp_path: Path, data_dir, capsys):
     assert again["confusion"] == report["confusion"]
 
 
+def test_train_with_pruning_reports_the_unpruned_run(tmp_path: Path, data_dir):
+    cfg = tmp_path / "net.toml"
+    cfg.write_text(SMALL + "[pruning]\nenabled = true\nthreshold = 30\nwarmup = 100\n"
+                   "chunk_bits = 4\n")
+    out = tmp_path / "model"
+    assert main(["train", str(cfg), "--samples", "300", "--label-samples", "200",
+                 "--test-samples", "100", "--no-float", "--out", str(out),
+                 "--data-dir", str(data_dir)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert 0 < report["connectivity"] < 1
+    assert 0 <= report["accuracy_unpruned"] <= 1
+    assert report["pruning_loss"] == round(report["accuracy_unpruned"] - report["accuracy"], 4)
+    curve = report["connectivity_curve"]
+    assert curve[0] == {"samples": 0, "connectivity": 1.0}
+    assert curve[-1] == {"samples": 300, "connectivity": report["connectivity"]}
+    # nothing is pruned during the warm-up
+    assert all(p["connectivity"] == 1.0 for p in curve if p["samples"] <= 100)
+    # fewer alive synapses: fewer cycles, in learning and in inference
+    assert report["cycles_per_sample_learning"] < report["cycles_per_sample_learning_unpruned"]
+    assert (report["cycles_per_sample_inference"]
+            < report["cycles_per_sample_inference_unpruned"])
+    assert report["speedup_inference"] > 1 and report["speedup_learning"] > 1
+    assert (out / "connectivity.png").stat().st_size > 0
+    model = np.load(out / "model.npz")
+    assert model["alive"].mean() == pytest.approx(report["connectivity"], abs=1e-4)
+    assert not model["weights"][~model["alive"]].any()
+    assert main(["evaluate", str(out), "--test-samples", "100",
+                 "--data-dir", str(data_dir)]) == 0
+    again = json.loads((out / "evaluation.json").read_text())
+    assert again["accuracy"] == report["accuracy"]
+    assert again["cycles_per_sample_inference"] == report["cycles_per_sample_inference"]
+
+
 @pytest.mark.parametrize("text, message", [
     (SMALL.replace("enabled = true", "enabled = false"), "stdp.enabled = false: set it to true"),
     (SMALL.replace("size = 784", "size = 100"), "input.size = 100: must be 784"),

@@ -95,6 +95,9 @@ class LearningCore(wiring.Component):
     def __init__(self, layer: LayerIR) -> None:
         if not isinstance(layer, LayerIR):
             raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
+        if layer.pruning is not None:
+            self._MustUse__silence = True
+            raise ValueError("LearningCore has no pruning gateware yet")
         if layer.stdp is None or layer.inhibition != "wta" or layer.weight_signed:
             self._MustUse__silence = True  # never elaborated: don't warn about it
             raise ValueError("LearningCore needs stdp.enabled, inhibition = \"wta\" and unsigned "

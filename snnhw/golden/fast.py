@@ -80,10 +80,13 @@ def _rescale_impl(w, target, total, u):
 
 
 @njit(cache=True, nogil=True)
-def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta):  # noqa: C901
+def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  # noqa: C901
+             alive, prune):
     (timesteps, steps, rate_scale, ws, vmin, vmax, leak_shift, thr0, refractory, wta, reset_zero,
      theta_inc, theta_max, theta_decay, has_stdp, rounding, x_tar, norm_target, wmax,
-     lanes, npl, nig, padded_out, div_bits, eta_pre, adaptive, pot_shift) = params
+     lanes, npl, nig, padded_out, div_bits, eta_pre, adaptive, pot_shift,
+     pruning, prune_thr, chunk) = params
+    prune = prune and learn and pruning
     n_in, n_out = w.shape
     v = np.zeros(n_out, dtype=w.dtype)
     ref = np.zeros(n_out, dtype=np.int64)
@@ -109,6 +112,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
             enc_d = 1
         # 1. encode (the k-th non-zero pixel draws from generator k) and 2. integrate, input by
         # input in ascending order
+        integ = 0  # integration cycles of this timestep
         for k in range(len(nz)):
             i = nz[k]
             p = pos[k] + 1
@@ -117,6 +121,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
             pos[k] = p
             if seq[p] < pixels[i] * rate:
                 n_ev += 1
+                integ += _row_cycles(alive, i, lanes, npl, chunk, n_out) if pruning else npl
                 last[i] = t
                 for j in range(n_out):
                     if ref[j] == 0:
@@ -125,6 +130,8 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
                 if learn and has_stdp and eta_pre:
                     # pair STDP: depress the row just integrated by the post traces
                     for j in range(n_out):
+                        if pruning and not alive[i, j]:
+                            continue  # pruned: stays 0, no draw
                         y = table[min(t - last_post[j], 255)] if last_post[j] >= 0 else 0
                         if rounding == 2:
                             q = pos[2 * n_in + j] + 1
@@ -168,7 +175,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
         w_end = max(cyc, visible)
         if t + 1 < steps:
             go = max(visible, w_end + 1)
-        cyc = w_end + 1 + (n_ev * npl + 1) + npl + 2 + 1
+        cyc = w_end + 1 + (integ + 1) + npl + 2 + 1
         ideal += n_ev * npl + npl
         if any_spike:
             cyc += npl + (nig + 1 if learn else 0)
@@ -191,11 +198,17 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
             theta[j] = theta_max if th > theta_max else th
             if not has_stdp:
                 continue
-            _offsets(u, pos, seq, rounding)
+            _offsets(u, pos, seq, rounding, alive, j, pruning)
             for i in range(n_in):
+                if pruning and not alive[i, j]:
+                    continue  # pruned: never updated
                 x = table[min(t - last[i], 255)] if last[i] >= 0 else 0
                 nw = w[i, j] + _stdp_step((x - x_tar) * (eta_p if x >= x_tar else eta), u[i])
-                w[i, j] = 0 if nw < 0 else (wmax if nw > wmax else nw)
+                nw = 0 if nw < 0 else (wmax if nw > wmax else nw)
+                if prune and nw <= prune_thr:
+                    alive[i, j] = False
+                    nw = 0
+                w[i, j] = nw
     if learn:
         cyc += npl
         if has_stdp and norm_target:
@@ -211,20 +224,45 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta): 
             for j in range(n_out):
                 if counts[j] == 0:
                     continue
-                _offsets(u, pos, seq, rounding)
+                _offsets(u, pos, seq, rounding, alive, j, pruning)
                 total = w[0, j] * 0
                 for i in range(n_in):
                     total += w[i, j]
                 if total == 0:
                     continue
                 for i in range(n_in):
+                    if pruning and not alive[i, j]:
+                        continue
                     nw = _rescale(w[i, j], norm_target, total, u[i])
-                    w[i, j] = wmax if nw > wmax else nw
+                    nw = wmax if nw > wmax else nw
+                    if prune and nw <= prune_thr:
+                        alive[i, j] = False
+                        nw = 0
+                    w[i, j] = nw
     return counts, cyc + 1, ideal
 
 
 @njit(cache=True, nogil=True)
-def _offsets(u, pos, seq, rounding):
+def _row_cycles(alive, i, lanes, npl, chunk, n_out):
+    """learning.row_cycles, inline: the slowest lane's sum over its words of max(1, alive)."""
+    most = 0
+    for b in range(lanes):
+        total = 0
+        for c0 in range(0, npl, chunk):
+            pop = 0
+            for k in range(c0, min(c0 + chunk, npl)):
+                j = k * lanes + b
+                if j < n_out and alive[i, j]:
+                    pop += 1
+            total += max(pop, 1)
+        most = max(most, total)
+    return most
+
+
+@njit(cache=True, nogil=True)
+def _offsets(u, pos, seq, rounding, alive, j, pruning):
+    """Rounding offsets of a column pass over neuron ``j``; with pruning only alive synapses
+    draw (the others get 0)."""
     if rounding == 0:
         u[:] = 0
     elif rounding == 1:
@@ -232,6 +270,9 @@ def _offsets(u, pos, seq, rounding):
     else:
         n = len(u)  # rounding generators are pos[n:2n]
         for i in range(n):
+            if pruning and not alive[i, j]:
+                u[i] = 0
+                continue
             p = pos[n + i] + 1
             if p == PERIOD:
                 p = 0
@@ -251,15 +292,21 @@ def _params(layer: LayerIR) -> tuple:
             -(-layer.n_in // layer.lanes), layer.padded_out,
             bits_for(s.normalize_target << 16) if s and s.normalize_target else 1,
             s.eta_pre if s else 0, s.adaptive if s else False,
-            s.potentiation_shift if s else 0)
+            s.potentiation_shift if s else 0, layer.pruning is not None,
+            layer.pruning.threshold if layer.pruning else 0,
+            layer.pruning.chunk_bits if layer.pruning else 1)
+
+
+_NO_ALIVE = np.zeros((1, 1), dtype=np.bool_)
 
 
 def run_sample_fast(layer: LayerIR, state: LearningState, image: np.ndarray, *, learn: bool,
-                    eta: int = 0) -> tuple[np.ndarray, int, int, int]:
+                    eta: int = 0, prune: bool = False) -> tuple[np.ndarray, int, int, int]:
     """Same contract and results as :func:`.learning.run_sample`, plus the learning core's busy
     cycles for the sample (all presentations) from the cycle model, and the ideal cycles of
     the same work (:func:`.learning_cycles.ideal_presentation_cycles`)."""
     params = _params(layer)
+    alive = state.alive if state.alive is not None else _NO_ALIVE
     table = (layer.stdp.trace_table if layer.stdp is not None
              else np.zeros(256, dtype=np.int64))
     pixels = np.ascontiguousarray(image, dtype=np.int64).reshape(-1)
@@ -267,7 +314,8 @@ def run_sample_fast(layer: LayerIR, state: LearningState, image: np.ndarray, *, 
     cycles = ideal = 0
     for attempt in range(enc.max_tries):
         counts, c, i = _present(state.weights, state.theta, state.gens.pos, SEQUENCE, pixels,
-                                params, table, enc.intensity + attempt, learn, eta)
+                                params, table, enc.intensity + attempt, learn, eta, alive,
+                                prune)
         cycles += c
         ideal += i
         if counts.sum() >= enc.min_spikes:
@@ -291,8 +339,9 @@ def run_samples_fast(layer: LayerIR, state: LearningState, images: np.ndarray, *
     ideal = np.zeros(n, dtype=np.int64)
     for s in range(n):
         eta = layer.stdp.eta_at(first_sample + s) if (learn and layer.stdp) else 0
+        prune = learn and layer.pruning is not None and layer.pruning.active_at(first_sample + s)
         counts[s], tries[s], cycles[s], ideal[s] = run_sample_fast(
-            layer, state, images[s], learn=learn, eta=eta)
+            layer, state, images[s], learn=learn, eta=eta, prune=prune)
         if progress is not None and (s + 1) % 100 == 0:
             progress(100)
     if progress is not None and n % 100:

@@ -43,7 +43,7 @@ from .lif import integrate_events
 from .rng import Generators
 
 __all__ = ["LearningState", "Presentation", "encode_step", "fire_adaptive", "stdp_column",
-           "depress_row", "normalize_column", "rounding_offsets",
+           "depress_row", "normalize_column", "rounding_offsets", "prune_column", "row_cycles",
            "present", "run_sample", "K_MAX"]
 
 K_MAX = 2**24 - 1  # largest normalisation factor (Q16), the width of the hardware multiplier
@@ -56,16 +56,19 @@ class LearningState:
     weights: np.ndarray  # (n_in, n_out) int64
     theta: np.ndarray  # (n_out,) int64
     gens: Generators  # encoder list slots (n_in), then one per input, then one per neuron
+    alive: np.ndarray | None = None  # (n_in, n_out) bool, with pruning
 
     @classmethod
     def initial(cls, layer: LayerIR) -> LearningState:
+        alive = np.ones((layer.n_in, layer.n_out), dtype=bool) if layer.pruning else None
         return cls(weights=layer.weights.copy(),
                    theta=np.zeros(layer.n_out, dtype=np.int64),
-                   gens=Generators(layer.encoder.generator_states))
+                   gens=Generators(layer.encoder.generator_states), alive=alive)
 
     def copy(self) -> LearningState:
         gens = Generators(self.gens.states)
-        return LearningState(self.weights.copy(), self.theta.copy(), gens)
+        alive = None if self.alive is None else self.alive.copy()
+        return LearningState(self.weights.copy(), self.theta.copy(), gens, alive)
 
 
 def encode_step(layer: LayerIR, gens: Generators, pixels: np.ndarray, nonzero: np.ndarray,
@@ -103,19 +106,45 @@ def fire_adaptive(layer: LayerIR, v: np.ndarray, ref: np.ndarray, theta: np.ndar
     return v_new, ref_new, spikes
 
 
-def rounding_offsets(layer: LayerIR, gens: Generators, *, per_neuron: bool = False
-                     ) -> np.ndarray | int:
+def rounding_offsets(layer: LayerIR, gens: Generators, *, per_neuron: bool = False,
+                     alive: np.ndarray | None = None) -> np.ndarray | int:
     """The ``u`` added before the ``>> 16`` of an update: 0, 2**15, or one draw per input
     (STDP, normalisation) or, with ``per_neuron``, one draw per neuron (pre-spike
-    depression)."""
+    depression). With ``alive`` (pruning) only the alive synapses' generators draw; the
+    others get ``u = 0``."""
     mode = layer.stdp.rounding
     if mode == "truncate":
         return 0
     if mode == "nearest":
         return 1 << 15
     n_in = layer.n_in
-    return gens.draw(slice(2 * n_in, 2 * n_in + layer.n_out) if per_neuron
-                     else slice(n_in, 2 * n_in))
+    first, n = (2 * n_in, layer.n_out) if per_neuron else (n_in, n_in)
+    if alive is None:
+        return gens.draw(slice(first, first + n))
+    u = np.zeros(n, dtype=np.int64)
+    u[alive] = gens.draw(first + np.flatnonzero(alive))
+    return u
+
+
+def prune_column(layer: LayerIR, new: np.ndarray, alive: np.ndarray) -> None:
+    """Pruning after a column pass wrote ``new`` (in place): every alive weight at or below
+    ``pruning.threshold`` is pruned, its weight set to 0."""
+    cut = alive & (new <= layer.pruning.threshold)
+    alive[cut] = False
+    new[cut] = 0
+
+
+def row_cycles(layer: LayerIR, alive_row: np.ndarray) -> int:
+    """Integration cycles of one input event with pruning: each lane scans its alive-bitmap
+    words of the row, one cycle per alive synapse in a word and at least one per word; the
+    lanes work in step, so the row costs the slowest lane's cycles."""
+    P, npl, c = layer.lanes, layer.npl, layer.pruning.chunk_bits
+    bits = np.zeros(layer.padded_out, dtype=np.int64)
+    bits[:layer.n_out] = alive_row
+    lanes = bits.reshape(npl, P).T  # lanes[b, k]: neuron k * P + b
+    pad = -npl % c
+    words = np.pad(lanes, ((0, 0), (0, pad))).reshape(P, -1, c).sum(axis=2)
+    return int(np.maximum(words, 1).sum(axis=1).max())
 
 
 def depress_row(layer: LayerIR, row: np.ndarray, post: np.ndarray, u: np.ndarray | int
@@ -158,6 +187,8 @@ class Presentation:
     winners: list[list[int]]  # neurons that fired, per timestep
     fired: int  # distinct neurons that fired
     learn: bool
+    integration: np.ndarray | None = None  # (T,) integration cycles, with pruning
+
 
     @property
     def spikes(self) -> list[int]:
@@ -167,14 +198,16 @@ class Presentation:
         from .learning_cycles import presentation_cycles
 
         return presentation_cycles(layer, self.nonzero, self.events, self.spikes,
-                                   learn=self.learn, fired=self.fired)
+                                   learn=self.learn, fired=self.fired,
+                                   integration=self.integration)
 
 
 def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensity: int,
             learn: bool, eta: int, record: list[Presentation] | None = None,
-            attempt: int = 0) -> np.ndarray:
+            attempt: int = 0, prune: bool = False) -> np.ndarray:
     """Show one sample once; returns the spike count of every neuron. ``record``, if given,
-    receives a :class:`Presentation`."""
+    receives a :class:`Presentation`. ``prune``: this presentation may prune (learning, and
+    the sample is past the warm-up)."""
     pixels = np.asarray(image, dtype=np.int64).reshape(-1)
     nonzero = np.flatnonzero(pixels)
     n_in, n_out = layer.n_in, layer.n_out
@@ -186,19 +219,28 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
     table = layer.stdp.trace_table if layer.stdp is not None else None
     enc = layer.encoder
     n_events = np.zeros(enc.steps, dtype=np.int64)
+    integ = np.zeros(enc.steps, dtype=np.int64)  # integration cycles (pruning only)
+    alive = state.alive
+    prune = prune and learn and alive is not None
     winners: list[list[int]] = []
     none = np.zeros(0, dtype=np.int64)
     for t in range(enc.steps):  # the last ``rest`` timesteps have no input
         events = (encode_step(layer, state.gens, pixels, nonzero, intensity)
                   if t < enc.timesteps else none)
         n_events[t] = len(events)
+        if alive is not None:
+            integ[t] = sum(row_cycles(layer, alive[i]) for i in events)
         last[events] = t
+        # a pruned weight is 0, so adding it changes nothing: integration needs no mask
         v = integrate_events(layer, state.weights, v, ref, events)
         if learn and layer.stdp is not None and layer.stdp.eta_pre and len(events):
             post = np.where(last_post >= 0, table[np.minimum(t - last_post, 255)], 0)
             for i in events:  # ascending; each row after it was integrated
-                u = rounding_offsets(layer, state.gens, per_neuron=True)
-                state.weights[i] = depress_row(layer, state.weights[i], post, u)
+                row_alive = None if alive is None else alive[i]
+                u = rounding_offsets(layer, state.gens, per_neuron=True, alive=row_alive)
+                new = depress_row(layer, state.weights[i], post, u)
+                # pruned weights stay 0 (0 - d clips to 0)
+                state.weights[i] = new
         v, ref, spikes = fire_adaptive(layer, v, ref, state.theta)
         fired = np.flatnonzero(spikes)
         winners.append(fired.tolist())
@@ -212,23 +254,34 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
         for j in fired:
             state.theta[j] = min(state.theta[j] + layer.theta_increment, layer.theta_max)
             if layer.stdp is not None:
-                u = rounding_offsets(layer, state.gens)
-                state.weights[:, j] = stdp_column(layer, state.weights[:, j], trace, eta, u,
-                                                  eta_p)
+                col_alive = None if alive is None else alive[:, j]
+                u = rounding_offsets(layer, state.gens, alive=col_alive)
+                new = stdp_column(layer, state.weights[:, j], trace, eta, u, eta_p)
+                if col_alive is not None:
+                    new = np.where(col_alive, new, 0)  # a pruned weight is never updated
+                    if prune:
+                        prune_column(layer, new, col_alive)
+                state.weights[:, j] = new
     if learn:
         state.theta -= state.theta >> layer.theta_decay_shift
         if layer.stdp is not None and layer.stdp.normalize_target:
             for j in np.flatnonzero(counts):
-                u = rounding_offsets(layer, state.gens)
-                state.weights[:, j] = normalize_column(layer, state.weights[:, j], u)
+                col_alive = None if alive is None else alive[:, j]
+                u = rounding_offsets(layer, state.gens, alive=col_alive)
+                column = state.weights[:, j]
+                new = normalize_column(layer, column, u)
+                if prune and column.sum():  # a column summing to 0 is left alone
+                    prune_column(layer, new, col_alive)
+                state.weights[:, j] = new
     if record is not None:
         record.append(Presentation(attempt, len(nonzero), n_events, winners,
-                                   int((counts > 0).sum()), learn))
+                                   int((counts > 0).sum()), learn,
+                                   integ if alive is not None else None))
     return counts
 
 
 def run_sample(layer: LayerIR, state: LearningState, image: np.ndarray, *, learn: bool,
-               eta: int = 0, record: list[Presentation] | None = None
+               eta: int = 0, record: list[Presentation] | None = None, prune: bool = False
                ) -> tuple[np.ndarray, int]:
     """Show one sample, again with more intensity while it makes too few spikes.
 
@@ -238,7 +291,7 @@ def run_sample(layer: LayerIR, state: LearningState, image: np.ndarray, *, learn
     enc = layer.encoder
     for attempt in range(enc.max_tries):
         counts = present(layer, state, image, intensity=enc.intensity + attempt, learn=learn,
-                         eta=eta, record=record, attempt=attempt)
+                         eta=eta, record=record, attempt=attempt, prune=prune)
         if counts.sum() >= enc.min_spikes:
             break
     return counts, attempt + 1

@@ -29,9 +29,11 @@ __all__ = ["presentation_cycles", "ideal_presentation_cycles"]
 
 
 def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
-                        spikes: Sequence[int], *, learn: bool, fired: int) -> int:
+                        spikes: Sequence[int], *, learn: bool, fired: int,
+                        integration: Sequence[int] | None = None) -> int:
     """Busy cycles of one presentation (see the module documentation). The learning core is
-    winner-take-all: ``spikes[s]`` is 0 or 1."""
+    winner-take-all: ``spikes[s]`` is 0 or 1. ``integration[s]``, with pruning, replaces the
+    ``E[s] * NPL`` cycles of integrating timestep ``s`` (see ``row_cycles``)."""
     P, npl = layer.lanes, layer.npl
     nig = -(-layer.n_in // P)
     g = -(-nonzero // P)
@@ -39,12 +41,14 @@ def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
     t = max(npl, nig)  # first WAIT cycle of timestep 0
     go = 1  # encoder start of timestep 0
     active = layer.encoder.timesteps  # the rest timesteps after these encode nothing
-    for s, (e, spike) in enumerate(zip(events, spikes, strict=True)):
+    if integration is None:
+        integration = [e * npl for e in events]
+    for s, (e, spike) in enumerate(zip(integration, spikes, strict=True)):
         visible = go + 1 + (d if s < active else 1)  # first cycle timestep s counts as encoded
         w = max(t, visible)  # the processor's last WAIT cycle
         if s + 1 < len(events):
             go = max(visible, w + 1)
-        t = w + 1 + (e * npl + 1) + npl + 2 + 1
+        t = w + 1 + (e + 1) + npl + 2 + 1
         if spike:
             t += npl + (nig + 1 if learn else 0)
     if learn:

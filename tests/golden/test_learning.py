@@ -13,6 +13,7 @@ from snnhw.golden.learning import (
     LearningState,
     fire_adaptive,
     normalize_column,
+    row_cycles,
     run_sample,
     stdp_column,
 )
@@ -25,7 +26,7 @@ def make_layer(n_in=64, n_out=10, *, inhibition="wta", reset="zero", rounding="s
                normalize_target=600, weight_bits=8, weight_shift=0, timesteps=40, max_tries=3,
                min_spikes=4, theta_increment=50, threshold=300, stdp=True, refractory=2,
                leak_shift=4, seed=1, eta_pre=0, rest=0, potentiation="fixed",
-               potentiation_spikes=4):
+               potentiation_spikes=4, pruning=None, lanes=1):
     return resolve(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
@@ -41,6 +42,8 @@ def make_layer(n_in=64, n_out=10, *, inhibition="wta", reset="zero", rounding="s
                  "eta_pre": eta_pre, "potentiation": potentiation,
                  "potentiation_spikes": potentiation_spikes,
                  "normalize_target": normalize_target, "eta_halve_every": 3},
+        "pruning": pruning or {},
+        "hardware": {"lanes": lanes},
     }))
 
 
@@ -73,6 +76,13 @@ CASES = {
     "adaptive": {"potentiation": "adaptive"},
     "adaptive-none-pair": {"potentiation": "adaptive", "potentiation_spikes": 1,
                            "inhibition": "none", "threshold": 900, "eta_pre": 900},
+    # pruning from sample 2 on (the eta schedule halves every 3 samples)
+    "prune-stochastic-norm": {"pruning": {"enabled": True, "threshold": 12, "warmup": 2,
+                                          "chunk_bits": 2}, "lanes": 3},
+    "prune-nearest-nonorm": {"pruning": {"enabled": True, "threshold": 20, "chunk_bits": 4},
+                             "rounding": "nearest", "normalize_target": 0, "lanes": 4},
+    "prune-pair-none": {"pruning": {"enabled": True, "threshold": 15, "warmup": 1},
+                        "eta_pre": 3000, "inhibition": "none", "threshold": 900},
 }
 
 
@@ -85,9 +95,11 @@ def test_fast_path_is_bit_identical(case, learn):
     spikes = 0
     for s, img in enumerate(images(6, layer.n_in, seed=hash(case) % 1000)):
         eta = layer.stdp.eta_at(s) if (learn and layer.stdp) else 0
+        prune = learn and layer.pruning is not None and layer.pruning.active_at(s)
         rec = []
-        ca, ta = run_sample(layer, a, img, learn=learn, eta=eta, record=rec)
-        cb, tb, cycles, ideal = run_sample_fast(layer, b, img, learn=learn, eta=eta)
+        ca, ta = run_sample(layer, a, img, learn=learn, eta=eta, record=rec, prune=prune)
+        cb, tb, cycles, ideal = run_sample_fast(layer, b, img, learn=learn, eta=eta,
+                                                prune=prune)
         # the fast path's inline cycle model equals learning_cycles on the recorded run (the
         # model is of the learning core, which is winner-take-all)
         if layer.inhibition == "wta":
@@ -99,10 +111,15 @@ def test_fast_path_is_bit_identical(case, learn):
         assert np.array_equal(a.weights, b.weights), f"weights after sample {s}"
         assert np.array_equal(a.theta, b.theta), f"theta after sample {s}"
         assert np.array_equal(a.gens.pos, b.gens.pos), f"generators after sample {s}"
+        if layer.pruning:
+            assert np.array_equal(a.alive, b.alive), f"alive after sample {s}"
+            assert not a.weights[~a.alive].any(), "a pruned weight is 0"
         spikes += int(ca.sum())
     assert spikes > 0, "the case must make spikes to test anything"
     if learn and layer.stdp:
         assert not np.array_equal(a.weights, layer.weights), "learning must change weights"
+    if layer.pruning:
+        assert 0 < (~a.alive).sum() < a.alive.size if learn else a.alive.all()
 
 
 def test_fast_path_on_mnist(mnist_train):
@@ -160,6 +177,21 @@ def test_adaptive_potentiation_rate():
     col = stdp_column(layer, np.array([100, 100, 100]), np.array([255, 30, 0]), 5000, 0,
                       eta_p=20000)
     assert col.tolist() == [100 + (225 * 20000 >> 16), 100, 100 + (-30 * 5000 >> 16)]
+
+
+def test_row_cycles_scan_bitmap_words_per_lane():
+    # 10 neurons, 3 lanes: NPL = 4, lane b holds neurons b, b + 3, b + 6, b + 9 (11 and 12
+    # are padding); 2-bit words, so each lane has two words per row
+    layer = make_layer(n_out=10, lanes=3, pruning={"enabled": True, "chunk_bits": 2})
+    row = np.ones(10, dtype=bool)
+    assert row_cycles(layer, row) == 4 == layer.npl  # nothing pruned: as without pruning
+    row[:] = False
+    assert row_cycles(layer, row) == 2  # every word costs a cycle, even an empty one
+    row[[0, 3, 6]] = True  # lane 0: words (0, 3) and (6, 9) hold 2 and 1
+    assert row_cycles(layer, row) == 3
+    row[[0, 3, 6]] = False
+    row[[1, 4]] = True  # lane 1: 2 + 1; lanes 0 and 2: 1 + 1
+    assert row_cycles(layer, row) == 3
 
 
 def test_generator_sequence_is_the_xorshift_map():

@@ -131,7 +131,7 @@ def test_unknown_key_lists_allowed_keys():
 def test_unknown_section_lists_allowed_sections():
     with pytest.raises(ConfigError, match=exactly(
             "learning: unknown section; allowed: network, input, neurons, synapses, encoder, "
-            "stdp, hardware")):
+            "stdp, pruning, hardware")):
         parse_config(minimal(learning={"rate": 1}))
 
 

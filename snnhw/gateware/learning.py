@@ -339,31 +339,51 @@ class LearningCore(wiring.Component):
         post_rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
         dep_w = [Signal(unsigned(wb), name=f"dep_w_{b}") for b in range(P)]  # lane b's new w
         dep_en = [Signal(name=f"dep_en_{b}") for b in range(P)]
-        s1_waddr = Signal(range(max(2, L.bank_depth)))  # the integrated row's address
         s1_op = Signal(_Op)
-        s1_k = Signal.like(op_k)
         s1_rot = Signal.like(op_rot)
-        m.d.sync += [s1_op.eq(op), s1_k.eq(op_k), s1_rot.eq(op_rot),
-                     s1_waddr.eq(op_base + op_k)]
+        s1_base = Signal.like(op_base)
+        m.d.sync += [s1_op.eq(op), s1_rot.eq(op_rot), s1_base.eq(op_base)]
+        # Each lane has its own group and valid bit: they differ only when a pruned row is
+        # integrated (each lane then walks its own alive neurons); otherwise every lane takes
+        # ``op_k`` and the op's validity.
+        lk = [Signal.like(op_k, name=f"lk_{b}") for b in range(P)]
+        lval = [Signal(name=f"lval_{b}") for b in range(P)]
+        s1_lk = [Signal.like(op_k, name=f"s1_lk_{b}") for b in range(P)]
+        s1_lval = [Signal(name=f"s1_lval_{b}") for b in range(P)]
+        lane_scan = Signal()  # a pruned row is being integrated: lanes go their own way
+        scan_k = [Signal.like(op_k, name=f"scan_k_{b}") for b in range(P)]
+        scan_emit = [Signal(name=f"scan_emit_{b}") for b in range(P)]
+        for b in range(P):
+            m.d.comb += [lk[b].eq(Mux(lane_scan, scan_k[b], op_k)),
+                         lval[b].eq(Mux(lane_scan, scan_emit[b], op != _Op.NONE))]
+            m.d.sync += [s1_lk[b].eq(lk[b]), s1_lval[b].eq(lval[b])]
+
+        def rotated(values, rot, q):
+            """``values[(q - rot) % P]``: what lane serves bank ``q`` under rotation ``rot``."""
+            out = Signal.like(values[0], name=f"rot_{values[0].name}_{q}")
+            with m.Switch(rot):
+                for r in range(P):
+                    with m.Case(r):
+                        m.d.comb += out.eq(values[(q - r) % P])
+            return out
         # column pipeline addresses drive the weight read ports during column passes
         col_addr = [Signal(range(max(2, L.bank_depth)), name=f"col_addr_{b}") for b in range(P)]
         col_active = Signal()
         for b in range(P):
+            row_k = rotated(lk, op_rot, b) if L.pruning else op_k
             m.d.comb += [
-                s_rd[b].addr.eq(Mux(host_ok, self.host_addr, op_k)),
-                th_rd[b].addr.eq(Mux(host_ok, self.host_addr, op_k)),
+                s_rd[b].addr.eq(Mux(host_ok, self.host_addr, lk[b])),
+                th_rd[b].addr.eq(Mux(host_ok, self.host_addr, lk[b])),
                 w_rd[b].addr.eq(Mux(host_ok, self.host_addr,
-                                    Mux(col_active, col_addr[b], op_base + op_k))),
+                                    Mux(col_active, col_addr[b], op_base + row_k))),
             ]
         # forwarding: the op in S1 read its words while the previous op wrote them (NPL == 1)
-        fwd_valid = Signal()
-        fwd_k = Signal.like(op_k)
+        fwd_valid = [Signal(name=f"fwd_valid_{b}") for b in range(P)]
+        fwd_k = [Signal.like(op_k, name=f"fwd_k_{b}") for b in range(P)]
         fwd_s = [Signal(state_l, name=f"fwd_s_{b}") for b in range(P)]
         fwd_th = [Signal(L.theta_bits, name=f"fwd_th_{b}") for b in range(P)]
-        s1_writes = Signal()
-        m.d.comb += s1_writes.eq(s1_op != _Op.NONE)
-        m.d.sync += [fwd_valid.eq(s1_writes), fwd_k.eq(s1_k)]
-        hit = fwd_valid & (fwd_k == s1_k)
+        for b in range(P):
+            m.d.sync += [fwd_valid[b].eq(s1_lval[b]), fwd_k[b].eq(s1_lk[b])]
 
         thr0 = L.threshold
         mw = max(mb, L.theta_bits + 1) + 3
@@ -385,6 +405,8 @@ class LearningCore(wiring.Component):
         for b in range(P):
             cur = Signal(state_l, name=f"cur_{b}")
             th = Signal(L.theta_bits, name=f"th_{b}")
+            s1_k = s1_lk[b]
+            hit = fwd_valid[b] & (fwd_k[b] == s1_k)
             m.d.comb += [cur.eq(Mux(hit, fwd_s[b], s_rd[b].data)),
                          th.eq(Mux(hit, fwd_th[b], th_rd[b].data))]
             w = Signal(unsigned(wb), name=f"w_{b}")
@@ -432,7 +454,7 @@ class LearningCore(wiring.Component):
                             dep = Signal(32, name=f"dep_{b}")
                             m.d.comb += dep.eq((y * sd.eta_pre + u_dep) >> 16)
                             m.d.comb += [dep_w[b].eq(Mux(dep > w, 0, w - dep)),
-                                         dep_en[b].eq(1)]
+                                         dep_en[b].eq(s1_lval[b])]
                 with m.Case(_Op.FIRE):
                     with m.If(refr):
                         m.d.comb += new.ref.eq(cur.ref - 1)
@@ -470,13 +492,13 @@ class LearningCore(wiring.Component):
                 s_wr[b].addr.eq(Mux(host_ok, self.host_addr, s1_k)),
                 s_wr[b].data.eq(Mux(host_ok, self.host_w_data, new.as_value())),
                 s_wr[b].en.eq(Mux(host_ok, host_s & (self.host_space == LearnSpace.STATE),
-                                  s1_writes)),
+                                  s1_lval[b])),
                 th_wr[b].addr.eq(Mux(host_ok, self.host_addr, s1_k)),
                 th_wr[b].data.eq(Mux(host_ok, self.host_w_data, new_th)),
                 th_wr[b].en.eq(Mux(host_ok, host_s & (self.host_space == LearnSpace.THETA),
-                                   s1_writes)),
+                                   s1_lval[b])),
             ]
-            with m.If(s1_writes):
+            with m.If(s1_lval[b]):
                 m.d.sync += [fwd_s[b].eq(new), fwd_th[b].eq(new_th)]
         with m.If(s1_op == _Op.FIRE):
             m.d.sync += [best_valid.eq(chain_valid), best_margin.eq(chain_margin),
@@ -583,7 +605,9 @@ class LearningCore(wiring.Component):
                 m.d.comb += [w_wr[b].addr.eq(self.host_addr), w_wr[b].data.eq(self.host_w_data),
                              w_wr[b].en.eq(host_w)]
             with m.Else():
-                m.d.comb += w_wr[b].addr.eq(Mux(s1c != _Col.NONE, s1c_addr[b], s1_waddr))
+                s1_row_k = rotated(s1_lk, s1_rot, b) if L.pruning else s1_lk[0]
+                m.d.comb += w_wr[b].addr.eq(Mux(s1c != _Col.NONE, s1c_addr[b],
+                                                s1_base + s1_row_k))
         tree = sum_terms
         while len(tree) > 1:
             tree = [tree[i] + tree[i + 1] if i + 1 < len(tree) else tree[i]

@@ -186,7 +186,7 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
              "Training samples learned before pruning starts."),
         _int("chunk_bits", 16, 1, 64, "bits",
              "Alive-bitmap word scanned per lane: each word of a row costs one cycle per alive "
-             "synapse in it, at least one."),
+             "synapse in it, at least one.", allowed="a power of two, 1 to 64"),
     ),
     "hardware": (
         _int("lanes", 1, 1, 64, "lanes",
@@ -414,6 +414,9 @@ def _cross_checks(c: dict[str, dict[str, Any]], explicit: set[str], base_dir: Pa
     prune = c["pruning"]
     if prune.get("enabled") and stdp.get("enabled") is False:
         err("pruning.enabled", "pruning happens while learning: set stdp.enabled = true")
+    cbits = prune.get("chunk_bits")
+    if cbits is not None and cbits & (cbits - 1):
+        err("pruning.chunk_bits", "must be a power of two, 1 to 64")
     pthr = prune.get("threshold")
     if pthr is not None and wb is not None and signed is False and pthr > 2**wb - 1:
         err("pruning.threshold", f"must be 0 to {2**wb - 1} (the weight maximum)")

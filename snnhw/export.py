@@ -89,9 +89,6 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
                            'neurons.inhibition = "wta" and synapses.signed = false; other '
                            "learning networks run only in the golden model (snnhw train)"
                            for feature in layer.learning_features])
-    if layer.pruning is not None:
-        raise ConfigError(["pruning.enabled = true: the learning core has no pruning gateware "
-                           "yet; pruning runs only in the golden model (snnhw train)"])
     top = top_name(layer)
     core = LearningCore(layer) if layer.has_learning_core else NeuronCore(layer)
     log.info("elaborating %s: %d x %d, %d lanes", top, layer.n_in, layer.n_out, layer.lanes)
@@ -99,15 +96,17 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
     vpath = out / f"{top}.v"
     vpath.write_text(text)
 
-    banks = layer.weight_banks()
+    images = {"weights": layer.weight_banks()}
+    if layer.pruning is not None:
+        images["alive"] = layer.alive_banks()
     memories = []
     for mem in layer.memories:
         files = []
         for b in range(mem.count):
-            if mem.name != "weights":
+            if mem.name not in images:
                 continue  # other memories start at zero, or are defined in the Verilog
             f = out / f"{mem.name}_{b}.memh"
-            write_memh(f, banks[b], mem.width)
+            write_memh(f, images[mem.name][b], mem.width)
             files.append(f.name)
         memories.append({"name": mem.name, "banks": mem.count, "depth": mem.depth,
                          "width": mem.width, "bits": mem.bits, "init_files": files})

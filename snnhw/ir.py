@@ -316,7 +316,8 @@ class LayerIR:
             MemoryIR("last", P, nig, 1 + t_bits),
             MemoryIR("events", P, 2 * nig, self.index_bits + mod_bits + div_bits),
             MemoryIR("trace_rom", 1, 256, 8),
-        )
+        ) + ((MemoryIR("alive", P, self.n_in * self.chunks, self.pruning.chunk_bits),)
+             if self.pruning else ())
 
     @property
     def total_memory_bits(self) -> int:
@@ -343,6 +344,31 @@ class LayerIR:
         i, j = np.meshgrid(np.arange(self.n_in), np.arange(self.n_out), indexing="ij")
         bank, addr = self.weight_location(i, j)
         return np.asarray(banks)[bank, addr]
+
+    def alive_location(self, i: np.ndarray, j: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Bank, word address and bit of synapse ``(i, j)`` in the alive bitmap (pruning):
+        row ``i``, lane ``b = j % P`` and group ``k = j // P`` sit in bank ``(i + b) % P``
+        (the weight's bank), word ``i * chunks + k // chunk_bits``, bit ``k % chunk_bits``."""
+        c = self.pruning.chunk_bits
+        k = j // self.lanes
+        return (i + j) % self.lanes, i * self.chunks + k // c, k % c
+
+    def alive_banks(self, alive: np.ndarray | None = None) -> np.ndarray:
+        """Alive-bitmap bank images, shape ``(lanes, n_in * chunks)``, from the logical
+        ``(n_in, n_out)`` mask (default: every synapse alive); padding neurons are 0."""
+        a = np.ones((self.n_in, self.n_out), dtype=bool) if alive is None else alive
+        banks = np.zeros((self.lanes, self.n_in * self.chunks), dtype=np.int64)
+        i, j = np.meshgrid(np.arange(self.n_in), np.arange(self.n_out), indexing="ij")
+        bank, addr, bit = self.alive_location(i, j)
+        np.add.at(banks, (bank, addr), a.astype(np.int64) << bit)
+        return banks
+
+    def alive_from_banks(self, banks: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`alive_banks`: the logical ``(n_in, n_out)`` mask."""
+        i, j = np.meshgrid(np.arange(self.n_in), np.arange(self.n_out), indexing="ij")
+        bank, addr, bit = self.alive_location(i, j)
+        return ((np.asarray(banks)[bank, addr] >> bit) & 1).astype(bool)
 
     def neuron_valid(self) -> np.ndarray:
         """Shape ``(npl, lanes)``: whether group ``k``, lane ``l`` is a real neuron."""

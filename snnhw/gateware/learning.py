@@ -40,6 +40,7 @@ class LearnSpace(enum.Enum, shape=3):
     THETA = 2  #: lane, group
     ENC_GEN = 3  #: bank k % P, word k // P: encoder generator of list slot k
     IN_GEN = 4  #: bank i % P, word i // P: rounding generator of input i
+    ALIVE = 5  #: pruning: bank, word of the alive bitmap (``LayerIR.alive_location``)
 
 
 class _Op(enum.Enum, shape=3):
@@ -95,9 +96,6 @@ class LearningCore(wiring.Component):
     def __init__(self, layer: LayerIR) -> None:
         if not isinstance(layer, LayerIR):
             raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
-        if layer.pruning is not None:
-            self._MustUse__silence = True
-            raise ValueError("LearningCore has no pruning gateware yet")
         if layer.stdp is None or layer.inhibition != "wta" or layer.weight_signed:
             self._MustUse__silence = True  # never elaborated: don't warn about it
             raise ValueError("LearningCore needs stdp.enabled, inhibition = \"wta\" and unsigned "
@@ -131,6 +129,9 @@ class LearningCore(wiring.Component):
             "weight_updates": Out(layer.counter_bits),
             "presentations": Out(16),
             "clear_counters": In(1),
+            **({"prune": In(1),  # this sample may prune (sampled at start)
+                "alive_count": Out(bits_for(layer.n_in * layer.n_out))}
+               if layer.pruning else {}),
         })
 
     @property
@@ -182,6 +183,14 @@ class LearningCore(wiring.Component):
             IG.append(mem("in_gen", unsigned(16), NIG, inputs + [1] * (NIG - len(inputs))))
             LS.append(mem("last", last_l, NIG))
             EV.append(mem("events", ev_l, 2 * NIG))
+        AL = []  # pruning: the alive bitmap, in the weights' banks (LayerIR.alive_location)
+        if L.pruning:
+            C, NC = L.pruning.chunk_bits, L.chunks
+            cb_shift = ceil_log2(C)
+            for b, image in enumerate(L.alive_banks()):
+                mm = memory.Memory(shape=unsigned(C), depth=len(image), init=image.tolist())
+                m.submodules[f"alive_{b}"] = mm
+                AL.append(mm)
         trace_rom = memory.Memory(shape=unsigned(8), depth=256, init=sd.trace_table.tolist())
         m.submodules.trace_rom = trace_rom
 
@@ -235,6 +244,10 @@ class LearningCore(wiring.Component):
         pres_start = Signal()  # one-cycle pulse: a presentation begins
         start_run = Signal()
         m.d.comb += start_run.eq(self.start & idle & (ld_i == L.n_in))
+        pruning = Signal()  # this sample may prune
+        if L.pruning:
+            with m.If(start_run):
+                m.d.sync += pruning.eq(self.prune & self.learn)
         with m.If(start_run):
             m.d.sync += [learning.eq(self.learn), eta.eq(self.eta), attempt.eq(0),
                          intensity.eq(enc.intensity), running.eq(1)]
@@ -538,6 +551,12 @@ class LearningCore(wiring.Component):
             m.d.comb += [ls_r[a].addr.eq(col_g), ig_r[a].addr.eq(Mux(host_ok, self.host_addr,
                                                                        col_g))]
         sum_terms = []
+        col_writes, prunes = [], []  # per input lane: weight written, synapse pruned
+        al_r = [mm.read_port() for mm in AL]
+        al_w = [mm.write_port() for mm in AL]
+        if L.pruning:
+            col_bit = Signal(range(max(2, C)))  # the target neuron's bit in its bitmap words
+            m.d.comb += col_bit.eq(tj_k[:cb_shift] if cb_shift else 0)
         for a in range(P):
             wbnk_sel = Signal(range(max(2, P)), name=f"col_w_{a}")
             m.d.comb += wbnk_sel.eq((a + tj_l) % P if P > 1 else 0)
@@ -573,8 +592,27 @@ class LearningCore(wiring.Component):
             rescale_w = Mux(scaled > L.wmax, L.wmax, scaled)
             neww = Signal(unsigned(wb), name=f"col_new_{a}")
             m.d.comb += neww.eq(Mux(s1c == _Col.STDP, stdp_w, rescale_w))
-            writes = in_ok & ((s1c == _Col.STDP) | ((s1c == _Col.RESCALE) & ~norm_skip))
-            draws_now = in_ok & ((s1c == _Col.STDP) | (s1c == _Col.RESCALE))
+            if L.pruning:
+                # the synapse's alive bit came with its weight, from the same bank
+                aw = Signal(C, name=f"col_alive_word_{a}")
+                with m.Switch(wbnk_sel):
+                    for r in range(P):
+                        with m.Case(r):
+                            m.d.comb += aw.eq(al_r[r].data)
+                col_alive = aw.bit_select(col_bit, 1)
+            else:
+                col_alive = Const(1)
+            writes = in_ok & col_alive & ((s1c == _Col.STDP) |
+                                          ((s1c == _Col.RESCALE) & ~norm_skip))
+            draws_now = in_ok & col_alive & ((s1c == _Col.STDP) | (s1c == _Col.RESCALE))
+            col_writes.append(writes)
+            if L.pruning:
+                cut = Signal(name=f"prune_{a}")
+                m.d.comb += cut.eq(writes & pruning & (neww <= L.pruning.threshold))
+                prunes.append(cut)
+                for r in range(P):
+                    with m.If(cut & (wbnk_sel == r)):
+                        m.d.comb += [al_w[r].data.eq(aw & ~(1 << col_bit)), al_w[r].en.eq(1)]
             host_i = host_ok & self.host_w_en & (self.host_bank == a)
             m.d.comb += [
                 ig_w[a].addr.eq(Mux(host_ok, self.host_addr, s1c_g)),
@@ -583,10 +621,11 @@ class LearningCore(wiring.Component):
                                   draws_now & draws)),
             ]
             sum_terms.append(Mux(in_ok & (s1c == _Col.SUM), wv, 0))
-            # the weight write of input a goes to bank (a + j) % P
+            # the weight write of input a goes to bank (a + j) % P; a pruned weight becomes 0
             for r in range(P):
                 with m.If(writes & (wbnk_sel == r)):
-                    m.d.comb += [w_wr[r].data.eq(neww), w_wr[r].en.eq(1)]
+                    m.d.comb += [w_wr[r].data.eq(Mux(prunes[-1], 0, neww) if L.pruning
+                                                 else neww), w_wr[r].en.eq(1)]
         s1c_addr = [Signal.like(col_addr[b], name=f"s1c_addr_{b}") for b in range(P)]
         # pre-spike depression: lane b's weight came from bank (rot + b) % P (integration and
         # column passes never share a cycle)
@@ -647,12 +686,22 @@ class LearningCore(wiring.Component):
         # event e + 1 is always being read, so the next event is ready when the current one
         # finishes issuing
         ev_next = Signal(ev_l)
-        with m.Switch(e % P if P > 1 else 0):
+        # With pruning, rows take a variable number of cycles (one, at least): ``fe`` counts
+        # the events taken, so event ``fe`` is always the one being read, and the address
+        # moves on in the cycle that takes it.
+        fe = Signal(range(L.n_in + 2))
+        fe_take = Signal()
+        ev_sel = fe if L.pruning else e
+        with m.Switch(ev_sel % P if P > 1 else 0):
             for b in range(P):
                 with m.Case(b):
                     m.d.comb += ev_next.eq(ev_r[b].data)
         rd_e = Signal(range(L.n_in + 2))
-        m.d.comb += rd_e.eq(Mux(phase == _P.WAIT, 0, e + 1))
+        m.d.comb += rd_e.eq(Mux(phase == _P.WAIT, 0, fe + fe_take if L.pruning else e + 1))
+        with m.If(phase == _P.WAIT):
+            m.d.sync += fe.eq(0)
+        with m.Elif(fe_take):
+            m.d.sync += fe.eq(fe + 1)
         rd_par = Signal()
         m.d.comb += rd_par.eq(Mux(phase == _P.WAIT, step[0], cur_par))
         for b in range(P):
@@ -666,6 +715,81 @@ class LearningCore(wiring.Component):
         m.d.comb += [op.eq(op_next)]
         m.d.comb += [idle.eq(~running), pres_start.eq(0)]
         m.d.comb += t_now.eq(step)
+
+        # -- pruning: each lane walks the alive bits of the row, one bitmap word at a time ----
+        primed = Signal()  # the first row's words have been fetched
+        al_fetch = Signal()  # present the next event's first words (word 0, every lane)
+        row_done = Signal()  # every lane finishes the row in this cycle
+        if L.pruning:
+            row_reg = Signal(range(max(2, L.n_in)))
+            sc_c = [Signal(range(max(2, NC)), name=f"sc_c_{b}") for b in range(P)]
+            sc_rem = [Signal(C, name=f"sc_rem_{b}") for b in range(P)]
+            sc_fresh = [Signal(name=f"sc_fresh_{b}") for b in range(P)]
+            sc_done = [Signal(name=f"sc_done_{b}") for b in range(P)]
+            finishing = []
+            for b in range(P):
+                lane_word = Signal(C, name=f"sc_data_{b}")  # lane b's word, from bank (i + b) % P
+                with m.Switch(rot_reg):
+                    for r in range(P):
+                        with m.Case(r):
+                            m.d.comb += lane_word.eq(al_r[(r + b) % P].data)
+                word = Signal(C, name=f"sc_word_{b}")
+                m.d.comb += word.eq(Mux(sc_fresh[b], lane_word, sc_rem[b]))
+                rest = Signal(C, name=f"sc_rest_{b}")
+                m.d.comb += rest.eq(word & (word - 1))  # the lowest alive bit taken
+                low = Signal(range(max(2, C)), name=f"sc_low_{b}")
+                for t in reversed(range(C)):  # priority encoder: the lowest set bit
+                    with m.If(word[t]):
+                        m.d.comb += low.eq(t)
+                busy = lane_scan & ~sc_done[b]
+                m.d.comb += [scan_emit[b].eq(busy & (word != 0)),
+                             scan_k[b].eq((sc_c[b] << cb_shift) | low)]
+                ends = Signal(name=f"sc_ends_{b}")
+                m.d.comb += ends.eq(busy & (rest == 0) & (sc_c[b] == NC - 1))
+                finishing.append(ends)
+                with m.If(busy):
+                    with m.If(rest == 0):  # the word is used up (or was empty)
+                        with m.If(sc_c[b] == NC - 1):
+                            m.d.sync += sc_done[b].eq(1)
+                        with m.Else():
+                            m.d.sync += [sc_c[b].eq(sc_c[b] + 1), sc_fresh[b].eq(1)]
+                    with m.Else():
+                        m.d.sync += [sc_rem[b].eq(rest), sc_fresh[b].eq(0)]
+            all_done = Const(1)
+            for b in range(P):
+                all_done = all_done & (sc_done[b] | finishing[b])
+            m.d.comb += row_done.eq(lane_scan & all_done)
+            with m.If(al_fetch):
+                m.d.sync += row_reg.eq(ev_next.index)
+                for b in range(P):
+                    m.d.sync += [sc_c[b].eq(0), sc_fresh[b].eq(1), sc_done[b].eq(0)]
+            # bitmap ports: host, column passes (input lane a reads bank (a + j) % P), or the
+            # row walk (lane b reads bank (i + b) % P: its next word, or word 0 of the next row)
+            s1c_al_addr = [Signal(range(max(2, L.n_in * NC)), name=f"s1c_al_addr_{q}")
+                           for q in range(P)]
+            for q in range(P):
+                a_in = Signal(range(max(2, P)), name=f"col_al_a_{q}")
+                m.d.comb += a_in.eq((q - tj_l) % P if P > 1 else 0)
+                col_al = Signal.like(s1c_al_addr[q], name=f"col_al_addr_{q}")
+                m.d.comb += col_al.eq((col_g * P + a_in) * NC + (tj_k >> cb_shift))
+                m.d.sync += s1c_al_addr[q].eq(col_al)
+                nxt = rotated(sc_c, rot_reg, q)
+                m.d.comb += al_r[q].addr.eq(
+                    Mux(host_ok, self.host_addr,
+                        Mux(col_active, col_al,
+                            Mux(al_fetch, ev_next.index * NC, row_reg * NC + nxt + 1))))
+                host_al = host_ok & self.host_w_en & (self.host_space == LearnSpace.ALIVE) & \
+                    (self.host_bank == q)
+                with m.If(host_ok):
+                    m.d.comb += [al_w[q].addr.eq(self.host_addr),
+                                 al_w[q].data.eq(self.host_w_data), al_w[q].en.eq(host_al)]
+                with m.Else():
+                    m.d.comb += al_w[q].addr.eq(s1c_al_addr[q])
+            # connections alive: every prune in a column pass counts down
+            alive_total = Signal.like(self.alive_count, init=L.n_in * L.n_out)
+            pruned_now = sum(prunes[1:], prunes[0]) if P > 1 else prunes[0]
+            m.d.sync += alive_total.eq(alive_total - pruned_now)
+            m.d.comb += self.alive_count.eq(alive_total)
 
         with m.Switch(phase):
             with m.Case(_P.IDLE):
@@ -689,23 +813,39 @@ class LearningCore(wiring.Component):
                 with m.If(enc_done > step):  # event 0's address is presented in this cycle
                     m.d.sync += [proc_started.eq(step + 1), cur_par.eq(step[0]), e.eq(0),
                                  k.eq(0), n_events.eq(Mux(step[0], ev_count[1], ev_count[0])),
-                                 phase.eq(_P.INTEG)]
+                                 phase.eq(_P.INTEG), primed.eq(0)]
             with m.Case(_P.INTEG):
                 with m.If(e >= n_events):
                     m.d.sync += [phase.eq(_P.FIRE), k.eq(0), best_valid.eq(0)]
                 with m.Else():
-                    with m.If(k == 0):
-                        m.d.comb += [ev_write.eq(1), ev_mod.eq(ev_next.mod),
-                                     ev_div.eq(ev_next.div), op_base.eq(ev_next.index * NPL),
-                                     op_rot.eq(ev_next.mod), took_event.eq(1)]
-                        m.d.sync += [base_reg.eq(ev_next.index * NPL), rot_reg.eq(ev_next.mod)]
-                    with m.Else():
-                        m.d.comb += [op_base.eq(base_reg), op_rot.eq(rot_reg)]
-                    m.d.comb += [op_next.eq(_Op.INTEG), op_k.eq(k)]
-                    with m.If(k == NPL - 1):
-                        m.d.sync += [k.eq(0), e.eq(e + 1)]
-                    with m.Else():
-                        m.d.sync += k.eq(k + 1)
+                    if L.pruning:
+                        # one cycle fetches the first row's bitmap words; then the lanes walk each
+                        # row, and the cycle that finishes a row fetches the next row's words
+                        take = ~primed | (row_done & (e + 1 < n_events))
+                        with m.If(take):
+                            m.d.comb += [ev_write.eq(1), ev_mod.eq(ev_next.mod),
+                                         ev_div.eq(ev_next.div), took_event.eq(1), al_fetch.eq(1),
+                                         fe_take.eq(1)]
+                            m.d.sync += [base_reg.eq(ev_next.index * NPL), rot_reg.eq(ev_next.mod),
+                                         primed.eq(1)]
+                        with m.If(primed):
+                            m.d.comb += [lane_scan.eq(1), op_next.eq(_Op.INTEG),
+                                         op_base.eq(base_reg), op_rot.eq(rot_reg)]
+                            with m.If(row_done):
+                                m.d.sync += e.eq(e + 1)
+                    else:
+                        with m.If(k == 0):
+                            m.d.comb += [ev_write.eq(1), ev_mod.eq(ev_next.mod),
+                                         ev_div.eq(ev_next.div), op_base.eq(ev_next.index * NPL),
+                                         op_rot.eq(ev_next.mod), took_event.eq(1)]
+                            m.d.sync += [base_reg.eq(ev_next.index * NPL), rot_reg.eq(ev_next.mod)]
+                        with m.Else():
+                            m.d.comb += [op_base.eq(base_reg), op_rot.eq(rot_reg)]
+                        m.d.comb += [op_next.eq(_Op.INTEG), op_k.eq(k)]
+                        with m.If(k == NPL - 1):
+                            m.d.sync += [k.eq(0), e.eq(e + 1)]
+                        with m.Else():
+                            m.d.sync += k.eq(k + 1)
             with m.Case(_P.FIRE):
                 m.d.comb += [op_next.eq(_Op.FIRE), op_k.eq(k)]
                 with m.If(k == NPL - 1):
@@ -827,6 +967,9 @@ class LearningCore(wiring.Component):
                         m.d.comb += self.host_r_data.eq(eg_r[b].data)
                     with m.Case(LearnSpace.IN_GEN):
                         m.d.comb += self.host_r_data.eq(ig_r[b].data)
+                    if L.pruning:
+                        with m.Case(LearnSpace.ALIVE):
+                            m.d.comb += self.host_r_data.eq(al_r[b].data)
 
         # -- counters ----------------------------------------------------------------------------
         col_pass_start = ((phase == _P.STDP) | (phase == _P.NORM_SCALE)) & (g == 0) & \
@@ -834,14 +977,18 @@ class LearningCore(wiring.Component):
         increments = {
             "cycles": Const(1),
             "busy_cycles": running,
-            "synaptic_events": Mux(took_event, L.n_out, 0),
+            "synaptic_events": (sum(scan_emit[1:], scan_emit[0]) if L.pruning
+                                else Mux(took_event, L.n_out, 0)),
             "input_events": took_event,
             "output_spikes": spike_now,
         }
         counters = {name: (getattr(self.counters, name), increments[name])
                     for name in COUNTER_NAMES}
-        counters["weight_updates"] = (self.weight_updates, Mux(
-            col_pass_start & ~((phase == _P.NORM_SCALE) & norm_skip), L.n_in, 0))
+        if L.pruning:  # the alive weights actually written
+            counters["weight_updates"] = (self.weight_updates, sum(col_writes[1:], col_writes[0]))
+        else:
+            counters["weight_updates"] = (self.weight_updates, Mux(
+                col_pass_start & ~((phase == _P.NORM_SCALE) & norm_skip), L.n_in, 0))
         saturating_counters(m, counters, L.counter_bits, self.clear_counters)
         with m.If(self.clear_counters):
             m.d.sync += self.presentations.eq(0)

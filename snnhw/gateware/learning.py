@@ -383,13 +383,20 @@ class LearningCore(wiring.Component):
         # column pipeline addresses drive the weight read ports during column passes
         col_addr = [Signal(range(max(2, L.bank_depth)), name=f"col_addr_{b}") for b in range(P)]
         col_active = Signal()
+        s1_row_addr = []  # with pruning: each bank's row address, kept for the write-back
         for b in range(P):
-            row_k = rotated(lk, op_rot, b) if L.pruning else op_k
+            if L.pruning:
+                row_addr = Signal(range(max(2, L.bank_depth)), name=f"row_addr_{b}")
+                m.d.comb += row_addr.eq(op_base + rotated(lk, op_rot, b))
+                s1_row_addr.append(Signal.like(row_addr, name=f"s1_row_addr_{b}"))
+                m.d.sync += s1_row_addr[b].eq(row_addr)
+            else:
+                row_addr = op_base + op_k
             m.d.comb += [
                 s_rd[b].addr.eq(Mux(host_ok, self.host_addr, lk[b])),
                 th_rd[b].addr.eq(Mux(host_ok, self.host_addr, lk[b])),
                 w_rd[b].addr.eq(Mux(host_ok, self.host_addr,
-                                    Mux(col_active, col_addr[b], op_base + row_k))),
+                                    Mux(col_active, col_addr[b], row_addr))),
             ]
         # forwarding: the op in S1 read its words while the previous op wrote them (NPL == 1)
         fwd_valid = [Signal(name=f"fwd_valid_{b}") for b in range(P)]
@@ -558,6 +565,11 @@ class LearningCore(wiring.Component):
         if L.pruning:
             col_bit = Signal(range(max(2, C)))  # the target neuron's bit in its bitmap words
             m.d.comb += col_bit.eq(tj_k[:cb_shift] if cb_shift else 0)
+            # per bank: the target's bit in the word just read, and the word without it
+            bank_bit = [al_r[q].data.bit_select(col_bit, 1) for q in range(P)]
+            cleared = [Signal(C, name=f"al_cleared_{q}") for q in range(P)]
+            for q in range(P):
+                m.d.comb += cleared[q].eq(al_r[q].data & ~(1 << col_bit))
         for a in range(P):
             wbnk_sel = Signal(range(max(2, P)), name=f"col_w_{a}")
             m.d.comb += wbnk_sel.eq((a + tj_l) % P if P > 1 else 0)
@@ -595,12 +607,11 @@ class LearningCore(wiring.Component):
             m.d.comb += neww.eq(Mux(s1c == _Col.STDP, stdp_w, rescale_w))
             if L.pruning:
                 # the synapse's alive bit came with its weight, from the same bank
-                aw = Signal(C, name=f"col_alive_word_{a}")
+                col_alive = Signal(name=f"col_alive_{a}")
                 with m.Switch(wbnk_sel):
                     for r in range(P):
                         with m.Case(r):
-                            m.d.comb += aw.eq(al_r[r].data)
-                col_alive = aw.bit_select(col_bit, 1)
+                            m.d.comb += col_alive.eq(bank_bit[r])
             else:
                 col_alive = Const(1)
             writes = in_ok & col_alive & ((s1c == _Col.STDP) |
@@ -613,7 +624,7 @@ class LearningCore(wiring.Component):
                 prunes.append(cut)
                 for r in range(P):
                     with m.If(cut & (wbnk_sel == r)):
-                        m.d.comb += [al_w[r].data.eq(aw & ~(1 << col_bit)), al_w[r].en.eq(1)]
+                        m.d.comb += [al_w[r].data.eq(cleared[r]), al_w[r].en.eq(1)]
             host_i = host_ok & self.host_w_en & (self.host_bank == a)
             m.d.comb += [
                 ig_w[a].addr.eq(Mux(host_ok, self.host_addr, s1c_g)),
@@ -645,9 +656,8 @@ class LearningCore(wiring.Component):
                 m.d.comb += [w_wr[b].addr.eq(self.host_addr), w_wr[b].data.eq(self.host_w_data),
                              w_wr[b].en.eq(host_w)]
             with m.Else():
-                s1_row_k = rotated(s1_lk, s1_rot, b) if L.pruning else s1_lk[0]
-                m.d.comb += w_wr[b].addr.eq(Mux(s1c != _Col.NONE, s1c_addr[b],
-                                                s1_base + s1_row_k))
+                s1_row = s1_row_addr[b] if L.pruning else s1_base + s1_lk[0]
+                m.d.comb += w_wr[b].addr.eq(Mux(s1c != _Col.NONE, s1c_addr[b], s1_row))
         tree = sum_terms
         while len(tree) > 1:
             tree = [tree[i] + tree[i + 1] if i + 1 < len(tree) else tree[i]

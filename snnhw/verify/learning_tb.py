@@ -35,6 +35,8 @@ class LearningBench:
         self.cycles = 0
         self.input_events = 0  # read from the RTL's counter
         self.timesteps = 0  # presented, retries included
+        self.alive_before = (np.ones((layer.n_in, layer.n_out), dtype=bool)
+                             if layer.pruning else None)
 
     async def reset(self) -> None:
         await start_and_reset(self.dut, [
@@ -114,6 +116,16 @@ class LearningBench:
                                                      layer.n_in * layer.chunks)
                               for b in range(P)])
             got_a = layer.alive_from_banks(words)
+            # a synapse pruned before this sample still has weight 0 in the RTL
+            dead = ~self.alive_before
+            self.checker.compared["pruned_zero"] = (self.checker.compared.get("pruned_zero", 0)
+                                                    + int(dead.sum()))
+            if got_w[dead].any():
+                i, j = np.argwhere(dead & (got_w != 0))[0]
+                self.checker.compared["pruned_zero"] -= 1
+                check("pruned_zero", f"sample {s}: W[{i}, {j}] (pruned before)", 0,
+                      int(got_w[i, j]))
+            self.alive_before = got_a.copy()
             n_bad = int((got_a != self.golden.alive).sum())
             self.checker.compared["alive"] = (self.checker.compared.get("alive", 0)
                                               + got_a.size - min(n_bad, 1))

@@ -63,6 +63,9 @@ class VerifyResult:
                 f"{c.get('counter', 0)} counters ({self.input_events} input events, "
                 f"{self.timesteps} timesteps)",
             ]
+            if "alive" in c:
+                lines.append(f"  pruning: {c['alive']} alive bits, "
+                             f"{c.get('pruned_zero', 0)} pruned weights still 0")
         else:
             lines = [
                 f"{self.config}: {self.simulator}, {self.timesteps} timesteps, "

@@ -184,6 +184,16 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
              "this prunes it.", allowed="0 to the weight maximum"),
         _int("warmup", 0, 0, 2**31 - 1, "samples",
              "Training samples learned before pruning starts."),
+        _int("target_permille", 0, 0, 999, "per mille",
+             "Connectivity schedule: the fraction of synapses to keep, reached over "
+             "schedule_samples after the warm-up. Before each sample the threshold rises by "
+             "threshold_step while more are alive than the schedule allows. 0 keeps the "
+             "threshold fixed."),
+        _int("schedule_samples", 10000, 1, 2**31 - 1, "samples",
+             "Samples over which the schedule's goal falls from all synapses to "
+             "target_permille."),
+        _int("threshold_step", 1, 1, 255, "weight LSB",
+             "How much the schedule raises the threshold before a sample that is behind it."),
         _int("chunk_bits", 16, 1, 64, "bits",
              "Alive-bitmap word scanned per lane: each word of a row costs one cycle per alive "
              "synapse in it, at least one.", allowed="a power of two, 1 to 64"),
@@ -272,6 +282,9 @@ class PruningConfig:
     enabled: bool
     threshold: int
     warmup: int
+    target_permille: int
+    schedule_samples: int
+    threshold_step: int
     chunk_bits: int
 
 

@@ -161,13 +161,35 @@ def trace_table(shift: int, rnd: int) -> np.ndarray:
 class PruningIR:
     """Threshold pruning during learning (docs/semantics.md, section 25)."""
 
-    threshold: int  # an alive weight written at or below it is pruned
+    threshold: int  # an alive weight written at or below it is pruned (the start, with a
+    # schedule)
     warmup: int  # training samples before pruning starts
     chunk_bits: int  # alive-bitmap word per lane and row
+    target_permille: int = 0  # connectivity schedule's goal; 0: fixed threshold
+    schedule_samples: int = 1
+    threshold_step: int = 1
+    wmax: int = 255
 
     def active_at(self, sample: int) -> bool:
         """Whether training sample ``sample`` (0-based) may prune."""
         return sample >= self.warmup
+
+    def goal_permille(self, sample: int) -> int:
+        """The schedule's connectivity goal before training sample ``sample``, in per mille:
+        1000 until the warm-up ends, then falling linearly to ``target_permille`` over
+        ``schedule_samples`` samples."""
+        done = min(max(sample - self.warmup, 0), self.schedule_samples)
+        return 1000 - (1000 - self.target_permille) * done // self.schedule_samples
+
+    def next_threshold(self, threshold: int, sample: int, alive: int, synapses: int) -> int:
+        """The threshold for training sample ``sample``, given the one before and the number
+        of synapses alive: with a schedule, raised by ``threshold_step`` (up to the weight
+        maximum) when ``alive * 1000 > goal * synapses``."""
+        if not self.target_permille or not self.active_at(sample):
+            return threshold
+        if alive * 1000 > self.goal_permille(sample) * synapses:
+            return min(threshold + self.threshold_step, self.wmax)
+        return threshold
 
 
 @dataclass(frozen=True, eq=False)
@@ -443,9 +465,16 @@ def resolve(config: Config) -> LayerIR:
                           generator_states=generator_start_states(
                               2 * config.input.size + neu.count, config.encoder.seed)),
         stdp=_stdp(config) if config.stdp.enabled else None,
-        pruning=(PruningIR(config.pruning.threshold, config.pruning.warmup,
-                           config.pruning.chunk_bits) if config.pruning.enabled else None),
+        pruning=_pruning(config) if config.pruning.enabled else None,
     )
+
+
+def _pruning(config: Config) -> PruningIR:
+    p = config.pruning
+    return PruningIR(threshold=p.threshold, warmup=p.warmup, chunk_bits=p.chunk_bits,
+                     target_permille=p.target_permille, schedule_samples=p.schedule_samples,
+                     threshold_step=p.threshold_step,
+                     wmax=weight_range(config.synapses.weight_bits, config.synapses.signed)[1])
 
 
 def _stdp(config: Config) -> StdpIR:

@@ -127,7 +127,8 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
     fit = _fit(layer, state, order, train_set, curve_points, bar("training", samples))
     curve, tries_total, cycles, train_seconds, connectivity = fit
     assignments = _label(layer, state, label_idx, train_set, bar("labelling", label_samples))
-    saved = {} if state.alive is None else {"alive": state.alive}
+    saved = ({} if state.alive is None else
+             {"alive": state.alive, "prune_threshold": state.prune_threshold})
     np.savez(out / "model.npz", weights=state.weights, theta=state.theta,
              generators=state.gens.states, assignments=assignments, **saved)
     shutil.copyfile(config_path, out / "config.toml")
@@ -157,6 +158,7 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
                                                                           test_samples))
         report.update({
             "connectivity": round(float(state.alive.mean()), 4),
+            "prune_threshold": state.prune_threshold,
             "accuracy_unpruned": un["accuracy"],
             "pruning_loss": round(un["accuracy"] - report["accuracy"], 4),
             "cycles_per_sample_learning_unpruned": round(ufit[2][0] / samples, 1),
@@ -268,7 +270,9 @@ def evaluate(model_dir: str | Path, *, data_dir: str | Path | None = None,
     state = LearningState(weights=saved["weights"].astype(np.int64),
                           theta=saved["theta"].astype(np.int64),
                           gens=Generators(saved["generators"]),
-                          alive=saved["alive"] if "alive" in saved else None)
+                          alive=saved["alive"] if "alive" in saved else None,
+                          prune_threshold=int(saved["prune_threshold"])
+                          if "prune_threshold" in saved else 0)
     report = json.loads((d / "report.json").read_text()) if (d / "report.json").is_file() else {}
     test_set = load_dataset(report.get("dataset", "mnist"), "test", data_dir)
     bar = progress or (lambda stage, total: (lambda n: None))

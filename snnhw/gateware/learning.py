@@ -133,6 +133,9 @@ class LearningCore(wiring.Component):
             **({"prune": In(1),  # this sample may prune (sampled at start)
                 "alive_count": Out(bits_for(layer.n_in * layer.n_out))}
                if layer.pruning else {}),
+            # the connectivity schedule's threshold for this sample (sampled at start)
+            **({"prune_threshold": In(layer.weight_bits)}
+               if layer.pruning and layer.pruning.target_permille else {}),
         })
 
     @property
@@ -246,9 +249,15 @@ class LearningCore(wiring.Component):
         start_run = Signal()
         m.d.comb += start_run.eq(self.start & idle & (ld_i == L.n_in))
         pruning = Signal()  # this sample may prune
+        prune_thr = Signal(wb)  # at or below it, a written weight is pruned
         if L.pruning:
             with m.If(start_run):
                 m.d.sync += pruning.eq(self.prune & self.learn)
+            if L.pruning.target_permille:
+                with m.If(start_run):
+                    m.d.sync += prune_thr.eq(self.prune_threshold)
+            else:
+                m.d.comb += prune_thr.eq(L.pruning.threshold)
         with m.If(start_run):
             m.d.sync += [learning.eq(self.learn), eta.eq(self.eta), attempt.eq(0),
                          intensity.eq(enc.intensity), running.eq(1)]
@@ -620,7 +629,7 @@ class LearningCore(wiring.Component):
             col_writes.append(writes)
             if L.pruning:
                 cut = Signal(name=f"prune_{a}")
-                m.d.comb += cut.eq(writes & pruning & (neww <= L.pruning.threshold))
+                m.d.comb += cut.eq(writes & pruning & (neww <= prune_thr))
                 prunes.append(cut)
                 for r in range(P):
                     with m.If(cut & (wbnk_sel == r)):

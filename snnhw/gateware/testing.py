@@ -94,8 +94,8 @@ async def read_state(ctx, core: NeuronCore) -> tuple[np.ndarray, np.ndarray]:
     return v, ref
 
 
-async def learning_sample(ctx, core, image, *, learn: bool, eta: int, prune: bool = False
-                          ) -> list[tuple[int, int, int]]:
+async def learning_sample(ctx, core, image, *, learn: bool, eta: int, prune: bool = False,
+                          prune_threshold: int = 0) -> list[tuple[int, int, int]]:
     """Load one sample into a :class:`~snnhw.gateware.learning.LearningCore`, run it, and
     return its spikes as ``(attempt, timestep, neuron)``. ``prune``: the sample may prune
     (only for a core built with pruning)."""
@@ -103,6 +103,8 @@ async def learning_sample(ctx, core, image, *, learn: bool, eta: int, prune: boo
         await stream_put(ctx, core.i_pixel, int(value))
     if core.layer.pruning is not None:
         ctx.set(core.prune, int(prune))
+        if core.layer.pruning.target_permille:
+            ctx.set(core.prune_threshold, prune_threshold)
     ctx.set(core.learn, int(learn))
     ctx.set(core.eta, eta)
     ctx.set(core.start, 1)

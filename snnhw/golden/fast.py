@@ -12,7 +12,7 @@ from numba import njit, types
 from numba.extending import overload
 
 from ..ir import LayerIR, bits_for
-from .learning import K_MAX, LearningState
+from .learning import K_MAX, LearningState, pruning_step
 from .rng import PERIOD, SEQUENCE
 
 __all__ = ["run_sample_fast", "run_samples_fast"]
@@ -81,11 +81,11 @@ def _rescale_impl(w, target, total, u):
 
 @njit(cache=True, nogil=True)
 def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  # noqa: C901
-             alive, prune):
+             alive, prune, prune_thr):
     (timesteps, steps, rate_scale, ws, vmin, vmax, leak_shift, thr0, refractory, wta, reset_zero,
      theta_inc, theta_max, theta_decay, has_stdp, rounding, x_tar, norm_target, wmax,
      lanes, npl, nig, padded_out, div_bits, eta_pre, adaptive, pot_shift,
-     pruning, prune_thr, chunk) = params
+     pruning, chunk) = params
     prune = prune and learn and pruning
     n_in, n_out = w.shape
     v = np.zeros(n_out, dtype=w.dtype)
@@ -295,7 +295,6 @@ def _params(layer: LayerIR) -> tuple:
             bits_for(s.normalize_target << 16) if s and s.normalize_target else 1,
             s.eta_pre if s else 0, s.adaptive if s else False,
             s.potentiation_shift if s else 0, layer.pruning is not None,
-            layer.pruning.threshold if layer.pruning else 0,
             layer.pruning.chunk_bits if layer.pruning else 1)
 
 
@@ -317,7 +316,7 @@ def run_sample_fast(layer: LayerIR, state: LearningState, image: np.ndarray, *, 
     for attempt in range(enc.max_tries):
         counts, c, i = _present(state.weights, state.theta, state.gens.pos, SEQUENCE, pixels,
                                 params, table, enc.intensity + attempt, learn, eta, alive,
-                                prune)
+                                prune, state.prune_threshold)
         cycles += c
         ideal += i
         if counts.sum() >= enc.min_spikes:
@@ -341,7 +340,7 @@ def run_samples_fast(layer: LayerIR, state: LearningState, images: np.ndarray, *
     ideal = np.zeros(n, dtype=np.int64)
     for s in range(n):
         eta = layer.stdp.eta_at(first_sample + s) if (learn and layer.stdp) else 0
-        prune = learn and layer.pruning is not None and layer.pruning.active_at(first_sample + s)
+        prune = pruning_step(layer, state, first_sample + s, learn=learn)
         counts[s], tries[s], cycles[s], ideal[s] = run_sample_fast(
             layer, state, images[s], learn=learn, eta=eta, prune=prune)
         if progress is not None and (s + 1) % 100 == 0:

@@ -44,6 +44,7 @@ from .rng import Generators
 
 __all__ = ["LearningState", "Presentation", "encode_step", "fire_adaptive", "stdp_column",
            "depress_row", "normalize_column", "rounding_offsets", "prune_column", "row_cycles",
+           "pruning_step",
            "present", "run_sample", "K_MAX"]
 
 K_MAX = 2**24 - 1  # largest normalisation factor (Q16), the width of the hardware multiplier
@@ -57,18 +58,21 @@ class LearningState:
     theta: np.ndarray  # (n_out,) int64
     gens: Generators  # encoder list slots (n_in), then one per input, then one per neuron
     alive: np.ndarray | None = None  # (n_in, n_out) bool, with pruning
+    prune_threshold: int = 0  # with pruning: the current threshold (the schedule moves it)
 
     @classmethod
     def initial(cls, layer: LayerIR) -> LearningState:
         alive = np.ones((layer.n_in, layer.n_out), dtype=bool) if layer.pruning else None
         return cls(weights=layer.weights.copy(),
                    theta=np.zeros(layer.n_out, dtype=np.int64),
-                   gens=Generators(layer.encoder.generator_states), alive=alive)
+                   gens=Generators(layer.encoder.generator_states), alive=alive,
+                   prune_threshold=layer.pruning.threshold if layer.pruning else 0)
 
     def copy(self) -> LearningState:
         gens = Generators(self.gens.states)
         alive = None if self.alive is None else self.alive.copy()
-        return LearningState(self.weights.copy(), self.theta.copy(), gens, alive)
+        return LearningState(self.weights.copy(), self.theta.copy(), gens, alive,
+                             self.prune_threshold)
 
 
 def encode_step(layer: LayerIR, gens: Generators, pixels: np.ndarray, nonzero: np.ndarray,
@@ -126,10 +130,21 @@ def rounding_offsets(layer: LayerIR, gens: Generators, *, per_neuron: bool = Fal
     return u
 
 
-def prune_column(layer: LayerIR, new: np.ndarray, alive: np.ndarray) -> None:
+def pruning_step(layer: LayerIR, state: LearningState, sample: int, *, learn: bool) -> bool:
+    """Before training sample ``sample``: move the pruning threshold by the connectivity
+    schedule, and return whether the sample may prune."""
+    p = layer.pruning
+    if p is None or not learn:
+        return False
+    state.prune_threshold = p.next_threshold(state.prune_threshold, sample,
+                                             int(state.alive.sum()), state.alive.size)
+    return p.active_at(sample)
+
+
+def prune_column(threshold: int, new: np.ndarray, alive: np.ndarray) -> None:
     """Pruning after a column pass wrote ``new`` (in place): every alive weight at or below
-    ``pruning.threshold`` is pruned, its weight set to 0."""
-    cut = alive & (new <= layer.pruning.threshold)
+    ``threshold`` is pruned, its weight set to 0."""
+    cut = alive & (new <= threshold)
     alive[cut] = False
     new[cut] = 0
 
@@ -260,7 +275,7 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
                 if col_alive is not None:
                     new = np.where(col_alive, new, 0)  # a pruned weight is never updated
                     if prune:
-                        prune_column(layer, new, col_alive)
+                        prune_column(state.prune_threshold, new, col_alive)
                 state.weights[:, j] = new
     if learn:
         state.theta -= state.theta >> layer.theta_decay_shift
@@ -271,7 +286,7 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
                 column = state.weights[:, j]
                 new = normalize_column(layer, column, u)
                 if prune and column.sum():  # a column summing to 0 is left alone
-                    prune_column(layer, new, col_alive)
+                    prune_column(state.prune_threshold, new, col_alive)
                 state.weights[:, j] = new
     if record is not None:
         record.append(Presentation(attempt, len(nonzero), n_events, winners,

@@ -18,7 +18,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from ..config import load_config
 from ..gateware.learning import LearnSpace
-from ..golden.learning import LearningState, run_sample
+from ..golden.learning import LearningState, pruning_step, run_sample
 from ..ir import LayerIR, resolve
 from .bench import Checker, read_words, start_and_reset
 
@@ -42,7 +42,9 @@ class LearningBench:
         await start_and_reset(self.dut, [
             "i_pixel__valid", "start", "learn", "eta", "host_w_en", "host_r_en", "host_space",
             "host_bank", "host_addr", "host_w_data", "clear_counters"]
-            + (["prune"] if self.layer.pruning else []))
+            + (["prune"] if self.layer.pruning else [])
+            + (["prune_threshold"] if self.layer.pruning and self.layer.pruning.target_permille
+               else []))
 
     async def monitor(self) -> None:
         """Spikes are one-cycle pulses at least NPL cycles apart: wait for each edge."""
@@ -70,6 +72,8 @@ class LearningBench:
         dut.eta.value = eta
         if self.layer.pruning:
             dut.prune.value = int(prune)
+            if self.layer.pruning.target_permille:
+                dut.prune_threshold.value = self.golden.prune_threshold
         dut.start.value = 1
         await RisingEdge(dut.clk)
         dut.start.value = 0
@@ -159,7 +163,7 @@ async def learning_matches_golden(dut):
     start = time.monotonic()
     for s, (image, learn) in enumerate(zip(data["images"], data["learn"], strict=True)):
         eta = layer.stdp.eta_at(s) if learn else 0
-        prune = bool(learn) and layer.pruning is not None and layer.pruning.active_at(s)
+        prune = pruning_step(layer, bench.golden, s, learn=bool(learn))
         await bench.check_sample(s, image, learn=bool(learn), eta=eta, prune=prune)
     result = {
         "timesteps": bench.timesteps,

@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 from snnhw.config import parse_config
 from snnhw.gateware.learning import LearningCore, LearnSpace
 from snnhw.gateware.testing import learning_read, learning_sample
-from snnhw.golden.learning import LearningState, run_sample
+from snnhw.golden.learning import LearningState, pruning_step, run_sample
 from snnhw.ir import resolve
 
 
@@ -68,10 +68,13 @@ CASES = {
                         "lanes": 6, "n_out": 6, "eta_pre": 900},
     "prune-p2-wide-words": {"pruning": {"enabled": True, "threshold": 45, "chunk_bits": 8},
                             "lanes": 2, "n_out": 20, "normalize_target": 0},
+    "prune-schedule": {"pruning": {"enabled": True, "threshold": 20, "target_permille": 600,
+                                   "schedule_samples": 2, "threshold_step": 15,
+                                   "chunk_bits": 4}},
 }
 
 
-def run_rtl(layer, images, learn_flags, eta, prune_flags):
+def run_rtl(layer, images, learn_flags, eta, prune_flags, thresholds):
     core = LearningCore(layer)
     sim = Simulator(core)
     sim.add_clock(1e-6)
@@ -80,11 +83,13 @@ def run_rtl(layer, images, learn_flags, eta, prune_flags):
     count_mask = (1 << dict((n, b) for n, b, _ in layer.learning_state_fields())["count"]) - 1
 
     async def tb(ctx):
-        for image, learn, prune in zip(images, learn_flags, prune_flags, strict=True):
+        for image, learn, prune, thr in zip(images, learn_flags, prune_flags, thresholds,
+                                            strict=True):
             ctx.set(core.clear_counters, 1)
             await ctx.tick()
             ctx.set(core.clear_counters, 0)
-            spikes = await learning_sample(ctx, core, image, learn=learn, eta=eta, prune=prune)
+            spikes = await learning_sample(ctx, core, image, learn=learn, eta=eta, prune=prune,
+                                           prune_threshold=thr)
             banks = np.zeros((P, layer.bank_depth), dtype=np.int64)
             for b in range(P):
                 for a in range(layer.bank_depth):
@@ -125,16 +130,24 @@ def test_learning_core_matches_golden(case):
     images = rng.integers(0, 256, size=(4, layer.n_in))
     images[rng.random(images.shape) < 0.5] = 0
     learn = [True, True, True, False]  # the last sample in inference mode
-    prune = [lrn and layer.pruning is not None and layer.pruning.active_at(s)
-             for s, lrn in enumerate(learn)]
-    rtl = run_rtl(layer, images, learn, eta=eta, prune_flags=prune)
+    # the golden model first: it decides, sample by sample, whether the sample may prune and
+    # at which threshold (the host's part), and the RTL gets the same
     gold = LearningState.initial(layer)
-    spikes_seen = 0
+    golden = []
     for s, (image, lrn) in enumerate(zip(images, learn, strict=True)):
         rec = []
         alive_before = None if gold.alive is None else gold.alive.copy()
+        prune = pruning_step(layer, gold, s, learn=lrn)
+        threshold = gold.prune_threshold
         counts, _ = run_sample(layer, gold, image, learn=lrn, eta=eta if lrn else 0,
-                               record=rec, prune=prune[s])
+                               record=rec, prune=prune)
+        golden.append((rec, counts, alive_before, prune, threshold, gold.copy()))
+    rtl = run_rtl(layer, images, learn, eta=eta, prune_flags=[g[3] for g in golden],
+                  thresholds=[g[4] for g in golden])
+    spikes_seen = 0
+    thresholds = set()
+    for s, (rec, counts, alive_before, _, threshold, gold) in enumerate(golden):
+        thresholds.add(threshold)
         expected = [(p.attempt, t, j) for p in rec for t, w in enumerate(p.winners) for j in w]
         got = rtl[s]
         assert got["spikes"] == expected, f"sample {s}"
@@ -149,11 +162,12 @@ def test_learning_core_matches_golden(case):
             if s == len(images) - 1:  # inference: nothing changes the bitmap during it
                 assert np.array_equal(alive_before, gold.alive)
         spikes_seen += len(expected)
-        spikes_seen += len(expected)
     assert spikes_seen > 0
     assert not np.array_equal(gold.weights, layer.weights)
     if layer.pruning:
         assert 0 < (~gold.alive).sum() < gold.alive.size, "the case must prune, not all"
+        if layer.pruning.target_permille:
+            assert len(thresholds) > 1, "the schedule must move the threshold"
     if layer.theta_increment > layer.theta_max:
         assert gold.theta.max() > 0, "the case must exercise theta saturation"
 

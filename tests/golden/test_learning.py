@@ -13,6 +13,7 @@ from snnhw.golden.learning import (
     LearningState,
     fire_adaptive,
     normalize_column,
+    pruning_step,
     row_cycles,
     run_sample,
     stdp_column,
@@ -83,6 +84,10 @@ CASES = {
                              "rounding": "nearest", "normalize_target": 0, "lanes": 4},
     "prune-pair-none": {"pruning": {"enabled": True, "threshold": 15, "warmup": 1},
                         "eta_pre": 3000, "inhibition": "none", "threshold": 900},
+    # the schedule raises the threshold from 0 by 6 per sample while behind its goal
+    "prune-schedule": {"pruning": {"enabled": True, "threshold": 0, "warmup": 1,
+                                   "target_permille": 500, "schedule_samples": 3,
+                                   "threshold_step": 6}, "lanes": 2},
 }
 
 
@@ -95,7 +100,8 @@ def test_fast_path_is_bit_identical(case, learn):
     spikes = 0
     for s, img in enumerate(images(6, layer.n_in, seed=hash(case) % 1000)):
         eta = layer.stdp.eta_at(s) if (learn and layer.stdp) else 0
-        prune = learn and layer.pruning is not None and layer.pruning.active_at(s)
+        prune = pruning_step(layer, a, s, learn=learn)
+        assert pruning_step(layer, b, s, learn=learn) == prune
         rec = []
         ca, ta = run_sample(layer, a, img, learn=learn, eta=eta, record=rec, prune=prune)
         cb, tb, cycles, ideal = run_sample_fast(layer, b, img, learn=learn, eta=eta,
@@ -192,6 +198,20 @@ def test_row_cycles_scan_bitmap_words_per_lane():
     row[[0, 3, 6]] = False
     row[[1, 4]] = True  # lane 1: 2 + 1; lanes 0 and 2: 1 + 1
     assert row_cycles(layer, row) == 3
+
+
+def test_connectivity_schedule_by_hand():
+    p = make_layer(pruning={"enabled": True, "threshold": 5, "warmup": 10,
+                            "target_permille": 500, "schedule_samples": 4,
+                            "threshold_step": 3}).pruning
+    assert [p.goal_permille(s) for s in (0, 10, 11, 12, 13, 14, 99)] == [
+        1000, 1000, 875, 750, 625, 500, 500]
+    assert p.next_threshold(5, 9, 1000, 1000) == 5  # still warming up
+    assert p.next_threshold(5, 12, 800, 1000) == 8  # 80 % alive, the goal is 75 %
+    assert p.next_threshold(5, 12, 750, 1000) == 5  # on track
+    assert p.next_threshold(254, 12, 800, 1000) == 255  # up to the weight maximum
+    fixed = make_layer(pruning={"enabled": True, "threshold": 5}).pruning
+    assert fixed.next_threshold(5, 50, 1000, 1000) == 5  # no schedule: fixed
 
 
 def test_generator_sequence_is_the_xorshift_map():

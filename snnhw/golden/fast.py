@@ -113,6 +113,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
         # 1. encode (the k-th non-zero pixel draws from generator k) and 2. integrate, input by
         # input in ascending order
         integ = 0  # integration cycles of this timestep
+        alive_ev = 0  # alive synapses integrated in it (pruning)
         for k in range(len(nz)):
             i = nz[k]
             p = pos[k] + 1
@@ -121,7 +122,12 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
             pos[k] = p
             if seq[p] < pixels[i] * rate:
                 n_ev += 1
-                integ += _row_cycles(alive, i, lanes, npl, chunk, n_out) if pruning else npl
+                if pruning:
+                    c, a = _row_cycles(alive, i, lanes, npl, chunk, n_out)
+                    integ += c
+                    alive_ev += a
+                else:
+                    integ += npl
                 last[i] = t
                 for j in range(n_out):
                     if ref[j] == 0:
@@ -178,7 +184,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
         if pruning and n_ev:
             integ += 1  # fetching the first row's bitmap words
         cyc = w_end + 1 + (integ + 1) + npl + 2 + 1
-        ideal += n_ev * npl + npl
+        ideal += ((alive_ev + lanes - 1) // lanes if pruning else n_ev * npl) + npl
         if any_spike:
             cyc += npl + (nig + 1 if learn else 0)
             ideal += nig if learn else 0
@@ -246,8 +252,10 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
 
 @njit(cache=True, nogil=True)
 def _row_cycles(alive, i, lanes, npl, chunk, n_out):
-    """learning.row_cycles, inline: the slowest lane's sum over its words of max(1, alive)."""
+    """learning.row_cycles, inline: the slowest lane's sum over its words of max(1, alive);
+    and the row's alive synapses."""
     most = 0
+    alive_total = 0
     for b in range(lanes):
         total = 0
         for c0 in range(0, npl, chunk):
@@ -257,8 +265,9 @@ def _row_cycles(alive, i, lanes, npl, chunk, n_out):
                 if j < n_out and alive[i, j]:
                     pop += 1
             total += max(pop, 1)
+            alive_total += pop
         most = max(most, total)
-    return most
+    return most, alive_total
 
 
 @njit(cache=True, nogil=True)

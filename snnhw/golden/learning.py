@@ -203,6 +203,7 @@ class Presentation:
     fired: int  # distinct neurons that fired
     learn: bool
     integration: np.ndarray | None = None  # (T,) integration cycles, with pruning
+    alive_events: np.ndarray | None = None  # (T,) alive synapses integrated, with pruning
 
 
     @property
@@ -235,6 +236,7 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
     enc = layer.encoder
     n_events = np.zeros(enc.steps, dtype=np.int64)
     integ = np.zeros(enc.steps, dtype=np.int64)  # integration cycles (pruning only)
+    alive_ev = np.zeros(enc.steps, dtype=np.int64)  # alive synapses integrated (pruning)
     alive = state.alive
     prune = prune and learn and alive is not None
     winners: list[list[int]] = []
@@ -245,6 +247,7 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
         n_events[t] = len(events)
         if alive is not None:  # plus one cycle to fetch the first row's bitmap words
             integ[t] = sum(row_cycles(layer, alive[i]) for i in events) + (len(events) > 0)
+            alive_ev[t] = int(alive[events].sum())
         last[events] = t
         # a pruned weight is 0, so adding it changes nothing: integration needs no mask
         v = integrate_events(layer, state.weights, v, ref, events)
@@ -291,7 +294,8 @@ def present(layer: LayerIR, state: LearningState, image: np.ndarray, *, intensit
     if record is not None:
         record.append(Presentation(attempt, len(nonzero), n_events, winners,
                                    int((counts > 0).sum()), learn,
-                                   integ if alive is not None else None))
+                                   integ if alive is not None else None,
+                                   alive_ev if alive is not None else None))
     return counts
 
 

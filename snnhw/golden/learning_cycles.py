@@ -60,14 +60,19 @@ def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
 
 
 def ideal_presentation_cycles(layer: LayerIR, events: Sequence[int], spikes: Sequence[int], *,
-                              learn: bool, fired: int) -> int:
+                              learn: bool, fired: int,
+                              alive_events: Sequence[int] | None = None) -> int:
     """The bound of one weight read-modify-write per bank per cycle for the same work:
     ``E * NPL`` per timestep to integrate, ``NPL`` to update the neurons, and per spike
     ``NIG`` for STDP when learning; when normalising, ``2 * NIG`` per fired neuron (a read
-    pass for the sum and a read-modify-write pass)."""
+    pass for the sum and a read-modify-write pass). With pruning, ``alive_events[s]`` (the
+    alive synapses of timestep ``s``'s events) replaces ``E * NPL`` by ``ceil(alive / P)``."""
     P, npl = layer.lanes, layer.npl
     nig = -(-layer.n_in // P)
-    total = sum(e * npl + npl for e in events)
+    if alive_events is None:
+        total = sum(e * npl + npl for e in events)
+    else:
+        total = sum(-(-a // P) + npl for a in alive_events)
     if learn:
         total += sum(spikes) * nig
         if layer.stdp is not None and layer.stdp.normalize_target:

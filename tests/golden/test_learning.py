@@ -111,7 +111,8 @@ def test_fast_path_is_bit_identical(case, learn):
         if layer.inhibition == "wta":
             assert cycles == sum(p.cycles(layer) for p in rec)
             assert ideal == sum(ideal_presentation_cycles(layer, p.events, p.spikes,
-                                                          learn=p.learn, fired=p.fired)
+                                                          learn=p.learn, fired=p.fired,
+                                                          alive_events=p.alive_events)
                                 for p in rec)
         assert np.array_equal(ca, cb) and ta == tb, f"sample {s}"
         assert np.array_equal(a.weights, b.weights), f"weights after sample {s}"

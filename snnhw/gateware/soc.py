@@ -18,10 +18,26 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir import LayerIR, ceil_log2
-from ..protocol import (COUNTER_FIELDS, LABEL_BITS, LABEL_NONE, MEM_HEADER, N_CLASSES,
-                        READ_HEADER, SPIKE_BYTES, SYNC_REPLY, SYNC_REQUEST, Command, Info,
-                        Params, RunReply, Space, Status, config_hash, max_payload,
-                        memory_spaces)
+from ..protocol import (
+    COUNTER_FIELDS,
+    LABEL_BITS,
+    LABEL_NONE,
+    MEM_HEADER,
+    N_CLASSES,
+    READ_HEADER,
+    SPIKE_BYTES,
+    SYNC_REPLY,
+    SYNC_REQUEST,
+    Command,
+    Info,
+    Params,
+    RunReply,
+    Space,
+    Status,
+    config_hash,
+    max_payload,
+    memory_spaces,
+)
 from .learning import LearningCore, LearnSpace
 from .uart import UARTReceiver, UARTTransmitter, baud_divisor
 

@@ -13,6 +13,9 @@ all in the ``sync`` domain.
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
@@ -35,6 +38,7 @@ from ..protocol import (
     Space,
     Status,
     config_hash,
+    crc16_update,
     max_payload,
     memory_spaces,
 )
@@ -44,13 +48,24 @@ from .uart import UARTReceiver, UARTTransmitter, baud_divisor
 __all__ = ["SoC"]
 
 
+def _crc_taps() -> list[tuple[list[int], list[int]]]:
+    """CRC-16/CCITT-FALSE is linear: bit ``b`` after a byte is the XOR of some bits of the old
+    CRC and of the byte. Which ones, found by feeding each bit alone through the reference."""
+    return [([i for i in range(16) if crc16_update(1 << i, 0) >> b & 1],
+             [i for i in range(8) if crc16_update(0, 1 << i) >> b & 1]) for b in range(16)]
+
+
+_CRC_TAPS = _crc_taps()
+
+
 def _crc16_byte(crc, byte):
-    """CRC-16/CCITT-FALSE after one more byte (MSB first), as logic."""
-    c = crc ^ Cat(Const(0, 8), byte)
-    for _ in range(8):
-        shifted = Cat(Const(0, 1), c[:15])
-        c = Mux(c[15], shifted ^ 0x1021, shifted)
-    return c
+    """CRC-16/CCITT-FALSE after one more byte, as one XOR tree per bit (an unrolled shift
+    register would copy its whole expression at each of the eight steps)."""
+    bits = []
+    for crc_taps, byte_taps in _CRC_TAPS:
+        terms = [crc[i] for i in crc_taps] + [byte[i] for i in byte_taps]
+        bits.append(reduce(operator.xor, terms))
+    return Cat(*bits)
 
 
 def _le_bytes(value, n: int) -> list:

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import __version__
 from .config import load_config
-from .errors import ConfigError, SnnhwError
+from .errors import ConfigError, InputError, SnnhwError, ToolError
 
 __all__ = ["main"]
 
@@ -197,6 +197,80 @@ def _cmd_program(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .boards import get_board
+    from .host.run import run
+    from .host.serialport import DEFAULT_BAUD, board_port
+    from .protocol import ProtocolError
+
+    board = get_board(args.board) if args.board else None
+    port = args.port or (board_port(board) if board else None)
+    baud = args.baud or DEFAULT_BAUD
+    if args.backend == "serial" and not port:
+        raise InputError("--backend serial needs --port PORT or --board NAME")
+    start, bars = _bars()
+    try:
+        result = run(args.config, backend=args.backend, port=port, baud=baud,
+                     dataset=args.dataset, data_dir=args.data_dir, learn=args.learn,
+                     label=args.label, infer=args.infer, model=args.model, seed=args.seed,
+                     out_dir=args.out, progress=start)
+    except ProtocolError as e:  # a broken link, not a bug of ours
+        raise ToolError(f"host link: {e}") from None
+    finally:
+        for b in bars:
+            b.close()
+    r = result.report
+    parts = []
+    for stage, verb in (("learning", "learned"), ("labelling", "labelled with"),
+                        ("inference", "inferred")):
+        if stage in r:
+            s = r[stage]
+            parts.append(f"{verb} {s['samples']} samples ({s['samples_per_second']} samples/s, "
+                         f"{s['presentations_per_sample']} presentations and "
+                         f"{s['spikes_per_sample']} spikes per sample)")
+    print(f"{args.backend}: " + ("; ".join(parts) or "nothing to do"))
+    if "accuracy" in r:
+        busy = r["inference"]["counters"]["busy_cycles"]
+        cycles = f", {busy / r['inference']['samples']:.0f} busy cycles per sample" \
+            if busy is not None and r["inference"]["samples"] else ""
+        print(f"accuracy {r['accuracy']:.4f} on {r['inference']['samples']} test samples"
+              f"{cycles}")
+    print(f"wrote {result.out_dir}")
+    return 0
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from .build import build
+
+    live = sys.stderr.isatty()
+    shown = [""]
+
+    def progress(stage: str, elapsed: float) -> None:
+        line = f"snnhw build: {stage} ({elapsed:.0f} s)"
+        if live:  # one line, rewritten in place
+            print(f"\r{line:<72}", end="", file=sys.stderr, flush=True)
+        elif stage.split(":")[0] != shown[0]:  # a log: one line per stage
+            print(line, file=sys.stderr, flush=True)
+        shown[0] = stage.split(":")[0]
+
+    try:
+        result = build(args.config, args.board, args.out, target_mhz=args.target_mhz,
+                       baud=args.baud, timeout_ms=args.timeout_ms, seed=args.seed,
+                       fit_check=not args.no_fit_check, progress=progress)
+    finally:
+        if live and shown[0]:
+            print(file=sys.stderr)
+    r = result.report
+    print((result.out_dir / "build_report.txt").read_text(), end="")
+    if not result.timing_met:
+        print(f"error: timing not met: fmax {r['fmax_mhz']:.2f} MHz < {r['clk_hz'] / 1e6:.4g} "
+              f"MHz target (--target-mhz lower, or another --seed); report in "
+              f"{result.out_dir / 'build_report.txt'}", file=sys.stderr)
+        return 1
+    print(f"wrote {result.bitstream}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="snnhw",
@@ -302,6 +376,64 @@ def _parser() -> argparse.ArgumentParser:
                    "(iceprog or openFPGALoader) comes from $ICEPROG / $OPENFPGALOADER, else "
                    "PATH")
     s.set_defaults(func=_cmd_program)
+
+    s = sub.add_parser("run", help="learn and classify dataset samples on a board, the "
+                                   "simulated SoC or the golden model")
+    s.add_argument("config", metavar="CONFIG", help="learning network config (TOML) the "
+                   "bitstream was built from")
+    s.add_argument("--backend", choices=("serial", "rtl", "golden"), default="serial",
+                   help="where the network runs: a board over its serial port, the SoC's "
+                        "Verilog in Verilator, or the golden model (default: serial)")
+    s.add_argument("--board", choices=sorted(BOARDS), metavar="NAME", default=None,
+                   help=f"board ({', '.join(sorted(BOARDS))}): gives --port its default "
+                   "(default: none)")
+    s.add_argument("--port", default=None,
+                   help="serial port of the board, or a pyserial URL such as "
+                        "socket://host:port (default: where Linux puts the board's UART, "
+                        "/dev/ttyUSB0 for ulx3s-85f, else /dev/ttyUSB1)")
+    s.add_argument("--baud", type=int, default=None,
+                   help="baud rate the bitstream was built with (default: 115200)")
+    s.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
+                   help="dataset (default: mnist)")
+    s.add_argument("--data-dir", default=None, help=data_help)
+    s.add_argument("--model", metavar="DIR", default=None,
+                   help="model folder written by snnhw train or snnhw run (model.npz) to load "
+                        "first (default: the config's initial weights)")
+    s.add_argument("--learn", type=int, default=0, metavar="N",
+                   help="training samples to learn, in snnhw train's shuffled order "
+                        "(default: 0)")
+    s.add_argument("--label", type=int, default=None, metavar="N",
+                   help="training samples shown without learning to label the neurons "
+                        "(default: 1000 after learning or without a labelled model, else 0)")
+    s.add_argument("--infer", type=int, default=1000, metavar="N",
+                   help="test samples to classify for the accuracy (default: 1000)")
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed of the training and labelling order (default: 0)")
+    s.add_argument("-o", "--out", default=None,
+                   help="output folder for model.npz and report.json "
+                        "(default: build/run/<name>)")
+    s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("build", help="synthesise, place and route the SoC of a learning config "
+                                     "for a board; write the bitstream and build_report.json")
+    s.add_argument("config", metavar="CONFIG", help="learning network config (TOML)")
+    s.add_argument("--board", required=True, metavar="NAME",
+                   help=f"target board: {', '.join(sorted(BOARDS))}")
+    s.add_argument("--out", required=True, metavar="DIR",
+                   help="output folder: bitstream, build_report.json/.txt, logs, work/")
+    s.add_argument("--target-mhz", type=float, default=None, metavar="F",
+                   help="sync clock asked of the PLL; the closest it makes at or below is used "
+                        "(default: the board's, constraints/<board>.toml)")
+    s.add_argument("--baud", type=int, default=115200, metavar="B",
+                   help="host link baud rate (default: 115200)")
+    s.add_argument("--timeout-ms", type=float, default=20.0, metavar="MS",
+                   help="frame timeout between two bytes of a request (default: 20)")
+    s.add_argument("--seed", type=int, default=1, metavar="N",
+                   help="nextpnr placement seed (default: 1)")
+    s.add_argument("--no-fit-check", action="store_true",
+                   help="synthesise even if the memory estimate exceeds the device's block RAM "
+                        "(default: check first)")
+    s.set_defaults(func=_cmd_build)
     return p
 
 

@@ -51,12 +51,19 @@ def bits_for(n: int) -> int:
 
 @dataclass(frozen=True)
 class MemoryIR:
-    """One on-chip memory: ``count`` identical banks of ``depth`` words of ``width`` bits."""
+    """One on-chip memory: ``count`` identical banks of ``depth`` words of ``width`` bits.
+
+    ``async_read``: read without a clock edge, so logic or LUT RAM, never block RAM.
+    ``huge``: one port for reads and writes, so it may go to the iCE40UP5K's SPRAM (yosys'
+    ``ram_style = "huge"``). :mod:`snnhw.fit` counts the block RAM these need.
+    """
 
     name: str
     count: int
     depth: int
     width: int
+    async_read: bool = False
+    huge: bool = False
 
     @property
     def bits(self) -> int:
@@ -337,7 +344,7 @@ class LayerIR:
             MemoryIR("in_gen", P, nig, 16),
             MemoryIR("last", P, nig, 1 + t_bits),
             MemoryIR("events", P, 2 * nig, self.index_bits + mod_bits + div_bits),
-            MemoryIR("trace_rom", 1, 256, 8),
+            MemoryIR("trace_rom", 1, 256, 8, async_read=True),
         ) + ((MemoryIR("alive", P, self.n_in * self.chunks, self.pruning.chunk_bits),)
              if self.pruning else ())
 

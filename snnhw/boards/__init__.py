@@ -41,6 +41,7 @@ class Board:
     platform_class: str = ""  # "module:Class" in amaranth_boards
     busy_led: tuple[str, int, str] = ("led", 0, "")  # resource, number, subsignal ("": whole)
     bitstream_suffix: str = ".bin"
+    port: str = "/dev/ttyUSB0"  # where Linux usually puts the host link's serial port
 
     def platform(self):
         """A new instance of the board's amaranth-boards platform."""
@@ -55,7 +56,7 @@ BOARDS = {b.name: b for b in (
     Board("icebreaker", "1BitSquared iCEBreaker", "ice40", "iCE40UP5K-SG48", "iceprog",
           "ICEPROG", (), _APT_ICESTORM, "FT2232H channel B",
           platform_class="icebreaker:ICEBreakerPlatform", busy_led=("led", 1, ""),  # green
-          bitstream_suffix=".bin"),
+          bitstream_suffix=".bin", port="/dev/ttyUSB1"),  # channel A is the flash
     Board("ulx3s-85f", "Radiona ULX3S 85F", "ecp5", "LFE5U-85F-6BG381C", "openFPGALoader",
           "OPENFPGALOADER", ("-b", "ulx3s"), _APT_OFL, "FT231X",
           platform_class="ulx3s:ULX3S_85F_Platform", busy_led=("led", 0, ""),
@@ -63,7 +64,7 @@ BOARDS = {b.name: b for b in (
     Board("ecpix5-85f", "LambdaConcept ECPIX-5 85F", "ecp5", "LFE5UM5G-85F-8BG554I",
           "openFPGALoader", "OPENFPGALOADER", ("-b", "ecpix5"), _APT_OFL,
           "FT2232H channel B", platform_class="ecpix5:ECPIX585Platform",
-          busy_led=("rgb_led", 0, "g"), bitstream_suffix=".bit"),
+          busy_led=("rgb_led", 0, "g"), bitstream_suffix=".bit", port="/dev/ttyUSB1"),
 )}
 
 

@@ -22,12 +22,9 @@ POLL = 0.02  # seconds a read of the port waits at most before the deadline is c
 
 
 # where Linux puts each board's USB-UART when it is the only FTDI device plugged in
-_UART_PORTS = {"FT2232H channel B": "/dev/ttyUSB1", "FT231X": "/dev/ttyUSB0"}
-
-
 def board_port(board: Board) -> str:
-    """The usual Linux serial port of a board's host link (``Board.uart``)."""
-    return _UART_PORTS.get(board.uart, "/dev/ttyUSB0")
+    """The usual Linux serial port of a board's host link (``Board.port``)."""
+    return board.port
 
 
 class SerialTransport(Transport):

@@ -210,13 +210,30 @@ def strip_zero_init(rtlil_text: str) -> tuple[str, int]:
     return "".join(out), dropped
 
 
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+
+
+def overflow(nextpnr_log: str) -> str | None:
+    """What a design needs beyond the device, from nextpnr's "Device utilisation" table (which
+    it prints before it gives up placing): ``"18 ICESTORM_DSP of 8, ..."``, or None."""
+    over = [f"{used} {kind} of {have}" for kind, used, have in
+            ((k, int(u), int(h)) for k, u, h in _UTILISATION.findall(nextpnr_log))
+            if used > have]
+    return ", ".join(over) or None
+
+
 def _failure(work: Path) -> str:
-    """The first error line of the tools' logs, for a one-line message."""
+    """The first error line of the tools' logs, for a one-line message; when the design
+    overflows the device, what it needs instead of the placer's complaint."""
     for name in (f"{NAME}.tim", f"{NAME}.rpt", "build.log"):
         try:
             text = (work / name).read_text(errors="replace")
         except OSError:
             continue
+        needs = overflow(text)
+        if needs:
+            return (f"the design does not fit: it needs {needs} (see {work / name}); choose "
+                    "fewer inputs, neurons or lanes, or a bigger board")
         for line in text.splitlines():
             if line.startswith("ERROR:") or "Error" in line[:12]:
                 return f"{line.strip()} (see {work / name})"

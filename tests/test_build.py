@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from snnhw.boards import BOARDS
-from snnhw.build import find_tools, parse_nextpnr_report, strip_zero_init
+from snnhw.build import find_tools, overflow, parse_nextpnr_report, strip_zero_init
 from snnhw.cli import main
 from snnhw.errors import ToolError
 from snnhw.program import check_bitstream
@@ -191,3 +191,18 @@ def test_progress_follows_the_logs(tmp_path):
     with (tmp_path / "top.tim").open("a") as f:
         f.write("Info: Program finished normally.\n")
     assert follow.poll() == "packing the bitstream"
+
+
+def test_overflow_names_what_the_design_needs():
+    log = """Info: Device utilisation:
+Info: \t         ICESTORM_LC:    9903/   5280   187%
+Info: \t        ICESTORM_RAM:     210/     30   700%
+Info: \t               SB_IO:       4/     39    10%
+Info: \t        ICESTORM_DSP:      18/      8   225%
+Info: \t      ICESTORM_SPRAM:       0/      4     0%
+
+ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'ICESTORM_DSP'
+"""
+    assert overflow(log) == "9903 ICESTORM_LC of 5280, 210 ICESTORM_RAM of 30, 18 ICESTORM_DSP of 8"
+    assert overflow(log.replace("18/      8", "8/      8").replace("9903", "5000")
+                    .replace("210/", "20/")) is None

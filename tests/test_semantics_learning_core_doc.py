@@ -6,14 +6,21 @@ from __future__ import annotations
 import pytest
 
 from snnhw.config import parse_config
-from snnhw.golden.learning_cycles import ideal_presentation_cycles, presentation_cycles
+from snnhw.golden.learning_cycles import (
+    COL_TAIL,
+    ENC_TAIL,
+    FIRE_DRAIN,
+    NORM_FIXED,
+    ideal_presentation_cycles,
+    presentation_cycles,
+)
 from snnhw.ir import LayerIR, bits_for, resolve
 
 
-def example_layer(n_out: int = 3) -> LayerIR:
+def example_layer(n_out: int = 3, n_in: int = 5) -> LayerIR:
     """Section 23: P = 2, n_in = 5, n_out = 3, T = 2, normalize_target = 100."""
     layer = resolve(parse_config({
-        "input": {"size": 5},
+        "input": {"size": n_in},
         "neurons": {"count": n_out, "threshold": 100, "inhibition": "wta",
                     "theta_increment": 10},
         "synapses": {"signed": False},
@@ -59,51 +66,55 @@ def test_column_access_is_conflict_free():
 def test_cycle_example_learning():
     """Section 23: the hand-computed learning presentation."""
     layer = example_layer()
-    assert presentation_cycles(layer, 3, [2, 1], [1, 0], learn=True, fired=1) == 73
+    assert presentation_cycles(layer, 3, [2, 1], [1, 0], learn=True, fired=1) == 88
     assert ideal_presentation_cycles(layer, [2, 1], [1, 0], learn=True, fired=1) == 19
-    # the overhead, term by term: CLEAR, WAIT, INTEG +1 / DRAIN / STEP_END, RESET + STDP +1,
+    # the overhead, term by term: CLEAR, WAIT, INTEG +1 / DRAIN / STEP_END, RESET + STDP tail,
     # DECAY, normalisation (scan, tails, divider), PRES_END
-    overhead = 3 + (4 + 1) + 2 * 4 + (2 + 1) + 2 + (4 + 1 + (23 + 4)) + 1
-    assert overhead == 54 == 73 - 19
+    overhead = 3 + (6 + 1) + 2 * 7 + (2 + 4) + 3 + (4 + 1 + (23 + 7)) + 1
+    assert overhead == 69 == 88 - 19
 
 
 def test_cycle_example_inference():
     layer = example_layer()
-    assert presentation_cycles(layer, 3, [2, 1], [1, 0], learn=False, fired=1) == 29
+    assert presentation_cycles(layer, 3, [2, 1], [1, 0], learn=False, fired=1) == 37
     assert ideal_presentation_cycles(layer, [2, 1], [1, 0], learn=False, fired=1) == 10
-    assert 29 - 10 == 3 + (4 + 1) + 2 * 4 + 2 + 1  # CLEAR, WAIT, per step, RESET, PRES_END
+    assert 37 - 10 == 3 + (6 + 1) + 2 * 7 + 2 + 1  # CLEAR, WAIT, per step, RESET, PRES_END
 
 
 def test_cycle_example_encoder_bound():
-    """Section 23: with NPL = 1 the encoder is not hidden in timestep 1 (two WAIT cycles)."""
-    layer = example_layer(n_out=2)
-    assert layer.npl == 1
-    assert presentation_cycles(layer, 5, [0, 0], [0, 0], learn=False, fired=0) == 21
+    """Section 23: with NPL = 1 and nine inputs the encoder is not hidden in timestep 1 (three
+    WAIT cycles)."""
+    layer = example_layer(n_out=2, n_in=9)
+    assert (layer.npl, -(-layer.n_in // layer.lanes)) == (1, 5)
+    assert presentation_cycles(layer, 9, [0, 0], [0, 0], learn=False, fired=0) == 32
     assert ideal_presentation_cycles(layer, [0, 0], [0, 0], learn=False, fired=0) == 2
-    assert 21 - 2 == 3 + (5 + 2) + 2 * 4 + 1  # WAIT: cycles 3-7, then 13-14
+    assert 32 - 2 == 5 + (7 + 3) + 2 * 7 + 1  # WAIT: cycles 5-11, then 20-22
 
 
 @pytest.mark.parametrize("learn", [False, True])
 def test_overhead_formula(learn):
     """Section 23's decomposition of presentation_cycles - ideal, with the WAIT cycles taken
     from the recurrence, on a few presentations."""
+    assert (ENC_TAIL, FIRE_DRAIN, COL_TAIL, NORM_FIXED) == (4, 5, 4, 7)  # the section's numbers
     layer = example_layer()
     P, npl, nig = layer.lanes, layer.npl, 3
     db = bits_for(layer.stdp.normalize_target << 16)
     for nnz, events, spikes, fired in [(3, [2, 1], [1, 0], 1), (5, [0, 5], [0, 1], 1),
                                        (0, [0, 0], [0, 0], 0), (4, [3, 3], [1, 1], 2)]:
         g = -(-nnz // P)
-        d = g + 2 if g else 1
+        d = g + ENC_TAIL if g else 1
         t, go, waits = max(npl, nig), 1, []
         for _s, (e, spike) in enumerate(zip(events, spikes, strict=True)):
             visible = go + 1 + d
             w = max(t, visible)
             waits.append(w - t + 1)
             go = max(visible, w + 1)
-            t = w + 1 + (e * npl + 1) + npl + 2 + 1 + spike * (npl + (nig + 1 if learn else 0))
-        overhead = (max(npl, nig) + sum(wt + 4 for wt in waits)
-                    + sum(spikes) * (npl + (1 if learn else 0))
-                    + ((npl + layer.padded_out + 1 + fired * (db + 4)) if learn else 0) + 1)
+            t = (w + 1 + (e * npl + 1) + npl + FIRE_DRAIN + 1
+                 + spike * (npl + (nig + COL_TAIL if learn else 0)))
+        overhead = (max(npl, nig) + sum(wt + 1 + FIRE_DRAIN + 1 for wt in waits)
+                    + sum(spikes) * (npl + (COL_TAIL if learn else 0))
+                    + ((npl + 1 + layer.padded_out + 1 + fired * (db + NORM_FIXED))
+                       if learn else 0) + 1)
         cycles = presentation_cycles(layer, nnz, events, spikes, learn=learn, fired=fired)
         ideal = ideal_presentation_cycles(layer, events, spikes, learn=learn, fired=fired)
         assert cycles - ideal == overhead

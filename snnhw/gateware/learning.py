@@ -23,6 +23,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..golden.learning_cycles import COL_TAIL, FIRE_DRAIN
 from ..ir import LayerIR, bits_for, ceil_log2
 from .common import saturating_counters
 from .layouts import COUNTER_NAMES, CountersSignature
@@ -288,25 +289,39 @@ class LearningCore(wiring.Component):
             m.d.sync += [enc_busy.eq(1), enc_g.eq(0), enc_e.eq(0)]
         with m.If(enc_issue):
             m.d.sync += enc_g.eq(enc_g + 1)
-        m.d.sync += [enc_s1.eq(enc_issue), enc_s1_g.eq(enc_g)]
+        # S1 registers the words read, S2 draws (and writes the generators back), S3 compacts
+        enc_s2, enc_s3 = Signal(), Signal()
+        enc_s2_g = Signal.like(enc_g)
+        m.d.sync += [enc_s1.eq(enc_issue), enc_s1_g.eq(enc_g), enc_s2.eq(enc_s1),
+                     enc_s2_g.eq(enc_s1_g), enc_s3.eq(enc_s2)]
         for b in range(P):
             m.d.comb += [lst_r[b].addr.eq(Mux(host_ok, self.host_addr, enc_g)),
                          eg_r[b].addr.eq(Mux(host_ok, self.host_addr, enc_g))]
-        # S1: step each slot's generator, compare, compact the spiking slots into the banks.
+        slot2 = [Signal(list_l, name=f"enc_slot2_{b}") for b in range(P)]
+        gen2 = [Signal(16, name=f"enc_gen2_{b}") for b in range(P)]
+        for b in range(P):
+            m.d.sync += [slot2[b].eq(lst_r[b].data), gen2[b].eq(eg_r[b].data)]
+        # S2: step each valid slot's generator, write it back, compare.
         rate = Signal(16)
         m.d.comb += rate.eq(intensity * enc.rate_scale)
-        spike = Signal(P)
+        spike = Signal(P)  # S3: the slots that spiked, and their events
+        slot3 = [Signal(ev_l, name=f"enc_slot3_{b}") for b in range(P)]
         for b in range(P):
             nxt = Signal(16, name=f"enc_next_{b}")
-            m.d.comb += nxt.eq(_xorshift16(eg_r[b].data))
-            slot_ok = (enc_s1_g * P + b) < list_len
+            m.d.comb += nxt.eq(_xorshift16(gen2[b]))
+            slot_ok = (enc_s2_g * P + b) < list_len
+            m.d.sync += [
+                spike[b].eq(enc_s2 & slot_ok & (nxt < slot2[b].value * rate)),
+                slot3[b].index.eq(slot2[b].index), slot3[b].mod.eq(slot2[b].mod),
+                slot3[b].div.eq(slot2[b].div),
+            ]
             m.d.comb += [
-                spike[b].eq(enc_s1 & slot_ok & (nxt < lst_r[b].data.value * rate)),
-                eg_w[b].addr.eq(Mux(host_ok, self.host_addr, enc_s1_g)),
+                eg_w[b].addr.eq(Mux(host_ok, self.host_addr, enc_s2_g)),
                 eg_w[b].data.eq(Mux(host_ok, self.host_w_data, nxt)),
                 eg_w[b].en.eq(Mux(host_ok, self.host_w_en & (self.host_space == LearnSpace.ENC_GEN)
-                                  & (self.host_bank == b), enc_s1 & slot_ok)),
+                                  & (self.host_bank == b), enc_s2 & slot_ok)),
             ]
+        # S3: compact the spiking slots into the event banks
         parity = enc_step[0]
         # spike b of this group becomes event enc_e + (number of spikes below b)
         for dst in range(P):
@@ -325,18 +340,16 @@ class LearningCore(wiring.Component):
             with m.Switch(sel):
                 for b in range(P):
                     with m.Case(b):
-                        m.d.comb += [src.index.eq(lst_r[b].data.index),
-                                     src.mod.eq(lst_r[b].data.mod),
-                                     src.div.eq(lst_r[b].data.div)]
+                        m.d.comb += src.eq(slot3[b])
             m.d.comb += [
                 ev_w[dst].addr.eq(parity * NIG + e_num // P if P > 1 else parity * NIG + e_num),
                 ev_w[dst].data.eq(src),
                 ev_w[dst].en.eq(sel_valid),
             ]
         popcount = sum((spike[b] for b in range(P)), Const(0, range(P + 1)))
-        with m.If(enc_s1):
+        with m.If(enc_s3):
             m.d.sync += enc_e.eq(enc_e + popcount)
-        enc_last = enc_busy & ~enc_issue & ~enc_s1  # everything written
+        enc_last = enc_busy & ~enc_issue & ~enc_s1 & ~enc_s2 & ~enc_s3  # everything written
         with m.If(enc_last):
             m.d.sync += [enc_busy.eq(0), enc_step.eq(enc_step + 1), enc_done.eq(enc_step + 1)]
             with m.If(parity):
@@ -346,7 +359,9 @@ class LearningCore(wiring.Component):
         with m.If(pres_start):
             m.d.sync += [enc_step.eq(0), enc_done.eq(0), enc_busy.eq(0)]
 
-        # -- neuron-group pipeline (S0 issue, S1 compute and write) ------------------------------
+        # -- neuron-group pipeline ------------------------------------------------------------
+        # S0 issues an op (addresses), S1 registers the words read, S2 computes each lane's new
+        # state and writes it back, S3 picks the FIRE ops' best lane, S4 keeps the running best.
         op = Signal(_Op)
         op_k = Signal(range(max(2, NPL)))
         op_base = Signal(range(max(2, L.bank_depth)))  # S0 fields of the issued op (comb)
@@ -362,10 +377,13 @@ class LearningCore(wiring.Component):
         post_rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
         dep_w = [Signal(unsigned(wb), name=f"dep_w_{b}") for b in range(P)]  # lane b's new w
         dep_en = [Signal(name=f"dep_en_{b}") for b in range(P)]
-        s1_op = Signal(_Op)
-        s1_rot = Signal.like(op_rot)
-        s1_base = Signal.like(op_base)
-        m.d.sync += [s1_op.eq(op), s1_rot.eq(op_rot), s1_base.eq(op_base)]
+        s1_op, s2_op = Signal(_Op), Signal(_Op)
+        s1_rot, s2_rot = Signal.like(op_rot), Signal.like(op_rot)
+        s1_base, s2_base = Signal.like(op_base), Signal.like(op_base)
+        s1_step, s2_step = Signal.like(step), Signal.like(step)
+        m.d.sync += [s1_op.eq(op), s1_rot.eq(op_rot), s1_base.eq(op_base), s1_step.eq(step),
+                     s2_op.eq(s1_op), s2_rot.eq(s1_rot), s2_base.eq(s1_base),
+                     s2_step.eq(s1_step)]
         # Each lane has its own group and valid bit: they differ only when a pruned row is
         # integrated (each lane then walks its own alive neurons); otherwise every lane takes
         # ``op_k`` and the op's validity.
@@ -373,13 +391,16 @@ class LearningCore(wiring.Component):
         lval = [Signal(name=f"lval_{b}") for b in range(P)]
         s1_lk = [Signal.like(op_k, name=f"s1_lk_{b}") for b in range(P)]
         s1_lval = [Signal(name=f"s1_lval_{b}") for b in range(P)]
+        s2_lk = [Signal.like(op_k, name=f"s2_lk_{b}") for b in range(P)]
+        s2_lval = [Signal(name=f"s2_lval_{b}") for b in range(P)]
         lane_scan = Signal()  # a pruned row is being integrated: lanes go their own way
         scan_k = [Signal.like(op_k, name=f"scan_k_{b}") for b in range(P)]
         scan_emit = [Signal(name=f"scan_emit_{b}") for b in range(P)]
         for b in range(P):
             m.d.comb += [lk[b].eq(Mux(lane_scan, scan_k[b], op_k)),
                          lval[b].eq(Mux(lane_scan, scan_emit[b], op != _Op.NONE))]
-            m.d.sync += [s1_lk[b].eq(lk[b]), s1_lval[b].eq(lval[b])]
+            m.d.sync += [s1_lk[b].eq(lk[b]), s1_lval[b].eq(lval[b]),
+                         s2_lk[b].eq(s1_lk[b]), s2_lval[b].eq(s1_lval[b])]
 
         def rotated(values, rot, q):
             """``values[(q - rot) % P]``: what lane serves bank ``q`` under rotation ``rot``."""
@@ -392,13 +413,14 @@ class LearningCore(wiring.Component):
         # column pipeline addresses drive the weight read ports during column passes
         col_addr = [Signal(range(max(2, L.bank_depth)), name=f"col_addr_{b}") for b in range(P)]
         col_active = Signal()
-        s1_row_addr = []  # with pruning: each bank's row address, kept for the write-back
+        s2_row_addr = []  # with pruning: each bank's row address, kept for the write-back
         for b in range(P):
             if L.pruning:
                 row_addr = Signal(range(max(2, L.bank_depth)), name=f"row_addr_{b}")
                 m.d.comb += row_addr.eq(op_base + rotated(lk, op_rot, b))
-                s1_row_addr.append(Signal.like(row_addr, name=f"s1_row_addr_{b}"))
-                m.d.sync += s1_row_addr[b].eq(row_addr)
+                s1_row = Signal.like(row_addr, name=f"s1_row_addr_{b}")
+                s2_row_addr.append(Signal.like(row_addr, name=f"s2_row_addr_{b}"))
+                m.d.sync += [s1_row.eq(row_addr), s2_row_addr[b].eq(s1_row)]
             else:
                 row_addr = op_base + op_k
             m.d.comb += [
@@ -407,43 +429,52 @@ class LearningCore(wiring.Component):
                 w_rd[b].addr.eq(Mux(host_ok, self.host_addr,
                                     Mux(col_active, col_addr[b], row_addr))),
             ]
-        # forwarding: the op in S1 read its words while the previous op wrote them (NPL == 1)
-        fwd_valid = [Signal(name=f"fwd_valid_{b}") for b in range(P)]
-        fwd_k = [Signal.like(op_k, name=f"fwd_k_{b}") for b in range(P)]
-        fwd_s = [Signal(state_l, name=f"fwd_s_{b}") for b in range(P)]
-        fwd_th = [Signal(L.theta_bits, name=f"fwd_th_{b}") for b in range(P)]
+        # S1: the words read, registered (lane b's weight from bank (rot + b) % P)
+        r_s = [Signal(state_l, name=f"r_s_{b}") for b in range(P)]
+        r_th = [Signal(L.theta_bits, name=f"r_th_{b}") for b in range(P)]
+        r_w = [Signal(unsigned(wb), name=f"r_w_{b}") for b in range(P)]
         for b in range(P):
-            m.d.sync += [fwd_valid[b].eq(s1_lval[b]), fwd_k[b].eq(s1_lk[b])]
-
-        thr0 = L.threshold
-        mw = max(mb, L.theta_bits + 1) + 3
-        best_valid = Signal()
-        best_margin = Signal(signed(mw))
-        best_k = Signal.like(op_k)
-        best_lane = Signal(range(max(2, P)))
-        best_count = Signal(cb)  # the candidate's spikes before this timestep
-        most = Signal(cb)  # the most spikes of any neuron in this presentation
-        win_k = Signal.like(op_k)
-        win_lane = Signal.like(best_lane)
-        valid_last = L.n_out - (NPL - 1) * P
-        # per-lane compute; the FIRE comparison chain runs over lanes in ascending order
-        chain_valid = best_valid
-        chain_margin = best_margin
-        chain_k = best_k
-        chain_lane = best_lane
-        chain_count = best_count
-        for b in range(P):
-            cur = Signal(state_l, name=f"cur_{b}")
-            th = Signal(L.theta_bits, name=f"th_{b}")
-            s1_k = s1_lk[b]
-            hit = fwd_valid[b] & (fwd_k[b] == s1_k)
-            m.d.comb += [cur.eq(Mux(hit, fwd_s[b], s_rd[b].data)),
-                         th.eq(Mux(hit, fwd_th[b], th_rd[b].data))]
-            w = Signal(unsigned(wb), name=f"w_{b}")
+            m.d.sync += [r_s[b].eq(s_rd[b].data), r_th[b].eq(th_rd[b].data)]
             with m.Switch(s1_rot):
                 for r in range(P):
                     with m.Case(r):
-                        m.d.comb += w.eq(w_rd[(r + b) % P].data)
+                        m.d.sync += r_w[b].eq(w_rd[(r + b) % P].data)
+        # Forwarding: an op in S2 read its words before the two ops ahead of it wrote theirs
+        # (one is in S3, the other in S4); their new words wait in two registers per lane.
+        fwd1_valid = [Signal(name=f"fwd1_valid_{b}") for b in range(P)]
+        fwd1_k = [Signal.like(op_k, name=f"fwd1_k_{b}") for b in range(P)]
+        fwd1_s = [Signal(state_l, name=f"fwd1_s_{b}") for b in range(P)]
+        fwd1_th = [Signal(L.theta_bits, name=f"fwd1_th_{b}") for b in range(P)]
+        fwd2_valid = [Signal(name=f"fwd2_valid_{b}") for b in range(P)]
+        fwd2_k = [Signal.like(op_k, name=f"fwd2_k_{b}") for b in range(P)]
+        fwd2_s = [Signal(state_l, name=f"fwd2_s_{b}") for b in range(P)]
+        fwd2_th = [Signal(L.theta_bits, name=f"fwd2_th_{b}") for b in range(P)]
+        for b in range(P):
+            m.d.sync += [fwd1_valid[b].eq(s2_lval[b]), fwd1_k[b].eq(s2_lk[b]),
+                         fwd2_valid[b].eq(fwd1_valid[b]), fwd2_k[b].eq(fwd1_k[b]),
+                         fwd2_s[b].eq(fwd1_s[b]), fwd2_th[b].eq(fwd1_th[b])]
+
+        thr0 = L.threshold
+        mw = max(mb, L.theta_bits + 1) + 3
+        cand_l = data.StructLayout({"valid": unsigned(1), "margin": signed(mw),
+                                    "k": unsigned(len(op_k)),
+                                    "lane": unsigned(max(1, ceil_log2(P))),
+                                    "count": unsigned(cb)})
+        best = Signal(cand_l)  # S4: the best candidate of the FIRE pass so far
+        most = Signal(cb)  # the most spikes of any neuron in this presentation
+        win_k = Signal.like(op_k)
+        win_lane = Signal(range(max(2, P)))
+        valid_last = L.n_out - (NPL - 1) * P
+        s3_cand = [Signal(cand_l, name=f"s3_cand_{b}") for b in range(P)]  # S2's FIRE candidates
+        for b in range(P):
+            cur = Signal(state_l, name=f"cur_{b}")
+            th = Signal(L.theta_bits, name=f"th_{b}")
+            s2_k = s2_lk[b]
+            hit1 = fwd1_valid[b] & (fwd1_k[b] == s2_k)
+            hit2 = fwd2_valid[b] & (fwd2_k[b] == s2_k)
+            m.d.comb += [cur.eq(Mux(hit1, fwd1_s[b], Mux(hit2, fwd2_s[b], r_s[b]))),
+                         th.eq(Mux(hit1, fwd1_th[b], Mux(hit2, fwd2_th[b], r_th[b])))]
+            w = r_w[b]
             new = Signal(state_l, name=f"new_{b}")
             new_th = Signal(L.theta_bits, name=f"new_th_{b}")
             m.d.comb += [new.eq(cur), new_th.eq(th)]
@@ -454,11 +485,13 @@ class LearningCore(wiring.Component):
             m.d.comb += leaked.eq(cur.v - (cur.v >> L.leak_shift) if L.leak_shift else cur.v)
             margin = Signal(signed(mw), name=f"margin_{b}")
             m.d.comb += margin.eq(leaked - thr0 - th)
-            real = Const(1) if b < valid_last else (s1_k != NPL - 1)
-            cand = Signal(name=f"cand_{b}")
-            m.d.comb += cand.eq((s1_op == _Op.FIRE) & ~refr & (margin >= 0) & real)
-            is_win = (s1_k == win_k) & (win_lane == b)
-            with m.Switch(s1_op):
+            real = Const(1) if b < valid_last else (s2_k != NPL - 1)
+            m.d.sync += [
+                s3_cand[b].valid.eq((s2_op == _Op.FIRE) & ~refr & (margin >= 0) & real),
+                s3_cand[b].margin.eq(margin), s3_cand[b].k.eq(s2_k), s3_cand[b].lane.eq(b),
+                s3_cand[b].count.eq(cur.count)]
+            is_win = (s2_k == win_k) & (win_lane == b)
+            with m.Switch(s2_op):
                 with m.Case(_Op.CLEAR):
                     m.d.comb += [new.v.eq(0), new.ref.eq(0), new.count.eq(0)]
                     if pair:
@@ -472,7 +505,7 @@ class LearningCore(wiring.Component):
                             # pair STDP: the row just integrated is depressed by each
                             # neuron's post trace and written back to the bank it came from
                             age = Signal(tb + 1, name=f"post_age_{b}")
-                            m.d.comb += [age.eq(step - cur.post_t),
+                            m.d.comb += [age.eq(s2_step - cur.post_t),
                                          post_rom[b].addr.eq(Mux(age > 255, 255, age))]
                             y = Mux(cur.post_valid, post_rom[b].data, 0)
                             if sd.rounding == "stochastic":
@@ -484,7 +517,7 @@ class LearningCore(wiring.Component):
                             dep = Signal(32, name=f"dep_{b}")
                             m.d.comb += dep.eq((y * sd.eta_pre + u_dep) >> 16)
                             m.d.comb += [dep_w[b].eq(Mux(dep > w, 0, w - dep)),
-                                         dep_en[b].eq(s1_lval[b])]
+                                         dep_en[b].eq(s2_lval[b])]
                 with m.Case(_Op.FIRE):
                     with m.If(refr):
                         m.d.comb += new.ref.eq(cur.ref - 1)
@@ -495,7 +528,7 @@ class LearningCore(wiring.Component):
                     with m.If(is_win):
                         m.d.comb += [new.ref.eq(L.refractory), new.count.eq(cur.count + 1)]
                         if pair:
-                            m.d.comb += [new.post_valid.eq(1), new.post_t.eq(step)]
+                            m.d.comb += [new.post_valid.eq(1), new.post_t.eq(s2_step)]
                         with m.If(learning):
                             # wide enough for any increment: saturate, never wrap
                             thn = Signal(max(L.theta_bits, bits_for(L.theta_increment)) + 1,
@@ -504,54 +537,63 @@ class LearningCore(wiring.Component):
                             m.d.comb += new_th.eq(Mux(thn > L.theta_max, L.theta_max, thn))
                 with m.Case(_Op.DECAY):
                     m.d.comb += new_th.eq(th - (th >> L.theta_decay_shift))
-            # strict comparison in ascending neuron order: ties keep the lower index
-            better = cand & (~chain_valid | (margin > chain_margin))
-            nv, nm, nk, nl = (Signal(name=f"chain_v_{b}"), Signal(signed(mw), name=f"chain_m_{b}"),
-                              Signal.like(op_k, name=f"chain_k_{b}"),
-                              Signal.like(best_lane, name=f"chain_l_{b}"))
-            nc = Signal.like(best_count, name=f"chain_c_{b}")
-            m.d.comb += [nv.eq(Mux(better, 1, chain_valid)),
-                         nm.eq(Mux(better, margin, chain_margin)),
-                         nk.eq(Mux(better, s1_k, chain_k)),
-                         nl.eq(Mux(better, b, chain_lane)),
-                         nc.eq(Mux(better, cur.count, chain_count))]
-            chain_valid, chain_margin, chain_k, chain_lane = nv, nm, nk, nl
-            chain_count = nc
             host_s = host_ok & self.host_w_en & (self.host_bank == b)
             m.d.comb += [
-                s_wr[b].addr.eq(Mux(host_ok, self.host_addr, s1_k)),
+                s_wr[b].addr.eq(Mux(host_ok, self.host_addr, s2_k)),
                 s_wr[b].data.eq(Mux(host_ok, self.host_w_data, new.as_value())),
                 s_wr[b].en.eq(Mux(host_ok, host_s & (self.host_space == LearnSpace.STATE),
-                                  s1_lval[b])),
-                th_wr[b].addr.eq(Mux(host_ok, self.host_addr, s1_k)),
+                                  s2_lval[b])),
+                th_wr[b].addr.eq(Mux(host_ok, self.host_addr, s2_k)),
                 th_wr[b].data.eq(Mux(host_ok, self.host_w_data, new_th)),
                 th_wr[b].en.eq(Mux(host_ok, host_s & (self.host_space == LearnSpace.THETA),
-                                   s1_lval[b])),
+                                   s2_lval[b])),
             ]
-            with m.If(s1_lval[b]):
-                m.d.sync += [fwd_s[b].eq(new), fwd_th[b].eq(new_th)]
-        with m.If(s1_op == _Op.FIRE):
-            m.d.sync += [best_valid.eq(chain_valid), best_margin.eq(chain_margin),
-                         best_k.eq(chain_k), best_lane.eq(chain_lane),
-                         best_count.eq(chain_count)]
+            with m.If(s2_lval[b]):
+                m.d.sync += [fwd1_s[b].eq(new), fwd1_th[b].eq(new_th)]
+
+        def better(a, b):
+            """``b`` beats ``a``, which holds lower neuron numbers: strictly larger margin (ties
+            keep the lower index)."""
+            return b.valid & (~a.valid | (b.margin > a.margin))
+
+        # S3: the FIRE op's lanes, ascending, reduced pairwise to the group's best candidate
+        tree = s3_cand
+        while len(tree) > 1:
+            level = []
+            for i in range(0, len(tree), 2):
+                if i + 1 == len(tree):
+                    level.append(tree[i])
+                    continue
+                pick = Signal(cand_l, name=f"fire_tree_{len(tree)}_{i}")
+                m.d.comb += pick.eq(Mux(better(tree[i], tree[i + 1]), tree[i + 1], tree[i]))
+                level.append(pick)
+            tree = level
+        s4_cand = Signal(cand_l)
+        m.d.sync += s4_cand.eq(tree[0])
+        # S4: the group's best against the pass's best so far (groups come in ascending order)
+        with m.If(better(best, s4_cand)):
+            m.d.sync += best.eq(s4_cand)
 
         # -- column pipeline: P inputs of one neuron per cycle --------------------------------
+        # S0 issues input group g, S1 registers the words read, S2 looks up each input's trace
+        # and steps its generator, S3 multiplies, S4 clips and writes the weights back.
         col = Signal(_Col)
         col_g = Signal(range(nb + 1))
-        s1c = Signal(_Col)
-        s1c_g = Signal.like(col_g)
-        m.d.sync += [s1c.eq(col), s1c_g.eq(col_g)]
+        s1c, s2c, s3c, s4c = (Signal(_Col, name=f"s{i}c") for i in range(1, 5))
+        s1c_g, s2c_g, s3c_g, s4c_g = (Signal.like(col_g, name=f"s{i}c_g") for i in range(1, 5))
+        m.d.sync += [s1c.eq(col), s1c_g.eq(col_g), s2c.eq(s1c), s2c_g.eq(s1c_g),
+                     s3c.eq(s2c), s3c_g.eq(s2c_g), s4c.eq(s3c), s4c_g.eq(s3c_g)]
         m.d.comb += col_active.eq(col != _Col.NONE)
         ls_r = [LS[b].read_port() for b in range(P)]
         ls_w = [LS[b].write_port() for b in range(P)]
         ig_r = [IG[b].read_port() for b in range(P)]
         ig_w = [IG[b].write_port() for b in range(P)]
         rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
-        tj_k, tj_l = Signal.like(op_k), Signal.like(best_lane)  # the target neuron
+        tj_k, tj_l = Signal.like(op_k), Signal.like(win_lane)  # the target neuron
         t_now = Signal(tb)
         k_factor = Signal(24)
         # adaptive potentiation: registered from ``most``, which changes in DRAIN and is
-        # needed from the STDP pass on, at least NPL + 1 cycles later
+        # needed from the STDP pass on, at least NPL + 3 cycles later
         eta_p = Signal(16)
         if sd.adaptive:
             scaled_eta = (eta * most) >> sd.potentiation_shift
@@ -567,6 +609,13 @@ class LearningCore(wiring.Component):
         for a in range(P):
             m.d.comb += [ls_r[a].addr.eq(col_g), ig_r[a].addr.eq(Mux(host_ok, self.host_addr,
                                                                        col_g))]
+        # the weight write addresses, carried from S0 to S4
+        c_addr = [[col_addr[b]] for b in range(P)]
+        for b in range(P):
+            for i in range(1, 5):
+                reg = Signal.like(col_addr[b], name=f"s{i}c_addr_{b}")
+                m.d.sync += reg.eq(c_addr[b][-1])
+                c_addr[b].append(reg)
         sum_terms = []
         col_writes, prunes = [], []  # per input lane: weight written, synapse pruned
         al_r = [mm.read_port() for mm in AL]
@@ -574,58 +623,74 @@ class LearningCore(wiring.Component):
         if L.pruning:
             col_bit = Signal(range(max(2, C)))  # the target neuron's bit in its bitmap words
             m.d.comb += col_bit.eq(tj_k[:cb_shift] if cb_shift else 0)
-            # per bank: the target's bit in the word just read, and the word without it
+            # per bank: the target's bit in the word just read, and the word without it,
+            # carried from S1 to the write-back in S4
             bank_bit = [al_r[q].data.bit_select(col_bit, 1) for q in range(P)]
-            cleared = [Signal(C, name=f"al_cleared_{q}") for q in range(P)]
+            cleared = [[Signal(C, name=f"al_cleared_{i}_{q}") for i in range(2, 5)]
+                       for q in range(P)]
             for q in range(P):
-                m.d.comb += cleared[q].eq(al_r[q].data & ~(1 << col_bit))
+                m.d.sync += [cleared[q][0].eq(al_r[q].data & ~(1 << col_bit)),
+                             cleared[q][1].eq(cleared[q][0]), cleared[q][2].eq(cleared[q][1])]
+        in_gen_draws = Const(1) if sd.rounding == "stochastic" else Const(0)
         for a in range(P):
             wbnk_sel = Signal(range(max(2, P)), name=f"col_w_{a}")
             m.d.comb += wbnk_sel.eq((a + tj_l) % P if P > 1 else 0)
-            wv = Signal(unsigned(wb), name=f"col_wv_{a}")
+            # S1: register the weight (from bank (a + j) % P), last spike, generator, alive bit
+            wv2 = Signal(unsigned(wb), name=f"col_wv2_{a}")
+            last2 = Signal(last_l, name=f"col_last2_{a}")
+            gen2 = Signal(16, name=f"col_gen2_{a}")
+            alive2 = Signal(name=f"col_alive2_{a}")
+            m.d.sync += [last2.eq(ls_r[a].data), gen2.eq(ig_r[a].data)]
             with m.Switch(wbnk_sel):
                 for r in range(P):
                     with m.Case(r):
-                        m.d.comb += wv.eq(w_rd[r].data)
-            in_ok = (s1c_g * P + a) < L.n_in
-            last = ls_r[a].data
+                        m.d.sync += [wv2.eq(w_rd[r].data),
+                                     alive2.eq(bank_bit[r] if L.pruning else 1)]
+            # S2: the trace and the generator's next state (written back now)
+            in_ok2 = (s2c_g * P + a) < L.n_in
             age = Signal(tb + 1, name=f"age_{a}")
-            m.d.comb += age.eq(t_now - last.t)
+            m.d.comb += age.eq(t_now - last2.t)
             m.d.comb += rom[a].addr.eq(Mux(age > 255, 255, age))
-            x = Signal(9, name=f"x_{a}")
-            m.d.comb += x.eq(Mux(last.valid, rom[a].data, 0))
             gen_next = Signal(16, name=f"ig_next_{a}")
-            m.d.comb += gen_next.eq(_xorshift16(ig_r[a].data))
+            m.d.comb += gen_next.eq(_xorshift16(gen2))
+            draws_now = in_ok2 & alive2 & ((s2c == _Col.STDP) | (s2c == _Col.RESCALE))
+            host_i = host_ok & self.host_w_en & (self.host_bank == a)
+            m.d.comb += [
+                ig_w[a].addr.eq(Mux(host_ok, self.host_addr, s2c_g)),
+                ig_w[a].data.eq(Mux(host_ok, self.host_w_data, gen_next)),
+                ig_w[a].en.eq(Mux(host_ok, host_i & (self.host_space == LearnSpace.IN_GEN),
+                                  draws_now & in_gen_draws)),
+            ]
+            sum_terms.append(Mux(in_ok2 & (s2c == _Col.SUM), wv2, 0))
+            x3 = Signal(9, name=f"col_x3_{a}")
+            u3 = Signal(16, name=f"col_u3_{a}")
+            wv3 = Signal(unsigned(wb), name=f"col_wv3_{a}")
+            alive3 = Signal(name=f"col_alive3_{a}")
             if sd.rounding == "stochastic":
                 u = gen_next
-                draws = Const(1)
-            elif sd.rounding == "nearest":
-                u, draws = Const(1 << 15, 16), Const(0)
             else:
-                u, draws = Const(0, 16), Const(0)
-            rate = Mux(x >= sd.x_tar, eta_p, eta) if sd.adaptive else eta
-            dw = Signal(signed(42), name=f"dw_{a}")
-            m.d.comb += dw.eq(((x.as_signed() - sd.x_tar) * rate + u) >> 16)
-            upd = Signal(signed(44), name=f"upd_{a}")
-            m.d.comb += upd.eq(wv + dw)
+                u = Const(1 << 15 if sd.rounding == "nearest" else 0, 16)
+            m.d.sync += [x3.eq(Mux(last2.valid, rom[a].data, 0)), u3.eq(u), wv3.eq(wv2),
+                         alive3.eq(alive2)]
+            # S3: the multiplications, STDP's and the rescale's
+            rate = Mux(x3 >= sd.x_tar, eta_p, eta) if sd.adaptive else eta
+            dw4 = Signal(signed(11), name=f"col_dw4_{a}")  # |dw| <= 255 + 1
+            m.d.sync += dw4.eq(((x3.as_signed() - sd.x_tar) * rate + u3) >> 16)
+            scaled4 = Signal(wb + 24 + 1 - 16, name=f"col_scaled4_{a}")
+            m.d.sync += scaled4.eq((wv3 * k_factor + u3) >> 16)
+            wv4 = Signal(unsigned(wb), name=f"col_wv4_{a}")
+            alive4 = Signal(name=f"col_alive4_{a}")
+            m.d.sync += [wv4.eq(wv3), alive4.eq(alive3)]
+            # S4: clip and write back
+            in_ok4 = (s4c_g * P + a) < L.n_in
+            upd = Signal(signed(wb + 12), name=f"upd_{a}")
+            m.d.comb += upd.eq(wv4 + dw4)
             stdp_w = Mux(upd < 0, 0, Mux(upd > L.wmax, L.wmax, upd))
-            scaled = Signal(wb + 24 + 1, name=f"scaled_{a}")
-            m.d.comb += scaled.eq((wv * k_factor + u) >> 16)
-            rescale_w = Mux(scaled > L.wmax, L.wmax, scaled)
+            rescale_w = Mux(scaled4 > L.wmax, L.wmax, scaled4)
             neww = Signal(unsigned(wb), name=f"col_new_{a}")
-            m.d.comb += neww.eq(Mux(s1c == _Col.STDP, stdp_w, rescale_w))
-            if L.pruning:
-                # the synapse's alive bit came with its weight, from the same bank
-                col_alive = Signal(name=f"col_alive_{a}")
-                with m.Switch(wbnk_sel):
-                    for r in range(P):
-                        with m.Case(r):
-                            m.d.comb += col_alive.eq(bank_bit[r])
-            else:
-                col_alive = Const(1)
-            writes = in_ok & col_alive & ((s1c == _Col.STDP) |
-                                          ((s1c == _Col.RESCALE) & ~norm_skip))
-            draws_now = in_ok & col_alive & ((s1c == _Col.STDP) | (s1c == _Col.RESCALE))
+            m.d.comb += neww.eq(Mux(s4c == _Col.STDP, stdp_w, rescale_w))
+            writes = in_ok4 & alive4 & ((s4c == _Col.STDP) |
+                                        ((s4c == _Col.RESCALE) & ~norm_skip))
             col_writes.append(writes)
             if L.pruning:
                 cut = Signal(name=f"prune_{a}")
@@ -633,45 +698,35 @@ class LearningCore(wiring.Component):
                 prunes.append(cut)
                 for r in range(P):
                     with m.If(cut & (wbnk_sel == r)):
-                        m.d.comb += [al_w[r].data.eq(cleared[r]), al_w[r].en.eq(1)]
-            host_i = host_ok & self.host_w_en & (self.host_bank == a)
-            m.d.comb += [
-                ig_w[a].addr.eq(Mux(host_ok, self.host_addr, s1c_g)),
-                ig_w[a].data.eq(Mux(host_ok, self.host_w_data, gen_next)),
-                ig_w[a].en.eq(Mux(host_ok, host_i & (self.host_space == LearnSpace.IN_GEN),
-                                  draws_now & draws)),
-            ]
-            sum_terms.append(Mux(in_ok & (s1c == _Col.SUM), wv, 0))
+                        m.d.comb += [al_w[r].data.eq(cleared[r][2]), al_w[r].en.eq(1)]
             # the weight write of input a goes to bank (a + j) % P; a pruned weight becomes 0
             for r in range(P):
                 with m.If(writes & (wbnk_sel == r)):
                     m.d.comb += [w_wr[r].data.eq(Mux(prunes[-1], 0, neww) if L.pruning
                                                  else neww), w_wr[r].en.eq(1)]
-        s1c_addr = [Signal.like(col_addr[b], name=f"s1c_addr_{b}") for b in range(P)]
-        # pre-spike depression: lane b's weight came from bank (rot + b) % P (integration and
-        # column passes never share a cycle)
+        # pre-spike depression (S2 of the integration ops): lane b's weight came from bank
+        # (rot + b) % P (integration and column passes never share a cycle)
         for b in range(P):
-            with m.Switch(s1_rot):
+            with m.Switch(s2_rot):
                 for r in range(P):
                     with m.Case(r):
                         with m.If(dep_en[b]):
                             m.d.comb += [w_wr[(r + b) % P].data.eq(dep_w[b]),
                                          w_wr[(r + b) % P].en.eq(1)]
         for b in range(P):
-            m.d.sync += s1c_addr[b].eq(col_addr[b])
             host_w = host_ok & self.host_w_en & (self.host_space == LearnSpace.WEIGHT) & \
                 (self.host_bank == b)
             with m.If(host_ok):
                 m.d.comb += [w_wr[b].addr.eq(self.host_addr), w_wr[b].data.eq(self.host_w_data),
                              w_wr[b].en.eq(host_w)]
             with m.Else():
-                s1_row = s1_row_addr[b] if L.pruning else s1_base + s1_lk[0]
-                m.d.comb += w_wr[b].addr.eq(Mux(s1c != _Col.NONE, s1c_addr[b], s1_row))
+                s2_row = s2_row_addr[b] if L.pruning else s2_base + s2_lk[0]
+                m.d.comb += w_wr[b].addr.eq(Mux(s4c != _Col.NONE, c_addr[b][4], s2_row))
         tree = sum_terms
         while len(tree) > 1:
             tree = [tree[i] + tree[i + 1] if i + 1 < len(tree) else tree[i]
                     for i in range(0, len(tree), 2)]
-        with m.If(s1c == _Col.SUM):
+        with m.If(s2c == _Col.SUM):
             m.d.sync += col_sum.eq(col_sum + tree[0])
 
         # last-spike times: written by integration (one event at a time), cleared per
@@ -698,7 +753,7 @@ class LearningCore(wiring.Component):
 
         # -- processor FSM ---------------------------------------------------------------------
         k = Signal(range(max(2, NPL + 1)))
-        g = Signal(range(nb + 1))
+        g = Signal(range(nb + COL_TAIL))
         e = Signal(range(L.n_in + 1))
         n_events = Signal(range(L.n_in + 1))
         cur_par = Signal()
@@ -730,7 +785,7 @@ class LearningCore(wiring.Component):
         spike_now = Signal()
         fired = Signal(L.padded_out)
         scan_j = Signal(range(L.padded_out + 1))
-        wait = Signal(range(4))
+        wait = Signal(range(FIRE_DRAIN))
         op_next = Signal(_Op)
         m.d.comb += [op.eq(op_next)]
         m.d.comb += [idle.eq(~running), pres_start.eq(0)]
@@ -785,14 +840,17 @@ class LearningCore(wiring.Component):
                     m.d.sync += [sc_c[b].eq(0), sc_fresh[b].eq(1), sc_done[b].eq(0)]
             # bitmap ports: host, column passes (input lane a reads bank (a + j) % P), or the
             # row walk (lane b reads bank (i + b) % P: its next word, or word 0 of the next row)
-            s1c_al_addr = [Signal(range(max(2, L.n_in * NC)), name=f"s1c_al_addr_{q}")
-                           for q in range(P)]
+            al_addr_shape = range(max(2, L.n_in * NC))
             for q in range(P):
                 a_in = Signal(range(max(2, P)), name=f"col_al_a_{q}")
                 m.d.comb += a_in.eq((q - tj_l) % P if P > 1 else 0)
-                col_al = Signal.like(s1c_al_addr[q], name=f"col_al_addr_{q}")
+                col_al = Signal(al_addr_shape, name=f"col_al_addr_{q}")
                 m.d.comb += col_al.eq((col_g * P + a_in) * NC + (tj_k >> cb_shift))
-                m.d.sync += s1c_al_addr[q].eq(col_al)
+                al_addr = col_al  # carried to S4, where a prune writes the word back
+                for i in range(1, 5):
+                    reg = Signal(al_addr_shape, name=f"s{i}c_al_addr_{q}")
+                    m.d.sync += reg.eq(al_addr)
+                    al_addr = reg
                 nxt = rotated(sc_c, rot_reg, q)
                 m.d.comb += al_r[q].addr.eq(
                     Mux(host_ok, self.host_addr,
@@ -804,7 +862,7 @@ class LearningCore(wiring.Component):
                     m.d.comb += [al_w[q].addr.eq(self.host_addr),
                                  al_w[q].data.eq(self.host_w_data), al_w[q].en.eq(host_al)]
                 with m.Else():
-                    m.d.comb += al_w[q].addr.eq(s1c_al_addr[q])
+                    m.d.comb += al_w[q].addr.eq(al_addr)
             # connections alive: every prune in a column pass counts down
             alive_total = Signal.like(self.alive_count, init=L.n_in * L.n_out)
             pruned_now = sum(prunes[1:], prunes[0]) if P > 1 else prunes[0]
@@ -836,7 +894,7 @@ class LearningCore(wiring.Component):
                                  phase.eq(_P.INTEG), primed.eq(0)]
             with m.Case(_P.INTEG):
                 with m.If(e >= n_events):
-                    m.d.sync += [phase.eq(_P.FIRE), k.eq(0), best_valid.eq(0)]
+                    m.d.sync += [phase.eq(_P.FIRE), k.eq(0), best.valid.eq(0)]
                 with m.Else():
                     if L.pruning:
                         # one cycle fetches the first row's bitmap words; then the lanes walk each
@@ -873,20 +931,21 @@ class LearningCore(wiring.Component):
                 with m.Else():
                     m.d.sync += k.eq(k + 1)
             with m.Case(_P.DRAIN):
-                # the last FIRE op is in S1 now; best_* are final next cycle
-                with m.If(wait == 0):
-                    m.d.sync += wait.eq(1)
+                # the last FIRE op goes through S1 to S4 in the first FIRE_DRAIN - 1 cycles;
+                # then ``best`` is final
+                with m.If(wait < FIRE_DRAIN - 1):
+                    m.d.sync += wait.eq(wait + 1)
                 with m.Else():
                     m.d.sync += wait.eq(0)
-                    with m.If(best_valid):
+                    with m.If(best.valid):
                         m.d.comb += spike_now.eq(1)
-                        with m.If(best_count + 1 > most):
-                            m.d.sync += most.eq(best_count + 1)
-                        m.d.sync += [phase.eq(_P.RESET), k.eq(0), win_k.eq(best_k),
-                                     win_lane.eq(best_lane), tj_k.eq(best_k),
-                                     tj_l.eq(best_lane),
+                        with m.If(best.count + 1 > most):
+                            m.d.sync += most.eq(best.count + 1)
+                        m.d.sync += [phase.eq(_P.RESET), k.eq(0), win_k.eq(best.k),
+                                     win_lane.eq(best.lane), tj_k.eq(best.k),
+                                     tj_l.eq(best.lane),
                                      spikes_total.eq(spikes_total + 1),
-                                     fired.bit_select(best_k * P + best_lane, 1).eq(1)]
+                                     fired.bit_select(best.k * P + best.lane, 1).eq(1)]
                     with m.Else():
                         m.d.sync += phase.eq(_P.STEP_END)
             with m.Case(_P.RESET):
@@ -899,6 +958,7 @@ class LearningCore(wiring.Component):
             with m.Case(_P.STDP):
                 with m.If(g < NIG):
                     m.d.comb += [col.eq(_Col.STDP), col_g.eq(g)]
+                with m.If(g < NIG + COL_TAIL - 1):  # the last op's S1 .. S4
                     m.d.sync += g.eq(g + 1)
                 with m.Else():
                     m.d.sync += phase.eq(_P.STEP_END)
@@ -909,8 +969,9 @@ class LearningCore(wiring.Component):
                 with m.Else():
                     m.d.sync += phase.eq(_P.WAIT)
             with m.Case(_P.DECAY):
-                m.d.comb += [op_next.eq(_Op.DECAY), op_k.eq(k)]
-                with m.If(k == NPL - 1):
+                with m.If(k < NPL):
+                    m.d.comb += [op_next.eq(_Op.DECAY), op_k.eq(k)]
+                with m.If(k == NPL):  # one cycle more: the last op's S2 write lands
                     m.d.sync += [k.eq(0), scan_j.eq(0),
                                  phase.eq(_P.NORM_SCAN if sd.normalize_target else _P.PRES_END)]
                 with m.Else():
@@ -947,6 +1008,7 @@ class LearningCore(wiring.Component):
             with m.Case(_P.NORM_SCALE):
                 with m.If(g < NIG):
                     m.d.comb += [col.eq(_Col.RESCALE), col_g.eq(g)]
+                with m.If(g < NIG + COL_TAIL - 1):
                     m.d.sync += g.eq(g + 1)
                 with m.Else():
                     m.d.sync += [scan_j.eq(scan_j + 1), phase.eq(_P.NORM_SCAN)]
@@ -963,7 +1025,7 @@ class LearningCore(wiring.Component):
         # spike per timestep), a spike still pending when the next one comes is overwritten
         with m.If(spike_now):
             m.d.sync += [self.o_spike.valid.eq(1),
-                         self.o_spike.payload.neuron.eq(best_k * P + best_lane),
+                         self.o_spike.payload.neuron.eq(best.k * P + best.lane),
                          self.o_spike.payload.timestep.eq(step),
                          self.o_spike.payload.attempt.eq(attempt)]
         with m.Elif(self.o_spike.ready):

@@ -14,6 +14,7 @@ from numba.extending import overload
 from ..ir import LayerIR, bits_for
 from .learning import K_MAX, LearningState, pruning_step
 from .rng import PERIOD, SEQUENCE
+from .learning_cycles import COL_TAIL, ENC_TAIL, FIRE_DRAIN, NORM_FIXED
 
 __all__ = ["run_sample_fast", "run_samples_fast"]
 
@@ -100,7 +101,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
     rate = rate_scale * intensity
     # cycle model of the learning core (learning_cycles.presentation_cycles, inline)
     groups = (len(nz) + lanes - 1) // lanes
-    enc_d = groups + 2 if groups else 1
+    enc_d = groups + ENC_TAIL if groups else 1
     cyc = max(npl, nig)
     go = 1
     ideal = 0  # learning_cycles.ideal_presentation_cycles, inline
@@ -183,10 +184,10 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
             go = max(visible, w_end + 1)
         if pruning and n_ev:
             integ += 1  # fetching the first row's bitmap words
-        cyc = w_end + 1 + (integ + 1) + npl + 2 + 1
+        cyc = w_end + 1 + (integ + 1) + npl + FIRE_DRAIN + 1
         ideal += ((alive_ev + lanes - 1) // lanes if pruning else n_ev * npl) + npl
         if any_spike:
-            cyc += npl + (nig + 1 if learn else 0)
+            cyc += npl + (nig + COL_TAIL if learn else 0)
             ideal += nig if learn else 0
         if not any_spike:
             continue
@@ -218,13 +219,13 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
                     nw = 0
                 w[i, j] = nw
     if learn:
-        cyc += npl
+        cyc += npl + 1
         if has_stdp and norm_target:
             n_fired = 0
             for j in range(n_out):
                 if counts[j] > 0:
                     n_fired += 1
-            cyc += padded_out + 1 + n_fired * (2 * nig + div_bits + 4)
+            cyc += padded_out + 1 + n_fired * (2 * nig + div_bits + NORM_FIXED)
             ideal += n_fired * 2 * nig
         for j in range(n_out):
             theta[j] -= _decay(theta[j], theta_decay)

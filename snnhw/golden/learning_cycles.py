@@ -5,15 +5,18 @@ list groups (``L`` non-zero pixels), ``E[s]`` input events and ``spike[s]`` (0 o
 timestep ``s``:
 
 * CLEAR: ``max(NPL, NIG)`` cycles (state groups and last-spike words, one of each per cycle);
-* the encoder encodes timestep ``s`` in ``D = G + 2`` cycles (``1`` if ``G = 0`` or ``s`` is a
+* the encoder encodes timestep ``s`` in ``D = G + ENC_TAIL`` cycles (``1`` if ``G = 0`` or ``s`` is a
   rest timestep, ``s >= encoder.timesteps``) after its start; it starts timestep 0 in cycle
   1, and timestep ``s + 1`` once it has finished ``s`` and the processor has begun ``s``;
 * the processor waits (at least one cycle) until timestep ``s`` is encoded, then integrates
-  (``E[s] * NPL + 1``), scans for the winner (``NPL``), drains (2), and on a spike resets
-  (``NPL``) and, when learning, runs the STDP pass (``NIG + 1``); then one cycle to end the step;
-* after the last timestep, when learning: theta decay (``NPL``), and with normalisation a scan
-  of ``padded_out + 1`` cycles plus ``2 * NIG + DB + 4`` per fired neuron (sum, divide with
-  ``DB`` dividend bits, rescale); then one cycle to end the presentation.
+  (``E[s] * NPL + 1``), scans for the winner (``NPL``), drains (``FIRE_DRAIN``), and on a spike
+  resets (``NPL``) and, when learning, runs the STDP pass (``NIG + COL_TAIL``); then one cycle
+  to end the step;
+* after the last timestep, when learning: theta decay (``NPL + 1``), and with normalisation a scan
+  of ``padded_out + 1`` cycles plus ``NORM_FIXED + 2 * NIG + DB`` per fired neuron (sum,
+  divide with ``DB`` dividend bits, rescale); then one cycle to end the presentation.
+
+The constants are the pipeline depths of the RTL (docs/semantics.md section 22).
 
 The encoder is hidden behind the processor whenever a timestep takes longer to process than
 the next one takes to encode.
@@ -25,7 +28,14 @@ from collections.abc import Sequence
 
 from ..ir import LayerIR, bits_for
 
-__all__ = ["presentation_cycles", "ideal_presentation_cycles"]
+__all__ = ["presentation_cycles", "ideal_presentation_cycles", "ENC_TAIL", "FIRE_DRAIN",
+           "COL_TAIL", "NORM_FIXED"]
+
+ENC_TAIL = 4  #: encoder: a timestep of G > 0 list groups is encoded in G + ENC_TAIL cycles
+FIRE_DRAIN = 5  #: the last FIRE op's S1 .. S4, then the cycle that takes the winner
+COL_TAIL = 4  #: a column pass: its NIG issues, then the last op's S1 .. S4
+# per fired neuron when normalising: SUM (NIG + 2), divider (DB + 1), RESCALE (NIG + COL_TAIL)
+NORM_FIXED = 2 + 1 + COL_TAIL
 
 
 def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
@@ -37,7 +47,7 @@ def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
     P, npl = layer.lanes, layer.npl
     nig = -(-layer.n_in // P)
     g = -(-nonzero // P)
-    d = g + 2 if g else 1
+    d = g + ENC_TAIL if g else 1
     t = max(npl, nig)  # first WAIT cycle of timestep 0
     go = 1  # encoder start of timestep 0
     active = layer.encoder.timesteps  # the rest timesteps after these encode nothing
@@ -48,14 +58,14 @@ def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
         w = max(t, visible)  # the processor's last WAIT cycle
         if s + 1 < len(events):
             go = max(visible, w + 1)
-        t = w + 1 + (e + 1) + npl + 2 + 1
+        t = w + 1 + (e + 1) + npl + FIRE_DRAIN + 1
         if spike:
-            t += npl + (nig + 1 if learn else 0)
+            t += npl + (nig + COL_TAIL if learn else 0)
     if learn:
-        t += npl
+        t += npl + 1  # DECAY: the last op's write lands a cycle after its issue
         if layer.stdp is not None and layer.stdp.normalize_target:
             db = bits_for(layer.stdp.normalize_target << 16)
-            t += layer.padded_out + 1 + fired * (2 * nig + db + 4)
+            t += layer.padded_out + 1 + fired * (2 * nig + db + NORM_FIXED)
     return t + 1
 
 

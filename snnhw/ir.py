@@ -335,15 +335,19 @@ class LayerIR:
         nig = -(-self.n_in // P)
         t_bits = bits_for(max(1, self.encoder.steps - 1))
         mod_bits, div_bits = max(1, ceil_log2(P)), ceil_log2(max(2, nig))
+        # a list slot and an event carry the input's weight row (index * NPL), its bank and
+        # word (mod, div) and, with pruning, the index (for the bitmap row)
+        slot_bits = (self.bank_addr_bits + mod_bits + div_bits
+                     + (self.index_bits if self.pruning else 0))
         return (
             MemoryIR("weights", P, self.bank_depth, self.weight_bits),
             MemoryIR("state", P, self.npl, sum(b for _, b, _ in self.learning_state_fields())),
             MemoryIR("theta", P, self.npl, self.theta_bits),
-            MemoryIR("list", P, nig, self.index_bits + 8 + mod_bits + div_bits),
+            MemoryIR("list", P, nig, slot_bits + 8),
             MemoryIR("enc_gen", P, nig, 16),
             MemoryIR("in_gen", P, nig, 16),
             MemoryIR("last", P, nig, 1 + t_bits),
-            MemoryIR("events", P, 2 * nig, self.index_bits + mod_bits + div_bits),
+            MemoryIR("events", P, 2 * nig, slot_bits),
             MemoryIR("trace_rom", 1, 256, 8, async_read=True),
         ) + ((MemoryIR("alive", P, self.n_in * self.chunks, self.pruning.chunk_bits),)
              if self.pruning else ())

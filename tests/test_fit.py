@@ -31,7 +31,7 @@ def test_mnist100_does_not_fit_icebreaker():
     with pytest.raises(FitError) as e:
         check_fit(layer, UP5K)
     assert str(e.value) == (
-        "mnist100 does not fit the iCE40UP5K-SG48: needs 210 block RAMs (860 160 bits; 160 of "
+        "mnist100 does not fit the iCE40UP5K-SG48: needs 218 block RAMs (892 928 bits; 160 of "
         "them hold the 627 200 bits of synapse memory), it has 30 SB_RAM40_4K (122 880 bits); "
         "its SPRAM (1 048 576 bits) is not used by the core yet: choose fewer inputs, neurons "
         "or weight bits, or a bigger board")

@@ -43,8 +43,8 @@ def test_memory_example():
     """Section 20: every memory of the example layer, banks x depth x width."""
     got = {m.name: (m.count, m.depth, m.width) for m in example_layer().memories}
     assert got == {
-        "weights": (2, 10, 8), "state": (2, 2, 19), "theta": (2, 2, 16), "list": (2, 3, 14),
-        "enc_gen": (2, 3, 16), "in_gen": (2, 3, 16), "last": (2, 3, 2), "events": (2, 6, 6),
+        "weights": (2, 10, 8), "state": (2, 2, 19), "theta": (2, 2, 16), "list": (2, 3, 15),
+        "enc_gen": (2, 3, 16), "in_gen": (2, 3, 16), "last": (2, 3, 2), "events": (2, 6, 7),
         "trace_rom": (1, 256, 8),
     }
     bank, addr = example_layer().weight_location(3, 2)

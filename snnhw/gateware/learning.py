@@ -157,12 +157,15 @@ class LearningCore(wiring.Component):
         state_l = data.StructLayout({name: signed(bits) if sgn else unsigned(bits)
                                      for name, bits, sgn in L.learning_state_fields()})
         pair = bool(sd.eta_pre)  # pre-spike depression (pair STDP)
-        list_l = data.StructLayout({"index": unsigned(ib), "value": unsigned(8),
-                                    "mod": unsigned(max(1, ceil_log2(P))),
-                                    "div": unsigned(ceil_log2(nb))})
+        # an input's weight row (index * NPL: no multiplier on the way to the weight
+        # address), bank and word; with pruning also its index, for the bitmap row
+        slot_fields = {"row": unsigned(L.bank_addr_bits), "mod": unsigned(max(1, ceil_log2(P))),
+                       "div": unsigned(ceil_log2(nb))}
+        if L.pruning:
+            slot_fields["index"] = unsigned(ib)
+        list_l = data.StructLayout({**slot_fields, "value": unsigned(8)})
         last_l = data.StructLayout({"valid": unsigned(1), "t": unsigned(tb)})
-        ev_l = data.StructLayout({"index": unsigned(ib), "mod": unsigned(max(1, ceil_log2(P))),
-                                  "div": unsigned(ceil_log2(nb))})
+        ev_l = data.StructLayout(slot_fields)
 
         # -- memories ------------------------------------------------------------------------
         gens = enc.generator_states
@@ -205,6 +208,7 @@ class LearningCore(wiring.Component):
 
         # -- sample loader: pixels in, non-zero ones appended to the list ----------------------
         ld_i = Signal(range(L.n_in + 1))
+        ld_row = Signal(range(L.bank_depth + 1))  # ld_i * NPL
         ld_imod = Signal(range(max(2, P)))
         ld_idiv = Signal(range(nb))
         list_len = Signal(range(L.n_in + 1))
@@ -216,14 +220,16 @@ class LearningCore(wiring.Component):
         for b in range(P):
             m.d.comb += [
                 lst_w[b].addr.eq(ld_kdiv),
-                lst_w[b].data.index.eq(ld_i),
+                lst_w[b].data.row.eq(ld_row),
                 lst_w[b].data.value.eq(self.i_pixel.payload),
                 lst_w[b].data.mod.eq(ld_imod),
                 lst_w[b].data.div.eq(ld_idiv),
                 lst_w[b].en.eq(take & (self.i_pixel.payload != 0) & (ld_kmod == b)),
             ]
+        if L.pruning:
+            m.d.comb += [lst_w[b].data.index.eq(ld_i) for b in range(P)]
         with m.If(take):
-            m.d.sync += ld_i.eq(ld_i + 1)
+            m.d.sync += [ld_i.eq(ld_i + 1), ld_row.eq(ld_row + NPL)]
             with m.If(ld_imod == P - 1):
                 m.d.sync += [ld_imod.eq(0), ld_idiv.eq(ld_idiv + 1)]
             with m.Else():
@@ -312,9 +318,7 @@ class LearningCore(wiring.Component):
             slot_ok = (enc_s2_g * P + b) < list_len
             m.d.sync += [
                 spike[b].eq(enc_s2 & slot_ok & (nxt < slot2[b].value * rate)),
-                slot3[b].index.eq(slot2[b].index), slot3[b].mod.eq(slot2[b].mod),
-                slot3[b].div.eq(slot2[b].div),
-            ]
+            ] + [getattr(slot3[b], f).eq(getattr(slot2[b], f)) for f in slot_fields]
             m.d.comb += [
                 eg_w[b].addr.eq(Mux(host_ok, self.host_addr, enc_s2_g)),
                 eg_w[b].data.eq(Mux(host_ok, self.host_w_data, nxt)),
@@ -662,7 +666,9 @@ class LearningCore(wiring.Component):
                                   draws_now & in_gen_draws)),
             ]
             sum_terms.append(Mux(in_ok2 & (s2c == _Col.SUM), wv2, 0))
-            x3 = Signal(9, name=f"col_x3_{a}")
+            # x - x_tar; the subtraction also keeps yosys from folding this register into the
+            # trace ROM (a block RAM on some devices only; snnhw/fit.py counts it as logic)
+            dx3 = Signal(signed(10), name=f"col_dx3_{a}")
             u3 = Signal(16, name=f"col_u3_{a}")
             wv3 = Signal(unsigned(wb), name=f"col_wv3_{a}")
             alive3 = Signal(name=f"col_alive3_{a}")
@@ -670,12 +676,13 @@ class LearningCore(wiring.Component):
                 u = gen_next
             else:
                 u = Const(1 << 15 if sd.rounding == "nearest" else 0, 16)
-            m.d.sync += [x3.eq(Mux(last2.valid, rom[a].data, 0)), u3.eq(u), wv3.eq(wv2),
+            m.d.sync += [dx3.eq(Mux(last2.valid, rom[a].data, 0) - Const(sd.x_tar, signed(10))),
+                         u3.eq(u), wv3.eq(wv2),
                          alive3.eq(alive2)]
             # S3: the multiplications, STDP's and the rescale's
-            rate = Mux(x3 >= sd.x_tar, eta_p, eta) if sd.adaptive else eta
+            rate = Mux(dx3 >= 0, eta_p, eta) if sd.adaptive else eta
             dw4 = Signal(signed(11), name=f"col_dw4_{a}")  # |dw| <= 255 + 1
-            m.d.sync += dw4.eq(((x3.as_signed() - sd.x_tar) * rate + u3) >> 16)
+            m.d.sync += dw4.eq((dx3 * rate + u3) >> 16)
             scaled4 = Signal(wb + 24 + 1 - 16, name=f"col_scaled4_{a}")
             m.d.sync += scaled4.eq((wv3 * k_factor + u3) >> 16)
             wv4 = Signal(unsigned(wb), name=f"col_wv4_{a}")
@@ -758,27 +765,51 @@ class LearningCore(wiring.Component):
         n_events = Signal(range(L.n_in + 1))
         cur_par = Signal()
         ev_r = [EV[b].read_port() for b in range(P)]
-        # event e + 1 is always being read, so the next event is ready when the current one
-        # finishes issuing
-        ev_next = Signal(ev_l)
-        # With pruning, rows take a variable number of cycles (one, at least): ``fe`` counts
-        # the events taken, so event ``fe`` is always the one being read, and the address
-        # moves on in the cycle that takes it.
+        ev_next = Signal(ev_l)  # the event the INTEG phase takes next
         fe = Signal(range(L.n_in + 2))
         fe_take = Signal()
-        ev_sel = fe if L.pruning else e
-        with m.Switch(ev_sel % P if P > 1 else 0):
-            for b in range(P):
-                with m.Case(b):
-                    m.d.comb += ev_next.eq(ev_r[b].data)
-        rd_e = Signal(range(L.n_in + 2))
-        m.d.comb += rd_e.eq(Mux(phase == _P.WAIT, 0, fe + fe_take if L.pruning else e + 1))
-        with m.If(phase == _P.WAIT):
-            m.d.sync += fe.eq(0)
-        with m.Elif(fe_take):
-            m.d.sync += fe.eq(fe + 1)
+        rd_e = Signal(range(L.n_in + 3))
         rd_par = Signal()
-        m.d.comb += rd_par.eq(Mux(phase == _P.WAIT, step[0], cur_par))
+        if L.pruning:
+            # Rows take a variable number of cycles (one, at least): ``fe`` counts the events
+            # taken, so event ``fe`` is always the one being read, and the address moves on in
+            # the cycle that takes it; the event comes straight from the read port.
+            with m.Switch(fe % P if P > 1 else 0):
+                for b in range(P):
+                    with m.Case(b):
+                        m.d.comb += ev_next.eq(ev_r[b].data)
+            m.d.comb += [rd_e.eq(Mux(phase == _P.WAIT, 0, fe + fe_take)),
+                         rd_par.eq(Mux(phase == _P.WAIT, step[0], cur_par))]
+            with m.If(phase == _P.WAIT):
+                m.d.sync += fe.eq(0)
+            with m.Elif(fe_take):
+                m.d.sync += fe.eq(fe + 1)
+        else:
+            # Every event takes NPL cycles, and the event word is registered on its way from
+            # the read port: event e is addressed two cycles before its first op, so during
+            # event e the address is e + 1 (NPL >= 2) or e + 2 (NPL = 1). Outside INTEG the
+            # address is event 0 of the timestep to be processed next (and, with NPL = 1, event
+            # 1 in the last WAIT cycle); events are written at least two cycles before the
+            # processor's first INTEG cycle (section 22), so both reads see them.
+            rd_sel = Signal(range(max(2, P)))
+            m.d.sync += rd_sel.eq(rd_e % P if P > 1 else 0)
+            ev_port = Signal(ev_l)
+            with m.Switch(rd_sel):
+                for b in range(P):
+                    with m.Case(b):
+                        m.d.comb += ev_port.eq(ev_r[b].data)
+            m.d.sync += ev_next.eq(ev_port)
+            ahead = 1 if NPL > 1 else 2
+            with m.Switch(phase):
+                with m.Case(_P.INTEG):
+                    m.d.comb += [rd_e.eq(e + ahead), rd_par.eq(cur_par)]
+                with m.Case(_P.WAIT):
+                    m.d.comb += [rd_e.eq(Mux(enc_done > step, ahead - 1, 0)),
+                                 rd_par.eq(step[0])]
+                with m.Case(_P.STEP_END):  # the next timestep's buffer
+                    m.d.comb += [rd_e.eq(0), rd_par.eq(~step[0])]
+                with m.Default():  # CLEAR: timestep 0
+                    m.d.comb += [rd_e.eq(0), rd_par.eq(0)]
         for b in range(P):
             m.d.comb += ev_r[b].addr.eq(rd_par * NIG + (rd_e // P if P > 1 else rd_e))
         took_event = Signal()
@@ -904,7 +935,7 @@ class LearningCore(wiring.Component):
                             m.d.comb += [ev_write.eq(1), ev_mod.eq(ev_next.mod),
                                          ev_div.eq(ev_next.div), took_event.eq(1), al_fetch.eq(1),
                                          fe_take.eq(1)]
-                            m.d.sync += [base_reg.eq(ev_next.index * NPL), rot_reg.eq(ev_next.mod),
+                            m.d.sync += [base_reg.eq(ev_next.row), rot_reg.eq(ev_next.mod),
                                          primed.eq(1)]
                         with m.If(primed):
                             m.d.comb += [lane_scan.eq(1), op_next.eq(_Op.INTEG),
@@ -914,9 +945,9 @@ class LearningCore(wiring.Component):
                     else:
                         with m.If(k == 0):
                             m.d.comb += [ev_write.eq(1), ev_mod.eq(ev_next.mod),
-                                         ev_div.eq(ev_next.div), op_base.eq(ev_next.index * NPL),
+                                         ev_div.eq(ev_next.div), op_base.eq(ev_next.row),
                                          op_rot.eq(ev_next.mod), took_event.eq(1)]
-                            m.d.sync += [base_reg.eq(ev_next.index * NPL), rot_reg.eq(ev_next.mod)]
+                            m.d.sync += [base_reg.eq(ev_next.row), rot_reg.eq(ev_next.mod)]
                         with m.Else():
                             m.d.comb += [op_base.eq(base_reg), op_rot.eq(rot_reg)]
                         m.d.comb += [op_next.eq(_Op.INTEG), op_k.eq(k)]
@@ -1018,8 +1049,9 @@ class LearningCore(wiring.Component):
                     m.d.sync += [attempt.eq(attempt + 1), intensity.eq(intensity + 1),
                                  phase.eq(_P.CLEAR), k.eq(0), g.eq(0)]
                 with m.Else():
-                    m.d.sync += [phase.eq(_P.IDLE), running.eq(0), ld_i.eq(0), list_len.eq(0),
-                                 ld_imod.eq(0), ld_idiv.eq(0), ld_kmod.eq(0), ld_kdiv.eq(0)]
+                    m.d.sync += [phase.eq(_P.IDLE), running.eq(0), ld_i.eq(0), ld_row.eq(0),
+                                 list_len.eq(0), ld_imod.eq(0), ld_idiv.eq(0), ld_kmod.eq(0),
+                                 ld_kdiv.eq(0)]
 
         # -- spike output: one register; the consumer is expected to keep up (at most one
         # spike per timestep), a spike still pending when the next one comes is overwritten

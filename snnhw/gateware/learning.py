@@ -604,12 +604,28 @@ class LearningCore(wiring.Component):
             m.d.sync += eta_p.eq(Mux(scaled_eta > 0xFFFF, 0xFFFF, scaled_eta))
         norm_skip = Signal()  # the neuron's weights sum to 0: draw, but leave them
         col_sum = Signal(range(L.n_in * L.wmax + 1))
+
+        def column_counter(name, q, per_input, offset, shape):
+            """Bank ``q``'s address of input group ``col_g`` for the target neuron, ``(col_g * P
+            + (q - tj_l) % P) * per_input + offset``, counted, not multiplied: a register
+            that loads the group-0 address while no column op issues (the target is set at
+            least one cycle before a pass) and steps by ``P * per_input`` per op."""
+            reg = Signal(shape, name=name)
+            first = Signal.like(reg, name=f"{name}_first")
+            with m.Switch(tj_l):
+                for lane in range(P):
+                    with m.Case(lane):
+                        m.d.comb += first.eq((q - lane) % P * per_input + offset)
+            with m.If(col_active):
+                m.d.sync += reg.eq(reg + P * per_input)
+            with m.Else():
+                m.d.sync += reg.eq(first)
+            return reg
         # input bank a serves input i = g*P + a; that weight sits in bank (a + j) % P at
         # address i * NPL + j // P
         for wbnk in range(P):
-            a_sel = Signal(range(max(2, P)), name=f"col_a_{wbnk}")
-            m.d.comb += a_sel.eq((wbnk - tj_l) % P if P > 1 else 0)
-            m.d.comb += col_addr[wbnk].eq((col_g * P + a_sel) * NPL + tj_k)
+            m.d.comb += col_addr[wbnk].eq(column_counter(
+                f"col_row_{wbnk}", wbnk, NPL, tj_k, range((NIG + 1) * P * NPL)))
         for a in range(P):
             m.d.comb += [ls_r[a].addr.eq(col_g), ig_r[a].addr.eq(Mux(host_ok, self.host_addr,
                                                                        col_g))]
@@ -817,6 +833,7 @@ class LearningCore(wiring.Component):
         fired = Signal(L.padded_out)
         scan_j = Signal(range(L.padded_out + 1))
         wait = Signal(range(FIRE_DRAIN))
+        norm_prep = Signal()
         op_next = Signal(_Op)
         m.d.comb += [op.eq(op_next)]
         m.d.comb += [idle.eq(~running), pres_start.eq(0)]
@@ -873,10 +890,9 @@ class LearningCore(wiring.Component):
             # row walk (lane b reads bank (i + b) % P: its next word, or word 0 of the next row)
             al_addr_shape = range(max(2, L.n_in * NC))
             for q in range(P):
-                a_in = Signal(range(max(2, P)), name=f"col_al_a_{q}")
-                m.d.comb += a_in.eq((q - tj_l) % P if P > 1 else 0)
                 col_al = Signal(al_addr_shape, name=f"col_al_addr_{q}")
-                m.d.comb += col_al.eq((col_g * P + a_in) * NC + (tj_k >> cb_shift))
+                m.d.comb += col_al.eq(column_counter(
+                    f"col_al_row_{q}", q, NC, tj_k >> cb_shift, range((NIG + 1) * P * NC)))
                 al_addr = col_al  # carried to S4, where a prune writes the word back
                 for i in range(1, 5):
                     reg = Signal(al_addr_shape, name=f"s{i}c_al_addr_{q}")
@@ -1012,12 +1028,14 @@ class LearningCore(wiring.Component):
                     m.d.sync += phase.eq(_P.PRES_END)
                 with m.Elif(fired.bit_select(scan_j, 1)):
                     m.d.sync += [tj_k.eq(scan_j // P if P > 1 else scan_j),
-                                 tj_l.eq(scan_j % P if P > 1 else 0),
+                                 tj_l.eq(scan_j % P if P > 1 else 0), norm_prep.eq(1),
                                  g.eq(0), col_sum.eq(0), phase.eq(_P.NORM_SUM)]
                 with m.Else():
                     m.d.sync += scan_j.eq(scan_j + 1)
             with m.Case(_P.NORM_SUM):
-                with m.If(g < NIG):
+                with m.If(norm_prep):  # the column counters load the new target's addresses
+                    m.d.sync += norm_prep.eq(0)
+                with m.Elif(g < NIG):
                     m.d.comb += [col.eq(_Col.SUM), col_g.eq(g)]
                     m.d.sync += g.eq(g + 1)
                 with m.Elif(wait == 0):

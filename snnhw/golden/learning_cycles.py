@@ -34,8 +34,9 @@ __all__ = ["presentation_cycles", "ideal_presentation_cycles", "ENC_TAIL", "FIRE
 ENC_TAIL = 4  #: encoder: a timestep of G > 0 list groups is encoded in G + ENC_TAIL cycles
 FIRE_DRAIN = 5  #: the last FIRE op's S1 .. S4, then the cycle that takes the winner
 COL_TAIL = 4  #: a column pass: its NIG issues, then the last op's S1 .. S4
-# per fired neuron when normalising: SUM (NIG + 2), divider (DB + 1), RESCALE (NIG + COL_TAIL)
-NORM_FIXED = 2 + 1 + COL_TAIL
+# per fired neuron when normalising: SUM (a cycle that loads the column address counters,
+# NIG issues, the last op's S1 and S2), divider (DB + 1), RESCALE (NIG + COL_TAIL)
+NORM_FIXED = 3 + 1 + COL_TAIL
 
 
 def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],

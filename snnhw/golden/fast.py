@@ -86,7 +86,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
     (timesteps, steps, rate_scale, ws, vmin, vmax, leak_shift, thr0, refractory, wta, reset_zero,
      theta_inc, theta_max, theta_decay, has_stdp, rounding, x_tar, norm_target, wmax,
      lanes, npl, nig, padded_out, div_bits, eta_pre, adaptive, pot_shift,
-     pruning, chunk) = params
+     pruning, chunk, enc_tail, fire_drain, col_tail, norm_fixed) = params
     prune = prune and learn and pruning
     n_in, n_out = w.shape
     v = np.zeros(n_out, dtype=w.dtype)
@@ -101,7 +101,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
     rate = rate_scale * intensity
     # cycle model of the learning core (learning_cycles.presentation_cycles, inline)
     groups = (len(nz) + lanes - 1) // lanes
-    enc_d = groups + ENC_TAIL if groups else 1
+    enc_d = groups + enc_tail if groups else 1
     cyc = max(npl, nig)
     go = 1
     ideal = 0  # learning_cycles.ideal_presentation_cycles, inline
@@ -184,10 +184,10 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
             go = max(visible, w_end + 1)
         if pruning and n_ev:
             integ += 1  # fetching the first row's bitmap words
-        cyc = w_end + 1 + (integ + 1) + npl + FIRE_DRAIN + 1
+        cyc = w_end + 1 + (integ + 1) + npl + fire_drain + 1
         ideal += ((alive_ev + lanes - 1) // lanes if pruning else n_ev * npl) + npl
         if any_spike:
-            cyc += npl + (nig + COL_TAIL if learn else 0)
+            cyc += npl + (nig + col_tail if learn else 0)
             ideal += nig if learn else 0
         if not any_spike:
             continue
@@ -225,7 +225,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
             for j in range(n_out):
                 if counts[j] > 0:
                     n_fired += 1
-            cyc += padded_out + 1 + n_fired * (2 * nig + div_bits + NORM_FIXED)
+            cyc += padded_out + 1 + n_fired * (2 * nig + div_bits + norm_fixed)
             ideal += n_fired * 2 * nig
         for j in range(n_out):
             theta[j] -= _decay(theta[j], theta_decay)
@@ -305,7 +305,10 @@ def _params(layer: LayerIR) -> tuple:
             bits_for(s.normalize_target << 16) if s and s.normalize_target else 1,
             s.eta_pre if s else 0, s.adaptive if s else False,
             s.potentiation_shift if s else 0, layer.pruning is not None,
-            layer.pruning.chunk_bits if layer.pruning else 1)
+            layer.pruning.chunk_bits if layer.pruning else 1,
+            # the RTL's pipeline depths: parameters, not globals, which numba's cache would
+            # keep from an earlier version of learning_cycles.py
+            ENC_TAIL, FIRE_DRAIN, COL_TAIL, NORM_FIXED)
 
 
 _NO_ALIVE = np.zeros((1, 1), dtype=np.bool_)

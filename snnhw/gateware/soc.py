@@ -280,6 +280,7 @@ class SoC(wiring.Component):
         m.d.comb += fb_r.addr.eq(rd_idx)
         nbytes_m1 = Signal(3)  # bytes per word - 1, of the current memory or spike reply
         host_word = Signal(64)
+        word_rd = Signal(64)  # the word being sent
         m.d.comb += host_word.eq(Mux(sp_arg == Space.LABELS, lab_r.data, core.host_r_data))
         lab_r_addr_host = Signal.like(lab_r.addr)
         m.d.comb += lab_r.addr.eq(Mux(core.idle, lab_r_addr_host, sp.payload.neuron))
@@ -521,15 +522,16 @@ class SoC(wiring.Component):
                     with m.If(sp_arg != Space.LABELS):
                         m.d.comb += core.host_r_en.eq(1)
                 m.d.sync += bidx.eq(0)
+                m.next = "M_LATCH"
+            with m.State("M_LATCH"):  # registered, so no read port drives the CRC logic
+                m.d.sync += word_rd.eq(Mux(cmd == Command.READ_SPIKES, sp_r.data, host_word))
                 m.next = "M_BYTES"
             with m.State("M_BYTES"):
-                src = Signal(64)
-                m.d.comb += src.eq(Mux(cmd == Command.READ_SPIKES, sp_r.data, host_word))
                 byte = Signal(8)
                 with m.Switch(bidx):
                     for k in range(8):
                         with m.Case(k):
-                            m.d.comb += byte.eq(src[8 * k:8 * k + 8])
+                            m.d.comb += byte.eq(word_rd[8 * k:8 * k + 8])
                 send(byte, "M_BYTES", actions=[bidx.eq(bidx + 1)])
                 with m.If(sent & (bidx == nbytes_m1)):
                     m.d.sync += [cur_addr.eq(cur_addr + 1), remaining.eq(remaining - 1)]

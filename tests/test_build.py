@@ -118,7 +118,7 @@ def test_cli_does_not_fit(capsys, tmp_path):
     code, out, err = run_cli(capsys, "build", str(ROOT / "examples/learning/mnist_stdp_100.toml"),
                              "--board", "icebreaker", "--out", str(tmp_path))
     assert code == 1
-    assert err.startswith("error: mnist100 does not fit the iCE40UP5K-SG48: needs 210 block RAMs ")
+    assert err.startswith("error: mnist100 does not fit the iCE40UP5K-SG48: needs 218 block RAMs ")
     assert err.count("\n") == 1
 
 

@@ -13,8 +13,8 @@ from numba.extending import overload
 
 from ..ir import LayerIR, bits_for
 from .learning import K_MAX, LearningState, pruning_step
-from .rng import PERIOD, SEQUENCE
 from .learning_cycles import COL_TAIL, ENC_TAIL, FIRE_DRAIN, NORM_FIXED
+from .rng import PERIOD, SEQUENCE
 
 __all__ = ["run_sample_fast", "run_samples_fast"]
 

@@ -5,9 +5,9 @@ list groups (``L`` non-zero pixels), ``E[s]`` input events and ``spike[s]`` (0 o
 timestep ``s``:
 
 * CLEAR: ``max(NPL, NIG)`` cycles (state groups and last-spike words, one of each per cycle);
-* the encoder encodes timestep ``s`` in ``D = G + ENC_TAIL`` cycles (``1`` if ``G = 0`` or ``s`` is a
-  rest timestep, ``s >= encoder.timesteps``) after its start; it starts timestep 0 in cycle
-  1, and timestep ``s + 1`` once it has finished ``s`` and the processor has begun ``s``;
+* the encoder encodes timestep ``s`` in ``D = G + ENC_TAIL`` cycles (``1`` if ``G = 0`` or
+  ``s`` is a rest timestep, ``s >= encoder.timesteps``) after its start; it starts timestep 0
+  in cycle 1, and timestep ``s + 1`` once it has finished ``s`` and the processor has begun ``s``;
 * the processor waits (at least one cycle) until timestep ``s`` is encoded, then integrates
   (``E[s] * NPL + 1``), scans for the winner (``NPL``), drains (``FIRE_DRAIN``), and on a spike
   resets (``NPL``) and, when learning, runs the STDP pass (``NIG + COL_TAIL``); then one cycle

@@ -30,7 +30,17 @@ from .errors import ConfigError
 
 __all__ = ["MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR", "resolve", "dump_resolved",
            "trace_table", "ceil_log2", "bits_for", "from_twos", "xorshift16",
-           "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states"]
+           "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states",
+           "ENC_TAIL", "FIRE_DRAIN", "COL_TAIL", "NORM_FIXED"]
+
+# Pipeline depths of the learning core (docs/semantics.md section 22): the gateware is built
+# with them and the cycle model (snnhw.golden.learning_cycles) counts them.
+ENC_TAIL = 4  #: encoder: a timestep of G > 0 list groups is encoded in G + ENC_TAIL cycles
+FIRE_DRAIN = 5  #: the last FIRE op's S1 .. S4, then the cycle that takes the winner
+COL_TAIL = 4  #: a column pass: its NIG issues, then the last op's S1 .. S4
+# per fired neuron when normalising: SUM (a cycle that loads the column address counters,
+# NIG issues, the last op's S1 and S2), divider (DB + 1), RESCALE (NIG + COL_TAIL)
+NORM_FIXED = 3 + 1 + COL_TAIL
 
 
 def ceil_log2(n: int) -> int:
@@ -324,6 +334,18 @@ class LayerIR:
                        ("gen", 16, False)]
         return fields
 
+    def slot_fields(self) -> list[tuple[str, int]]:
+        """A learning core's list slot and event, from bit 0 up: ``(name, bits)``. The input's
+        weight row (``index * NPL``), its bank and word (``index % P``, ``index // P``), and
+        with pruning the index (for the bitmap row). A list slot adds the pixel ``value`` (8)
+        on top."""
+        P, nig = self.lanes, -(-self.n_in // self.lanes)
+        fields = [("row", self.bank_addr_bits), ("mod", max(1, ceil_log2(P))),
+                  ("div", ceil_log2(max(2, nig)))]
+        if self.pruning:
+            fields.append(("index", self.index_bits))
+        return fields
+
     @property
     def memories(self) -> tuple[MemoryIR, ...]:
         if not self.has_learning_core:
@@ -334,11 +356,7 @@ class LayerIR:
         P = self.lanes
         nig = -(-self.n_in // P)
         t_bits = bits_for(max(1, self.encoder.steps - 1))
-        mod_bits, div_bits = max(1, ceil_log2(P)), ceil_log2(max(2, nig))
-        # a list slot and an event carry the input's weight row (index * NPL), its bank and
-        # word (mod, div) and, with pruning, the index (for the bitmap row)
-        slot_bits = (self.bank_addr_bits + mod_bits + div_bits
-                     + (self.index_bits if self.pruning else 0))
+        slot_bits = sum(bits for _, bits in self.slot_fields())
         return (
             MemoryIR("weights", P, self.bank_depth, self.weight_bits),
             MemoryIR("state", P, self.npl, sum(b for _, b, _ in self.learning_state_fields())),

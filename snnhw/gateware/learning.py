@@ -23,8 +23,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..golden.learning_cycles import COL_TAIL, FIRE_DRAIN
-from ..ir import LayerIR, bits_for, ceil_log2
+from ..ir import COL_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2
 from .common import saturating_counters
 from .layouts import COUNTER_NAMES, CountersSignature
 
@@ -151,7 +150,6 @@ class LearningCore(wiring.Component):
         T = enc.steps  # timesteps with input, then rest timesteps without
         wb, mb = L.weight_bits, L.membrane_bits
         cb, tb = self._count_bits, self._t_bits
-        ib = L.index_bits
         nb = max(2, NIG)
 
         state_l = data.StructLayout({name: signed(bits) if sgn else unsigned(bits)
@@ -159,10 +157,7 @@ class LearningCore(wiring.Component):
         pair = bool(sd.eta_pre)  # pre-spike depression (pair STDP)
         # an input's weight row (index * NPL: no multiplier on the way to the weight
         # address), bank and word; with pruning also its index, for the bitmap row
-        slot_fields = {"row": unsigned(L.bank_addr_bits), "mod": unsigned(max(1, ceil_log2(P))),
-                       "div": unsigned(ceil_log2(nb))}
-        if L.pruning:
-            slot_fields["index"] = unsigned(ib)
+        slot_fields = {name: unsigned(bits) for name, bits in L.slot_fields()}
         list_l = data.StructLayout({**slot_fields, "value": unsigned(8)})
         last_l = data.StructLayout({"valid": unsigned(1), "t": unsigned(tb)})
         ev_l = data.StructLayout(slot_fields)
@@ -824,7 +819,7 @@ class LearningCore(wiring.Component):
                                  rd_par.eq(step[0])]
                 with m.Case(_P.STEP_END):  # the next timestep's buffer
                     m.d.comb += [rd_e.eq(0), rd_par.eq(~step[0])]
-                with m.Default():  # CLEAR: timestep 0
+                with m.Default():  # CLEAR (timestep 0); no other phase reads events
                     m.d.comb += [rd_e.eq(0), rd_par.eq(0)]
         for b in range(P):
             m.d.comb += ev_r[b].addr.eq(rd_par * NIG + (rd_e // P if P > 1 else rd_e))

@@ -11,9 +11,8 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..ir import LayerIR, bits_for
+from ..ir import COL_TAIL, ENC_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
 from .learning import K_MAX, LearningState, pruning_step
-from .learning_cycles import COL_TAIL, ENC_TAIL, FIRE_DRAIN, NORM_FIXED
 from .rng import PERIOD, SEQUENCE
 
 __all__ = ["run_sample_fast", "run_samples_fast"]
@@ -307,7 +306,7 @@ def _params(layer: LayerIR) -> tuple:
             s.potentiation_shift if s else 0, layer.pruning is not None,
             layer.pruning.chunk_bits if layer.pruning else 1,
             # the RTL's pipeline depths: parameters, not globals, which numba's cache would
-            # keep from an earlier version of learning_cycles.py
+            # keep from an earlier version of snnhw/ir.py
             ENC_TAIL, FIRE_DRAIN, COL_TAIL, NORM_FIXED)
 
 

@@ -16,7 +16,8 @@ timestep ``s``:
   of ``padded_out + 1`` cycles plus ``NORM_FIXED + 2 * NIG + DB`` per fired neuron (sum,
   divide with ``DB`` dividend bits, rescale); then one cycle to end the presentation.
 
-The constants are the pipeline depths of the RTL (docs/semantics.md section 22).
+The constants are the pipeline depths of the RTL, defined in :mod:`snnhw.ir` (docs/semantics.md
+section 22) and re-exported here.
 
 The encoder is hidden behind the processor whenever a timestep takes longer to process than
 the next one takes to encode.
@@ -26,17 +27,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ir import LayerIR, bits_for
+from ..ir import COL_TAIL, ENC_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
 
 __all__ = ["presentation_cycles", "ideal_presentation_cycles", "ENC_TAIL", "FIRE_DRAIN",
            "COL_TAIL", "NORM_FIXED"]
-
-ENC_TAIL = 4  #: encoder: a timestep of G > 0 list groups is encoded in G + ENC_TAIL cycles
-FIRE_DRAIN = 5  #: the last FIRE op's S1 .. S4, then the cycle that takes the winner
-COL_TAIL = 4  #: a column pass: its NIG issues, then the last op's S1 .. S4
-# per fired neuron when normalising: SUM (a cycle that loads the column address counters,
-# NIG issues, the last op's S1 and S2), divider (DB + 1), RESCALE (NIG + COL_TAIL)
-NORM_FIXED = 3 + 1 + COL_TAIL
 
 
 def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],

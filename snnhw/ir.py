@@ -31,16 +31,17 @@ from .errors import ConfigError
 __all__ = ["MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR", "resolve", "dump_resolved",
            "trace_table", "ceil_log2", "bits_for", "from_twos", "xorshift16",
            "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states",
-           "ENC_TAIL", "FIRE_DRAIN", "COL_TAIL", "NORM_FIXED"]
+           "ENC_TAIL", "FIRE_DRAIN", "COL_TAIL", "NORM_FIXED", "END_TAIL"]
 
 # Pipeline depths of the learning core (docs/semantics.md section 22): the gateware is built
 # with them and the cycle model (snnhw.golden.learning_cycles) counts them.
 ENC_TAIL = 4  #: encoder: a timestep of G > 0 list groups is encoded in G + ENC_TAIL cycles
-FIRE_DRAIN = 5  #: the last FIRE op's S1 .. S4, then the cycle that takes the winner
-COL_TAIL = 4  #: a column pass: its NIG issues, then the last op's S1 .. S4
+FIRE_DRAIN = 6  #: the last FIRE op's SA, S1 .. S4, then the cycle that takes the winner
+COL_TAIL = 5  #: a column pass: its NIG issues, then the last op's SA, S1 .. S4
 # per fired neuron when normalising: SUM (a cycle that loads the column address counters,
-# NIG issues, the last op's S1 and S2), divider (DB + 1), RESCALE (NIG + COL_TAIL)
-NORM_FIXED = 3 + 1 + COL_TAIL
+# NIG issues, the last op's SA, S1 and S2), divider (DB + 1), RESCALE (NIG + COL_TAIL)
+NORM_FIXED = 4 + 1 + COL_TAIL
+END_TAIL = 1  #: PRES_END's cycles before its last: the last neuron op's write lands
 
 
 def ceil_log2(n: int) -> int:

@@ -23,7 +23,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ir import COL_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2
+from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2
 from .common import saturating_counters
 from .layouts import COUNTER_NAMES, CountersSignature
 
@@ -299,9 +299,9 @@ class LearningCore(wiring.Component):
             m.d.comb += [lst_r[b].addr.eq(Mux(host_ok, self.host_addr, enc_g)),
                          eg_r[b].addr.eq(Mux(host_ok, self.host_addr, enc_g))]
         slot2 = [Signal(list_l, name=f"enc_slot2_{b}") for b in range(P)]
-        gen2 = [Signal(16, name=f"enc_gen2_{b}") for b in range(P)]
+        enc_gen2 = [Signal(16, name=f"enc_gen2_{b}") for b in range(P)]
         for b in range(P):
-            m.d.sync += [slot2[b].eq(lst_r[b].data), gen2[b].eq(eg_r[b].data)]
+            m.d.sync += [slot2[b].eq(lst_r[b].data), enc_gen2[b].eq(eg_r[b].data)]
         # S2: step each valid slot's generator, write it back, compare.
         rate = Signal(16)
         m.d.comb += rate.eq(intensity * enc.rate_scale)
@@ -309,7 +309,7 @@ class LearningCore(wiring.Component):
         slot3 = [Signal(ev_l, name=f"enc_slot3_{b}") for b in range(P)]
         for b in range(P):
             nxt = Signal(16, name=f"enc_next_{b}")
-            m.d.comb += nxt.eq(_xorshift16(gen2[b]))
+            m.d.comb += nxt.eq(_xorshift16(enc_gen2[b]))
             slot_ok = (enc_s2_g * P + b) < list_len
             m.d.sync += [
                 spike[b].eq(enc_s2 & slot_ok & (nxt < slot2[b].value * rate)),
@@ -359,8 +359,10 @@ class LearningCore(wiring.Component):
             m.d.sync += [enc_step.eq(0), enc_done.eq(0), enc_busy.eq(0)]
 
         # -- neuron-group pipeline ------------------------------------------------------------
-        # S0 issues an op (addresses), S1 registers the words read, S2 computes each lane's new
-        # state and writes it back, S3 picks the FIRE ops' best lane, S4 keeps the running best.
+        # S0 issues an op and registers its addresses, SA reads, S1 registers the words read,
+        # S2 computes each lane's new state and writes it back, S3 picks the FIRE ops' best
+        # lane, S4 keeps the running best. The weight banks are wide and deep (tens of block
+        # RAMs each): nothing but a register drives their addresses.
         op = Signal(_Op)
         op_k = Signal(range(max(2, NPL)))
         op_base = Signal(range(max(2, L.bank_depth)))  # S0 fields of the issued op (comb)
@@ -376,18 +378,20 @@ class LearningCore(wiring.Component):
         post_rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
         dep_w = [Signal(unsigned(wb), name=f"dep_w_{b}") for b in range(P)]  # lane b's new w
         dep_en = [Signal(name=f"dep_en_{b}") for b in range(P)]
-        s1_op, s2_op = Signal(_Op), Signal(_Op)
-        s1_rot, s2_rot = Signal.like(op_rot), Signal.like(op_rot)
-        s1_base, s2_base = Signal.like(op_base), Signal.like(op_base)
-        s1_step, s2_step = Signal.like(step), Signal.like(step)
-        m.d.sync += [s1_op.eq(op), s1_rot.eq(op_rot), s1_base.eq(op_base), s1_step.eq(step),
-                     s2_op.eq(s1_op), s2_rot.eq(s1_rot), s2_base.eq(s1_base),
-                     s2_step.eq(s1_step)]
+        sa_op, s1_op, s2_op = Signal(_Op), Signal(_Op), Signal(_Op)
+        sa_rot, s1_rot, s2_rot = (Signal.like(op_rot, name=f"{n}_rot") for n in ("sa", "s1", "s2"))
+        sa_step, s1_step, s2_step = (Signal.like(step, name=f"{n}_step")
+                                     for n in ("sa", "s1", "s2"))
+        m.d.sync += [sa_op.eq(op), sa_rot.eq(op_rot), sa_step.eq(step),
+                     s1_op.eq(sa_op), s1_rot.eq(sa_rot), s1_step.eq(sa_step),
+                     s2_op.eq(s1_op), s2_rot.eq(s1_rot), s2_step.eq(s1_step)]
         # Each lane has its own group and valid bit: they differ only when a pruned row is
         # integrated (each lane then walks its own alive neurons); otherwise every lane takes
         # ``op_k`` and the op's validity.
         lk = [Signal.like(op_k, name=f"lk_{b}") for b in range(P)]
         lval = [Signal(name=f"lval_{b}") for b in range(P)]
+        sa_lk = [Signal.like(op_k, name=f"sa_lk_{b}") for b in range(P)]
+        sa_lval = [Signal(name=f"sa_lval_{b}") for b in range(P)]
         s1_lk = [Signal.like(op_k, name=f"s1_lk_{b}") for b in range(P)]
         s1_lval = [Signal(name=f"s1_lval_{b}") for b in range(P)]
         s2_lk = [Signal.like(op_k, name=f"s2_lk_{b}") for b in range(P)]
@@ -398,7 +402,8 @@ class LearningCore(wiring.Component):
         for b in range(P):
             m.d.comb += [lk[b].eq(Mux(lane_scan, scan_k[b], op_k)),
                          lval[b].eq(Mux(lane_scan, scan_emit[b], op != _Op.NONE))]
-            m.d.sync += [s1_lk[b].eq(lk[b]), s1_lval[b].eq(lval[b]),
+            m.d.sync += [sa_lk[b].eq(lk[b]), sa_lval[b].eq(lval[b]),
+                         s1_lk[b].eq(sa_lk[b]), s1_lval[b].eq(sa_lval[b]),
                          s2_lk[b].eq(s1_lk[b]), s2_lval[b].eq(s1_lval[b])]
 
         def rotated(values, rot, q):
@@ -412,32 +417,29 @@ class LearningCore(wiring.Component):
         # column pipeline addresses drive the weight read ports during column passes
         col_addr = [Signal(range(max(2, L.bank_depth)), name=f"col_addr_{b}") for b in range(P)]
         col_active = Signal()
-        s2_row_addr = []  # with pruning: each bank's row address, kept for the write-back
+        # each weight bank's read address (a column op's or a row's), registered in S0; it is
+        # carried along for the write-back (ra[b][i]: i cycles after SA)
+        ra = [[Signal(range(max(2, L.bank_depth)), name=f"w_ra_{b}")] for b in range(P)]
         for b in range(P):
-            if L.pruning:
-                row_addr = Signal(range(max(2, L.bank_depth)), name=f"row_addr_{b}")
-                m.d.comb += row_addr.eq(op_base + rotated(lk, op_rot, b))
-                s1_row = Signal.like(row_addr, name=f"s1_row_addr_{b}")
-                s2_row_addr.append(Signal.like(row_addr, name=f"s2_row_addr_{b}"))
-                m.d.sync += [s1_row.eq(row_addr), s2_row_addr[b].eq(s1_row)]
-            else:
-                row_addr = op_base + op_k
+            row_addr = op_base + (rotated(lk, op_rot, b) if L.pruning else op_k)
+            m.d.sync += ra[b][0].eq(Mux(col_active, col_addr[b], row_addr))
+            for i in range(1, 4):
+                reg = Signal.like(ra[b][0], name=f"w_ra{i}_{b}")
+                m.d.sync += reg.eq(ra[b][-1])
+                ra[b].append(reg)
             m.d.comb += [
-                s_rd[b].addr.eq(Mux(host_ok, self.host_addr, lk[b])),
-                th_rd[b].addr.eq(Mux(host_ok, self.host_addr, lk[b])),
-                w_rd[b].addr.eq(Mux(host_ok, self.host_addr,
-                                    Mux(col_active, col_addr[b], row_addr))),
+                s_rd[b].addr.eq(Mux(host_ok, self.host_addr, sa_lk[b])),
+                th_rd[b].addr.eq(Mux(host_ok, self.host_addr, sa_lk[b])),
+                w_rd[b].addr.eq(Mux(host_ok, self.host_addr, ra[b][0])),
             ]
-        # S1: the words read, registered (lane b's weight from bank (rot + b) % P)
+        # S1: the words read, registered; the weights as they come from the banks (each
+        # pipeline picks its lanes' banks in S2)
         r_s = [Signal(state_l, name=f"r_s_{b}") for b in range(P)]
         r_th = [Signal(L.theta_bits, name=f"r_th_{b}") for b in range(P)]
-        r_w = [Signal(unsigned(wb), name=f"r_w_{b}") for b in range(P)]
+        w_bank = [Signal(unsigned(wb), name=f"w_bank_{b}") for b in range(P)]
         for b in range(P):
-            m.d.sync += [r_s[b].eq(s_rd[b].data), r_th[b].eq(th_rd[b].data)]
-            with m.Switch(s1_rot):
-                for r in range(P):
-                    with m.Case(r):
-                        m.d.sync += r_w[b].eq(w_rd[(r + b) % P].data)
+            m.d.sync += [r_s[b].eq(s_rd[b].data), r_th[b].eq(th_rd[b].data),
+                         w_bank[b].eq(w_rd[b].data)]
         # Forwarding: an op in S2 read its words before the two ops ahead of it wrote theirs
         # (one is in S3, the other in S4); their new words wait in two registers per lane.
         fwd1_valid = [Signal(name=f"fwd1_valid_{b}") for b in range(P)]
@@ -473,7 +475,11 @@ class LearningCore(wiring.Component):
             hit2 = fwd2_valid[b] & (fwd2_k[b] == s2_k)
             m.d.comb += [cur.eq(Mux(hit1, fwd1_s[b], Mux(hit2, fwd2_s[b], r_s[b]))),
                          th.eq(Mux(hit1, fwd1_th[b], Mux(hit2, fwd2_th[b], r_th[b])))]
-            w = r_w[b]
+            w = Signal(unsigned(wb), name=f"w_{b}")  # lane b's weight, from bank (rot + b) % P
+            with m.Switch(s2_rot):
+                for r in range(P):
+                    with m.Case(r):
+                        m.d.comb += w.eq(w_bank[(r + b) % P])
             new = Signal(state_l, name=f"new_{b}")
             new_th = Signal(L.theta_bits, name=f"new_th_{b}")
             m.d.comb += [new.eq(cur), new_th.eq(th)]
@@ -574,14 +580,17 @@ class LearningCore(wiring.Component):
             m.d.sync += best.eq(s4_cand)
 
         # -- column pipeline: P inputs of one neuron per cycle --------------------------------
-        # S0 issues input group g, S1 registers the words read, S2 looks up each input's trace
-        # and steps its generator, S3 multiplies, S4 clips and writes the weights back.
+        # S0 issues input group g (its addresses registered), SA reads, S1 registers the words
+        # read, S2 looks up each input's trace and steps its generator, S3 multiplies, S4 clips
+        # and writes the weights back.
         col = Signal(_Col)
         col_g = Signal(range(nb + 1))
-        s1c, s2c, s3c, s4c = (Signal(_Col, name=f"s{i}c") for i in range(1, 5))
-        s1c_g, s2c_g, s3c_g, s4c_g = (Signal.like(col_g, name=f"s{i}c_g") for i in range(1, 5))
-        m.d.sync += [s1c.eq(col), s1c_g.eq(col_g), s2c.eq(s1c), s2c_g.eq(s1c_g),
-                     s3c.eq(s2c), s3c_g.eq(s2c_g), s4c.eq(s3c), s4c_g.eq(s3c_g)]
+        sac, s1c, s2c, s3c, s4c = (Signal(_Col, name=f"s{i}c") for i in "a1234")
+        sac_g, s1c_g, s2c_g, s3c_g, s4c_g = (Signal.like(col_g, name=f"s{i}c_g")
+                                             for i in "a1234")
+        m.d.sync += [sac.eq(col), sac_g.eq(col_g), s1c.eq(sac), s1c_g.eq(sac_g),
+                     s2c.eq(s1c), s2c_g.eq(s1c_g), s3c.eq(s2c), s3c_g.eq(s2c_g),
+                     s4c.eq(s3c), s4c_g.eq(s3c_g)]
         m.d.comb += col_active.eq(col != _Col.NONE)
         ls_r = [LS[b].read_port() for b in range(P)]
         ls_w = [LS[b].write_port() for b in range(P)]
@@ -622,15 +631,8 @@ class LearningCore(wiring.Component):
             m.d.comb += col_addr[wbnk].eq(column_counter(
                 f"col_row_{wbnk}", wbnk, NPL, tj_k, range((NIG + 1) * P * NPL)))
         for a in range(P):
-            m.d.comb += [ls_r[a].addr.eq(col_g), ig_r[a].addr.eq(Mux(host_ok, self.host_addr,
-                                                                       col_g))]
-        # the weight write addresses, carried from S0 to S4
-        c_addr = [[col_addr[b]] for b in range(P)]
-        for b in range(P):
-            for i in range(1, 5):
-                reg = Signal.like(col_addr[b], name=f"s{i}c_addr_{b}")
-                m.d.sync += reg.eq(c_addr[b][-1])
-                c_addr[b].append(reg)
+            m.d.comb += [ls_r[a].addr.eq(sac_g), ig_r[a].addr.eq(Mux(host_ok, self.host_addr,
+                                                                       sac_g))]
         sum_terms = []
         col_writes, prunes = [], []  # per input lane: weight written, synapse pruned
         al_r = [mm.read_port() for mm in AL]
@@ -647,20 +649,23 @@ class LearningCore(wiring.Component):
                 m.d.sync += [cleared[q][0].eq(al_r[q].data & ~(1 << col_bit)),
                              cleared[q][1].eq(cleared[q][0]), cleared[q][2].eq(cleared[q][1])]
         in_gen_draws = Const(1) if sd.rounding == "stochastic" else Const(0)
+        col_gen2 = []  # each input bank's generator word, registered in S1 (and for the host)
         for a in range(P):
             wbnk_sel = Signal(range(max(2, P)), name=f"col_w_{a}")
             m.d.comb += wbnk_sel.eq((a + tj_l) % P if P > 1 else 0)
-            # S1: register the weight (from bank (a + j) % P), last spike, generator, alive bit
+            # S1: register the last spike, generator and alive bit (from bank (a + j) % P);
+            # the weight, registered with its bank's, is picked in S2
             wv2 = Signal(unsigned(wb), name=f"col_wv2_{a}")
             last2 = Signal(last_l, name=f"col_last2_{a}")
             gen2 = Signal(16, name=f"col_gen2_{a}")
             alive2 = Signal(name=f"col_alive2_{a}")
             m.d.sync += [last2.eq(ls_r[a].data), gen2.eq(ig_r[a].data)]
+            col_gen2.append(gen2)
             with m.Switch(wbnk_sel):
                 for r in range(P):
                     with m.Case(r):
-                        m.d.sync += [wv2.eq(w_rd[r].data),
-                                     alive2.eq(bank_bit[r] if L.pruning else 1)]
+                        m.d.comb += wv2.eq(w_bank[r])
+                        m.d.sync += alive2.eq(bank_bit[r] if L.pruning else 1)
             # S2: the trace and the generator's next state (written back now)
             in_ok2 = (s2c_g * P + a) < L.n_in
             age = Signal(tb + 1, name=f"age_{a}")
@@ -738,8 +743,12 @@ class LearningCore(wiring.Component):
                 m.d.comb += [w_wr[b].addr.eq(self.host_addr), w_wr[b].data.eq(self.host_w_data),
                              w_wr[b].en.eq(host_w)]
             with m.Else():
-                s2_row = s2_row_addr[b] if L.pruning else s2_base + s2_lk[0]
-                m.d.comb += w_wr[b].addr.eq(Mux(s4c != _Col.NONE, c_addr[b][4], s2_row))
+                # registered a cycle ahead: the address the column op entering S4 read (4
+                # cycles after its SA) or, with pair STDP, the row op entering S2 (2 cycles)
+                wa = Signal.like(ra[b][0], name=f"w_wa_{b}")
+                m.d.sync += wa.eq(Mux(s3c != _Col.NONE, ra[b][3], ra[b][1]) if pair
+                                  else ra[b][3])
+                m.d.comb += w_wr[b].addr.eq(wa)
         tree = sum_terms
         while len(tree) > 1:
             tree = [tree[i] + tree[i + 1] if i + 1 < len(tree) else tree[i]
@@ -827,7 +836,7 @@ class LearningCore(wiring.Component):
         spike_now = Signal()
         fired = Signal(L.padded_out)
         scan_j = Signal(range(L.padded_out + 1))
-        wait = Signal(range(FIRE_DRAIN))
+        wait = Signal(range(max(FIRE_DRAIN, END_TAIL + 1, 3)))
         norm_prep = Signal()
         op_next = Signal(_Op)
         m.d.comb += [op.eq(op_next)]
@@ -888,15 +897,17 @@ class LearningCore(wiring.Component):
                 col_al = Signal(al_addr_shape, name=f"col_al_addr_{q}")
                 m.d.comb += col_al.eq(column_counter(
                     f"col_al_row_{q}", q, NC, tj_k >> cb_shift, range((NIG + 1) * P * NC)))
-                al_addr = col_al  # carried to S4, where a prune writes the word back
-                for i in range(1, 5):
+                al_addr = col_al  # registered for SA, carried to S4 (a prune writes it back)
+                for i in "a1234":
                     reg = Signal(al_addr_shape, name=f"s{i}c_al_addr_{q}")
                     m.d.sync += reg.eq(al_addr)
                     al_addr = reg
+                    if i == "a":
+                        col_al_a = reg
                 nxt = rotated(sc_c, rot_reg, q)
                 m.d.comb += al_r[q].addr.eq(
                     Mux(host_ok, self.host_addr,
-                        Mux(col_active, col_al,
+                        Mux(sac != _Col.NONE, col_al_a,
                             Mux(al_fetch, ev_next.index * NC, row_reg * NC + nxt + 1))))
                 host_al = host_ok & self.host_w_en & (self.host_space == LearnSpace.ALIVE) & \
                     (self.host_bank == q)
@@ -1033,8 +1044,8 @@ class LearningCore(wiring.Component):
                 with m.Elif(g < NIG):
                     m.d.comb += [col.eq(_Col.SUM), col_g.eq(g)]
                     m.d.sync += g.eq(g + 1)
-                with m.Elif(wait == 0):
-                    m.d.sync += wait.eq(1)  # the last SUM op's addition lands
+                with m.Elif(wait < 2):
+                    m.d.sync += wait.eq(wait + 1)  # the last SUM op's SA, S1; S2 adds it
                 with m.Else():
                     m.d.sync += [wait.eq(0), phase.eq(_P.NORM_DIV), div_rem.eq(0), div_q.eq(0),
                                  div_n.eq(dividend_bits)]
@@ -1057,12 +1068,18 @@ class LearningCore(wiring.Component):
                 with m.Else():
                     m.d.sync += [scan_j.eq(scan_j + 1), phase.eq(_P.NORM_SCAN)]
             with m.Case(_P.PRES_END):
+                # END_TAIL cycles first: the last neuron op's write lands while running (the
+                # host owns the ports when idle)
                 retry = (spikes_total < enc.min_spikes) & (attempt < enc.max_tries - 1)
-                with m.If(retry):
+                with m.If(wait < END_TAIL):
+                    m.d.sync += wait.eq(wait + 1)
+                with m.Elif(retry):
+                    m.d.sync += wait.eq(0)
                     m.d.sync += [attempt.eq(attempt + 1), intensity.eq(intensity + 1),
                                  phase.eq(_P.CLEAR), k.eq(0), g.eq(0)]
                 with m.Else():
-                    m.d.sync += [phase.eq(_P.IDLE), running.eq(0), ld_i.eq(0), ld_row.eq(0),
+                    m.d.sync += [wait.eq(0), phase.eq(_P.IDLE), running.eq(0), ld_i.eq(0),
+                                 ld_row.eq(0),
                                  list_len.eq(0), ld_imod.eq(0), ld_idiv.eq(0), ld_kmod.eq(0),
                                  ld_kdiv.eq(0)]
 
@@ -1076,27 +1093,34 @@ class LearningCore(wiring.Component):
         with m.Elif(self.o_spike.ready):
             m.d.sync += self.o_spike.valid.eq(0)
 
-        # -- host reads: 1-cycle latency, while idle ------------------------------------------
-        rd_space = Signal(LearnSpace)
-        rd_bank = Signal.like(self.host_bank)
+        # -- host reads: 2-cycle latency, while idle ------------------------------------------
+        # The words come from the registers every read port's data passes through (S1 and the
+        # encoder's S1 for the generators), never straight from a read port: a weight bank's
+        # port is tens of block RAMs and their output multiplexer.
+        rd_space = [Signal(LearnSpace, name=f"rd_space_{i}") for i in range(2)]
+        rd_bank = [Signal.like(self.host_bank, name=f"rd_bank_{i}") for i in range(2)]
         with m.If(host_ok & self.host_r_en):
-            m.d.sync += [rd_space.eq(self.host_space), rd_bank.eq(self.host_bank)]
+            m.d.sync += [rd_space[0].eq(self.host_space), rd_bank[0].eq(self.host_bank)]
+        m.d.sync += [rd_space[1].eq(rd_space[0]), rd_bank[1].eq(rd_bank[0])]
+        if L.pruning:
+            al_word = [Signal(C, name=f"al_word_{b}") for b in range(P)]
+            m.d.sync += [al_word[b].eq(al_r[b].data) for b in range(P)]
         for b in range(P):
-            with m.If(rd_bank == b):
-                with m.Switch(rd_space):
+            with m.If(rd_bank[1] == b):
+                with m.Switch(rd_space[1]):
                     with m.Case(LearnSpace.WEIGHT):
-                        m.d.comb += self.host_r_data.eq(w_rd[b].data)
+                        m.d.comb += self.host_r_data.eq(w_bank[b])
                     with m.Case(LearnSpace.STATE):
-                        m.d.comb += self.host_r_data.eq(s_rd[b].data.as_value())
+                        m.d.comb += self.host_r_data.eq(r_s[b].as_value())
                     with m.Case(LearnSpace.THETA):
-                        m.d.comb += self.host_r_data.eq(th_rd[b].data)
+                        m.d.comb += self.host_r_data.eq(r_th[b])
                     with m.Case(LearnSpace.ENC_GEN):
-                        m.d.comb += self.host_r_data.eq(eg_r[b].data)
+                        m.d.comb += self.host_r_data.eq(enc_gen2[b])
                     with m.Case(LearnSpace.IN_GEN):
-                        m.d.comb += self.host_r_data.eq(ig_r[b].data)
+                        m.d.comb += self.host_r_data.eq(col_gen2[b])
                     if L.pruning:
                         with m.Case(LearnSpace.ALIVE):
-                            m.d.comb += self.host_r_data.eq(al_r[b].data)
+                            m.d.comb += self.host_r_data.eq(al_word[b])
 
         # -- counters ----------------------------------------------------------------------------
         col_pass_start = ((phase == _P.STDP) | (phase == _P.NORM_SCALE)) & (g == 0) & \

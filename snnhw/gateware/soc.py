@@ -517,11 +517,13 @@ class SoC(wiring.Component):
                 send(rec_byte, "T_REC", actions=[pidx.eq(pidx + 1)])
                 with m.If(sent & (pidx == rlen - 1)):
                     m.next = "T_CRC0"
-            with m.State("M_READ"):  # read the next word; it is there in the next cycle
+            with m.State("M_READ"):  # read the next word; it is there two cycles later
                 with m.If(cmd == Command.READ_MEM):
                     with m.If(sp_arg != Space.LABELS):
                         m.d.comb += core.host_r_en.eq(1)
                 m.d.sync += bidx.eq(0)
+                m.next = "M_WAIT"
+            with m.State("M_WAIT"):  # the learning core's host reads take two cycles
                 m.next = "M_LATCH"
             with m.State("M_LATCH"):  # registered, so no read port drives the CRC logic
                 m.d.sync += word_rd.eq(Mux(cmd == Command.READ_SPIKES, sp_r.data, host_word))

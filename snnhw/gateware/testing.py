@@ -120,11 +120,13 @@ async def learning_sample(ctx, core, image, *, learn: bool, eta: int, prune: boo
 
 
 async def learning_read(ctx, core, space, bank: int, addr: int) -> int:
-    """One host read from a :class:`~snnhw.gateware.learning.LearningCore` (idle)."""
+    """One host read from a :class:`~snnhw.gateware.learning.LearningCore` (idle; 2-cycle
+    latency)."""
     ctx.set(core.host_space, space)
     ctx.set(core.host_bank, bank)
     ctx.set(core.host_addr, addr)
     ctx.set(core.host_r_en, 1)
     await ctx.tick()
     ctx.set(core.host_r_en, 0)
+    await ctx.tick()
     return ctx.get(core.host_r_data)

@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..ir import COL_TAIL, ENC_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
+from ..ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
 from .learning import K_MAX, LearningState, pruning_step
 from .rng import PERIOD, SEQUENCE
 
@@ -85,7 +85,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
     (timesteps, steps, rate_scale, ws, vmin, vmax, leak_shift, thr0, refractory, wta, reset_zero,
      theta_inc, theta_max, theta_decay, has_stdp, rounding, x_tar, norm_target, wmax,
      lanes, npl, nig, padded_out, div_bits, eta_pre, adaptive, pot_shift,
-     pruning, chunk, enc_tail, fire_drain, col_tail, norm_fixed) = params
+     pruning, chunk, enc_tail, fire_drain, col_tail, norm_fixed, end_tail) = params
     prune = prune and learn and pruning
     n_in, n_out = w.shape
     v = np.zeros(n_out, dtype=w.dtype)
@@ -247,7 +247,7 @@ def _present(w, theta, pos, seq, pixels, params, table, intensity, learn, eta,  
                         alive[i, j] = False
                         nw = 0
                     w[i, j] = nw
-    return counts, cyc + 1, ideal
+    return counts, cyc + 1 + end_tail, ideal
 
 
 @njit(cache=True, nogil=True)
@@ -307,7 +307,7 @@ def _params(layer: LayerIR) -> tuple:
             layer.pruning.chunk_bits if layer.pruning else 1,
             # the RTL's pipeline depths: parameters, not globals, which numba's cache would
             # keep from an earlier version of snnhw/ir.py
-            ENC_TAIL, FIRE_DRAIN, COL_TAIL, NORM_FIXED)
+            ENC_TAIL, FIRE_DRAIN, COL_TAIL, NORM_FIXED, END_TAIL)
 
 
 _NO_ALIVE = np.zeros((1, 1), dtype=np.bool_)

@@ -14,7 +14,8 @@ timestep ``s``:
   to end the step;
 * after the last timestep, when learning: theta decay (``NPL + 1``), and with normalisation a scan
   of ``padded_out + 1`` cycles plus ``NORM_FIXED + 2 * NIG + DB`` per fired neuron (sum,
-  divide with ``DB`` dividend bits, rescale); then one cycle to end the presentation.
+  divide with ``DB`` dividend bits, rescale); then ``1 + END_TAIL`` cycles to end the
+  presentation.
 
 The constants are the pipeline depths of the RTL, defined in :mod:`snnhw.ir` (docs/semantics.md
 section 22) and re-exported here.
@@ -27,10 +28,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ir import COL_TAIL, ENC_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
+from ..ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
 
 __all__ = ["presentation_cycles", "ideal_presentation_cycles", "ENC_TAIL", "FIRE_DRAIN",
-           "COL_TAIL", "NORM_FIXED"]
+           "COL_TAIL", "NORM_FIXED", "END_TAIL"]
 
 
 def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
@@ -61,7 +62,7 @@ def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
         if layer.stdp is not None and layer.stdp.normalize_target:
             db = bits_for(layer.stdp.normalize_target << 16)
             t += layer.padded_out + 1 + fired * (2 * nig + db + NORM_FIXED)
-    return t + 1
+    return t + 1 + END_TAIL
 
 
 def ideal_presentation_cycles(layer: LayerIR, events: Sequence[int], spikes: Sequence[int], *,

@@ -54,10 +54,12 @@ async def start_and_reset(dut, inputs: list[str]) -> None:
     await RisingEdge(dut.clk)
 
 
-async def read_words(dut, prefix: str, space: int, bank: int, depth: int) -> list[int]:
+async def read_words(dut, prefix: str, space: int, bank: int, depth: int, *,
+                     latency: int = 1) -> list[int]:
     """Read words ``0..depth-1`` of one memory through a host port whose signals are named
-    ``<prefix>space``, ``<prefix>addr``, ...: one per cycle, the address of word ``n + 1``
-    going out in the cycle word ``n`` is read (1-cycle read latency)."""
+    ``<prefix>space``, ``<prefix>addr``, ...: one per cycle, the address of word ``n +
+    latency`` going out in the cycle word ``n`` is read (``latency``-cycle reads: 1 for the
+    inference core, 2 for the learning core)."""
     def port(name: str):
         return getattr(dut, prefix + name)
 
@@ -67,11 +69,12 @@ async def read_words(dut, prefix: str, space: int, bank: int, depth: int) -> lis
     port("r_en").value = 1
     port("addr").value = 0
     await RisingEdge(dut.clk)
-    for addr in range(1, depth + 1):
-        if addr < depth:
-            port("addr").value = addr
-        await ReadOnly()
-        words.append(int(port("r_data").value))
+    for cycle in range(1, depth + latency):
+        if cycle < depth:
+            port("addr").value = cycle
+        if cycle >= latency:
+            await ReadOnly()
+            words.append(int(port("r_data").value))
         await RisingEdge(dut.clk)
     port("r_en").value = 0
     return words

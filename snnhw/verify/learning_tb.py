@@ -81,7 +81,7 @@ class LearningBench:
         await RisingEdge(dut.clk)
 
     async def read_memory(self, space: LearnSpace, bank: int, depth: int) -> list[int]:
-        return await read_words(self.dut, "host_", space.value, bank, depth)
+        return await read_words(self.dut, "host_", space.value, bank, depth, latency=2)
 
     async def check_sample(self, s: int, image: np.ndarray, *, learn: bool, eta: int,
                            prune: bool = False) -> None:

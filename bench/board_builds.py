@@ -28,7 +28,7 @@ BUILDS = {
     "m400-ecpix5-25": ("examples/learning/mnist_stdp_400.toml", "ecpix5-85f", 25.0),
     "l64-icebreaker": ("tests/data/learn_64x8_icebreaker.toml", "icebreaker", None),
     "m100-icebreaker": ("examples/learning/mnist_stdp_100.toml", "icebreaker", 24.0),
-    "m100p-icebreaker": ("examples/learning/mnist_stdp_100_prune.toml", "icebreaker", 24.0),
+    "m100p-icebreaker": ("tests/data/mnist_100_prune_icebreaker.toml", "icebreaker", 24.0),
 }
 
 

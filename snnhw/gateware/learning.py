@@ -984,7 +984,7 @@ class LearningCore(wiring.Component):
                 with m.Else():
                     m.d.sync += k.eq(k + 1)
             with m.Case(_P.DRAIN):
-                # the last FIRE op goes through S1 to S4 in the first FIRE_DRAIN - 1 cycles;
+                # the last FIRE op goes through SA, S1 .. S4 in the first FIRE_DRAIN - 1 cycles;
                 # then ``best`` is final
                 with m.If(wait < FIRE_DRAIN - 1):
                     m.d.sync += wait.eq(wait + 1)
@@ -1011,7 +1011,7 @@ class LearningCore(wiring.Component):
             with m.Case(_P.STDP):
                 with m.If(g < NIG):
                     m.d.comb += [col.eq(_Col.STDP), col_g.eq(g)]
-                with m.If(g < NIG + COL_TAIL - 1):  # the last op's S1 .. S4
+                with m.If(g < NIG + COL_TAIL - 1):  # the last op's SA, S1 .. S4
                     m.d.sync += g.eq(g + 1)
                 with m.Else():
                     m.d.sync += phase.eq(_P.STEP_END)

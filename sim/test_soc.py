@@ -102,3 +102,37 @@ def test_soc_learns_and_infers_mnist_like_golden(data_dir, tmp_path: Path):
                  "presentations", "alive"):
         assert getattr(rc, name) == getattr(gc, name), name
     assert sum(r.spikes_total for r in gi) >= 10, "the digits must make spikes"
+
+
+def test_icebreaker_soc_with_weights_in_spram_like_golden(tmp_path: Path):
+    """The SoC that snnhw build makes for the iCEBreaker (learn64, weights in double-pumped
+    SPRAM, clocked at twice clk): empty weights at connection, which the host loads, then
+    learning and inference equal to the golden model's."""
+    layer = resolve(load_config(ROOT / "tests" / "data" / "learn_64x8_icebreaker.toml"))
+    rng = np.random.default_rng(11)
+    images = (rng.integers(0, 256, size=(6, layer.n_in))
+              * (rng.random((6, layer.n_in)) < 0.6)).astype(np.uint8)
+    rtl = RtlBackend(layer, out_dir=tmp_path, spike_buffer=64, synapse_ram="spram")
+    results = {}
+    with Network(rtl) as board, Network(GoldenBackend(layer, spike_buffer=64)) as golden:
+        assert rtl.info_at_connection.spram and rtl.info_at_connection.weights_empty
+        assert rtl.info().weights_empty is False  # connecting loaded the config's weights
+        assert np.array_equal(rtl.read_weights(), layer.weights)
+        for name, net in (("rtl", board), ("golden", golden)):
+            net.backend.clear_counters()
+            learned = [net.backend.present(x, learn=True, eta=layer.stdp.eta_at(s))
+                       for s, x in enumerate(images[:3])]
+            inferred = [net.backend.present(x, learn=False) for x in images[3:]]
+            results[name] = (learned + inferred, net.backend.read_state(),
+                             net.backend.counters())
+    (rr, rs, rc), (gr, gs, gc) = results["rtl"], results["golden"]
+    for s, (a, b) in enumerate(zip(rr, gr, strict=True)):
+        assert (a.presentations, a.spikes_total, a.spikes) == (
+            b.presentations, b.spikes_total, b.spikes), f"sample {s}"
+        assert a.counts.tolist() == b.counts.tolist(), f"sample {s}"
+    assert same_state(rs, gs)
+    assert not np.array_equal(rs.weights, layer.weights), "the samples must learn"
+    for name in ("busy_cycles", "synaptic_events", "input_events", "output_spikes",
+                 "presentations"):
+        assert getattr(rc, name) == getattr(gc, name), name
+    assert sum(r.spikes_total for r in gr) > 0

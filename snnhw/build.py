@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from .boards import Board, board_constraints, get_board
-from .boards.pll import ECP5PLL, ICE40PLL, ecp5_pll, ice40_pll
+from .boards.pll import ECP5PLL, ICE40PLL, PLLError, ecp5_pll, ice40_pll
 from .config import Config, load_config
 from .errors import ConfigError, InputError, ToolError
 from .export import make_dir
-from .fit import check_fit
+from .fit import DEVICES, check_fit
 from .ir import LayerIR, dump_resolved, resolve
 
 __all__ = ["BuildResult", "build", "find_tools", "parse_nextpnr_report", "TOOLS",
@@ -75,17 +75,18 @@ def find_tools(family: str, environ: Mapping[str, str] | None = None,
     """
     environ = os.environ if environ is None else environ
     bindir = Path(sys.executable).parent if bindir is None else bindir
+    search = environ.get("PATH", os.defpath)  # the PATH of ``environ``, not of this process
     found = {}
     for var, system, script, package in TOOLS[family]:
         given = environ.get(var)
         if given:
-            path = shutil.which(given)
+            path = shutil.which(given, path=search)
             if path is None:
                 raise ToolError(f"{var}={given}: {system} not found or not executable; unset "
                                 f"{var} to use {script} (pip install {package})")
         else:
             local = bindir / script
-            path = str(local) if local.is_file() else shutil.which(script)
+            path = str(local) if local.is_file() else shutil.which(script, path=search)
             if path is None:
                 raise ToolError(f"{script} not found, needed for {system}: install it with "
                                 f"pip install {package} (or set {var} to your own {system})")
@@ -251,11 +252,17 @@ _UTIL = {
 }
 
 
-def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int) -> dict[str, Any]:
+def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
+                         fast_hz: int | None = None) -> dict[str, Any]:
     """Resource use and timing from nextpnr's ``--report`` JSON.
 
     ``fmax_mhz`` is the achieved frequency of the clock constrained to ``clk_hz`` (the ``sync``
     clock), else of the slowest clock; ``timing_met`` is whether it reached its constraint.
+
+    ``fast_hz``: the design also has the SPRAM's ``fast`` clock (twice ``sync``, edges
+    aligned). Its fmax must reach its constraint too, and so must the paths between the two
+    clocks, which nextpnr reports but does not judge: each gets one ``fast`` period, the time
+    from a ``sync`` edge to the next ``fast`` edge (``cross_domain``).
     """
     util = doc.get("utilization", {})
     names = _UTIL[family]
@@ -271,9 +278,29 @@ def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int) -> dict[
     target = clk_hz / 1e6
     # nextpnr also times nets it promoted to global clocks (constant nets of unused block RAM
     # ports, the oscillator's pad): only the sync clock decides, when it is found.
-    sync = [c for c in clocks.values() if abs(c[1] - target) <= 1e-3 * target]
+    def named(mhz):
+        """The clock constrained closest to ``mhz``, within 2 % (nextpnr derives the
+        constraint of a PLL's GENCLK_HALF output itself, a little off half of GENCLK's)."""
+        near = sorted((abs(c[1] - mhz), n) for n, c in clocks.items()
+                      if abs(c[1] - mhz) <= 0.02 * mhz)
+        return [near[0][1]] if near else []
+    sync = [clocks[n] for n in named(target)]
     judged = sync or list(clocks.values())
     fmax = min((a for a, _ in judged), default=0.0)
+    met = bool(judged) and all(a >= c for a, c in judged)
+    cross = []
+    if fast_hz is not None:
+        fast_names = named(fast_hz / 1e6)
+        met = met and bool(fast_names) and all(clocks[n][0] >= clocks[n][1]
+                                                for n in fast_names)
+        pair = {f"posedge {n}" for n in named(target) + fast_names}
+        budget = 1e9 / fast_hz
+        for p in doc.get("critical_paths", []):
+            if p.get("from") in pair and p.get("to") in pair and p["from"] != p["to"]:
+                delay = sum(float(x.get("delay", 0)) for x in p.get("path", []))
+                cross.append({"from": p["from"], "to": p["to"], "delay_ns": round(delay, 2),
+                              "budget_ns": round(budget, 2)})
+        met = met and all(c["delay_ns"] <= c["budget_ns"] for c in cross)
     return {
         "luts_used": used("luts"), "luts_available": available("luts"),
         "ffs_used": used("ffs"), "ffs_available": available("ffs"),
@@ -281,9 +308,10 @@ def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int) -> dict[
         "spram_used": used("spram"), "spram_available": available("spram"),
         "dsp_used": used("dsp"), "dsp_available": available("dsp"),
         "fmax_mhz": round(fmax, 2),
-        "timing_met": bool(judged) and all(a >= c for a, c in judged),
+        "timing_met": met,
         "clocks": {name: {"achieved_mhz": round(a, 2), "constraint_mhz": round(c, 2)}
                    for name, (a, c) in clocks.items()},
+        **({"cross_domain": cross} if fast_hz is not None else {}),
     }
 
 
@@ -336,7 +364,17 @@ def format_report(r: dict[str, Any]) -> str:
         f" (estimated {r['fit']['blocks']})",
     ]
     if r["family"] == "ice40":
-        lines.append(f"SPRAM        {share(r['spram_used'], r['spram_available'])}")
+        lines.append(f"SPRAM        {share(r['spram_used'], r['spram_available'])}"
+                     + (" (the weights)" if r.get("synapse_ram") == "spram" else ""))
+    if r.get("cross_domain") is not None:
+        fast = r["pll"]["fast_hz"] / 1e6
+        got = [c["achieved_mhz"] for c in r["clocks"].values()
+               if abs(c["constraint_mhz"] - fast) <= 1e-3 * fast]
+        worst = max(r["cross_domain"], key=lambda c: c["delay_ns"], default=None)
+        lines.append(f"SPRAM clock  {fast:.4g} MHz (twice sync): fmax "
+                     + (f"{got[0]:.2f} MHz" if got else "not reported")
+                     + (f", sync/fast paths {worst['delay_ns']:.2f} of {worst['budget_ns']:.2f} ns"
+                        if worst else ""))
     lines += [
         f"DSP          {share(r['dsp_used'], r['dsp_available'])}",
         f"bitstream    {r['bitstream']}",
@@ -365,11 +403,26 @@ class BuildResult:
         return bool(self.report["timing_met"])
 
 
-def choose_pll(board: Board, osc_hz: int, target_hz: int) -> ICE40PLL | ECP5PLL | None:
-    """PLL settings for ``target_hz``; ``None`` when the target is the oscillator itself."""
+def choose_pll(board: Board, osc_hz: int, target_hz: int, *, double: bool = False
+               ) -> ICE40PLL | ECP5PLL | None:
+    """PLL settings for ``target_hz``; ``None`` when the target is the oscillator itself.
+    ``double``: the PLL makes twice the target, and its half for ``sync`` (synapse memory in
+    SPRAM, which the board top clocks at twice ``sync``)."""
+    if double:
+        try:
+            return ice40_pll(osc_hz, 2 * target_hz)
+        except PLLError as e:
+            raise PLLError(str(e).replace(": choose", f" (the SPRAM's clock, twice the "
+                                          f"{target_hz / 1e6:.4g} MHz asked): choose")) from None
     if target_hz == osc_hz:
         return None
     return (ice40_pll if board.family == "ice40" else ecp5_pll)(osc_hz, target_hz)
+
+
+def synapse_ram(board: Board) -> str:
+    """Where a board keeps the weights: SPRAM where the device has it (iCE40UP5K), else block
+    RAM."""
+    return "spram" if DEVICES[board.device].spram else "block"
 
 
 def _learning_layer(config: Config, config_path: str | Path) -> LayerIR:
@@ -425,8 +478,9 @@ def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
     platform = board.platform()
     osc_hz = int(platform.default_clk_frequency)
     target_hz = round(target_mhz * 1e6)
-    pll = choose_pll(board, osc_hz, target_hz)
-    clk_hz = pll.clk_hz if pll else osc_hz
+    ram = synapse_ram(board)
+    pll = choose_pll(board, osc_hz, target_hz, double=ram == "spram")
+    clk_hz = (round(pll.f_out / 2) if ram == "spram" else pll.clk_hz) if pll else osc_hz
 
     from .gateware.uart import baud_divisor  # gateware only once the cheap checks pass
 
@@ -454,8 +508,9 @@ def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
     from .boards.top import BoardTop
     from .gateware.soc import SoC
 
-    top = BoardTop(board, SoC(layer, clk_hz=clk_hz, baud=baud, timeout_cycles=timeout_cycles),
-                   pll)
+    top = BoardTop(board, SoC(layer, clk_hz=clk_hz, baud=baud, timeout_cycles=timeout_cycles,
+                              synapse_ram=ram), pll)
+    assert top.sync_hz in (None, clk_hz)
     overrides = {
         "nextpnr_opts": ["--report", f"{NAME}.report.json", "--seed", str(seed),
                          "--timing-allow-fail", *cons.nextpnr_opts],
@@ -492,9 +547,11 @@ def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
     report: dict[str, Any] = {
         "board": board.name, "device": board.device, "family": board.family,
         "config": str(config_path), "config_hash": f"{config_hash(layer):08x}",
-        **parse_nextpnr_report(nextpnr, board.family, clk_hz),
+        **parse_nextpnr_report(nextpnr, board.family, clk_hz,
+                               round(pll.f_out) if ram == "spram" else None),
+        "synapse_ram": ram,
         "target_mhz": float(target_mhz), "clk_hz": clk_hz,
-        "pll": _pll_dict(pll), "baud": baud, "timeout_ms": timeout_ms,
+        "pll": _pll_dict(pll, ram == "spram"), "baud": baud, "timeout_ms": timeout_ms,
         "timeout_cycles": timeout_cycles, "seed": seed,
         "bitstream": bitstream.name,
         "build_seconds": round(time.monotonic() - started, 1), "stage_seconds": stages,
@@ -512,13 +569,15 @@ def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
     return BuildResult(out, bitstream, report)
 
 
-def _pll_dict(pll: ICE40PLL | ECP5PLL | None) -> dict[str, Any]:
+def _pll_dict(pll: ICE40PLL | ECP5PLL | None, double: bool = False) -> dict[str, Any]:
     if pll is None:
         return {"primitive": "none (oscillator)"}
     if isinstance(pll, ICE40PLL):
-        return {"primitive": "SB_PLL40_PAD", "DIVR": pll.divr, "DIVF": pll.divf,
-                "DIVQ": pll.divq, "FILTER_RANGE": pll.filter_range,
-                "f_out_hz": float(pll.f_out)}
+        return {"primitive": "SB_PLL40_2F_PAD" if double else "SB_PLL40_PAD",
+                "DIVR": pll.divr, "DIVF": pll.divf, "DIVQ": pll.divq,
+                "FILTER_RANGE": pll.filter_range, "f_out_hz": float(pll.f_out),
+                **({"fast_hz": float(pll.f_out), "sync_hz": float(pll.f_out / 2)}
+                   if double else {})}
     return {"primitive": "EHXPLLL", "CLKI_DIV": pll.clki_div, "CLKFB_DIV": pll.clkfb_div,
             "CLKOP_DIV": pll.clkop_div, "CLKOP_CPHASE": pll.clkop_cphase,
             "f_out_hz": float(pll.f_out)}

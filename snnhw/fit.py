@@ -9,7 +9,9 @@ wins
 
 * iCE40 ``SB_RAM40_4K`` (cost 64): 256 x 16 (with bit write enables), 512 x 8, 1024 x 4,
   2048 x 2;
-* iCE40UP5K ``SB_SPRAM256KA``: 16384 x 16, only for memories marked ``huge`` (single-port);
+* iCE40UP5K ``SB_SPRAM256KA``: 16384 x 16, for memories marked ``huge``: on the UP5K the
+  weights, which :class:`snnhw.gateware.spram.SPRAMStore` keeps there (:func:`snnhw.ir.spram_layout`
+  blocks per lane);
 * ECP5 ``DP16KD`` (cost 128, 9-bit bytes): 16384 x 1, 8192 x 2, 4096 x 4, 2048 x 9,
   1024 x 18, and as ``PDPW16KD`` (one read and one write port, as all of ours) 512 x 36;
 * ECP5 ``TRELLIS_DPR16X4`` LUT RAM (cost 4): 16 x 4, read without a clock, so a synchronous
@@ -26,12 +28,12 @@ device has raises :class:`FitError` with one line naming the budget and the need
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import ceil
 from typing import Any
 
 from .errors import InputError
-from .ir import LayerIR, MemoryIR, bits_for
+from .ir import LayerIR, MemoryIR, bits_for, spram_layout
 from .protocol import LABEL_BITS, SPIKE_BYTES, max_payload
 
 __all__ = ["Device", "DEVICES", "Placement", "FitReport", "FitError", "soc_memories",
@@ -125,8 +127,8 @@ def place(mem: MemoryIR, device: Device) -> Placement:
     if mem.async_read:  # the trace ROM, read by several lanes at once: LUTs
         return Placement(mem, "logic", 0, None)
     if mem.huge and device.spram:
-        _, units = _cost(mem.depth, mem.width, (*device.spram_shape, 0), 0)
-        return Placement(mem, "spram", units * mem.count, device.spram_shape)
+        return Placement(mem, "spram", spram_layout(mem.width, mem.depth)[2] * mem.count,
+                         device.spram_shape)
     best = (float(mem.depth * mem.width), "logic", 0, None)  # flip-flops, cost 1 per bit
     for shape in device.bram_shapes:
         cost, units = _cost(mem.depth, mem.width, shape, device.bram_cost)
@@ -176,7 +178,9 @@ def estimate(layer: LayerIR, device: str | Device,
              spike_buffer: int = SPIKE_BUFFER) -> FitReport:
     """Where the SoC's memories go on ``device`` (a :data:`DEVICES` name or a Device)."""
     dev = device if isinstance(device, Device) else DEVICES[device]
-    mems = tuple(layer.memories) + soc_memories(layer, spike_buffer)
+    # where the device has SPRAM, the weights go there (snnhw.build.synapse_ram)
+    mems = tuple(replace(m, huge=True) if m.name == "weights" and dev.spram else m
+                 for m in layer.memories) + soc_memories(layer, spike_buffer)
     return FitReport(dev, tuple(place(m, dev) for m in mems))
 
 
@@ -194,15 +198,22 @@ def check_fit(layer: LayerIR, device: str | Device,
         return r
     weights = next(p for p in r.placements if p.memory.name == "weights")
     wbits = weights.memory.bits
-    need = (f"needs {r.bram} block RAMs ({_n(r.bram * dev.bram_bits)} bits; {weights.blocks} "
-            f"of them hold the {_n(wbits)} bits of synapse memory), it has {dev.bram} "
-            f"{dev.primitive} ({_n(dev.bram * dev.bram_bits)} bits)")
-    if r.spram > dev.spram:
-        need = (f"needs {r.spram} SPRAMs and {r.bram} block RAMs, it has {dev.spram} and "
-                f"{dev.bram}")
-    spram = ""
-    if dev.spram and not weights.memory.huge:
+    bram = f"{dev.bram} {dev.primitive} ({_n(dev.bram * dev.bram_bits)} bits)"
+    if weights.kind == "spram":
         spram_bits = dev.spram * dev.spram_shape[0] * dev.spram_shape[1]
-        spram = f"; its SPRAM ({_n(spram_bits)} bits) is not used by the core yet"
-    raise FitError(f"{layer.name} does not fit the {dev.name}: {need}{spram}: "
+        parts = []
+        if r.spram > dev.spram:
+            lanes = weights.memory.count
+            each = f" ({r.spram // lanes} for each of {lanes} lanes)" if lanes > 1 else ""
+            parts.append(f"needs {_n(wbits)} bits of synapse memory in {r.spram} SPRAMs{each}, "
+                         f"its {dev.spram} SPRAMs hold {_n(spram_bits)} bits")
+        if r.bram > dev.bram:
+            parts.append(f"needs {r.bram} block RAMs ({_n(r.bram * dev.bram_bits)} bits) "
+                         f"besides the synapse memory in SPRAM, it has {bram}")
+        need = "; ".join(parts)
+    else:
+        need = (f"needs {r.bram} block RAMs ({_n(r.bram * dev.bram_bits)} bits; "
+                f"{weights.blocks} of them hold the {_n(wbits)} bits of synapse memory), it "
+                f"has {bram}")
+    raise FitError(f"{layer.name} does not fit the {dev.name}: {need}: "
                    "choose fewer inputs, neurons or weight bits, or a bigger board")

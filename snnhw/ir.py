@@ -31,7 +31,8 @@ from .errors import ConfigError
 __all__ = ["MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR", "resolve", "dump_resolved",
            "trace_table", "ceil_log2", "bits_for", "from_twos", "xorshift16",
            "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states",
-           "ENC_TAIL", "FIRE_DRAIN", "COL_TAIL", "NORM_FIXED", "END_TAIL"]
+           "ENC_TAIL", "FIRE_DRAIN", "COL_TAIL", "NORM_FIXED", "END_TAIL",
+           "SPRAM_DEPTH", "SPRAM_WIDTH", "spram_layout"]
 
 # Pipeline depths of the learning core (docs/semantics.md section 22): the gateware is built
 # with them and the cycle model (snnhw.golden.learning_cycles) counts them.
@@ -53,6 +54,27 @@ def from_twos(word: int, bits: int) -> int:
     """The signed value of the low ``bits`` bits of ``word`` (two's complement)."""
     word &= (1 << bits) - 1
     return word - (1 << bits) if word >> (bits - 1) else word
+
+
+# iCE40UP5K SB_SPRAM256KA: the synapse memory's primitive there (snnhw.gateware.spram)
+SPRAM_DEPTH = 16384
+SPRAM_WIDTH = 16
+
+
+def spram_layout(width: int, depth: int) -> tuple[int, int, int]:
+    """``(slot bits, slots per word, blocks)`` of a memory of ``depth`` x ``width`` bits in
+    SPRAM: words narrower than 16 bits share one in nibble-aligned slots (a write enables its
+    slot's nibbles)."""
+    if not 1 <= width <= SPRAM_WIDTH:
+        raise ValueError(f"SPRAM word width must be 1 to {SPRAM_WIDTH} bits, not {width!r}")
+    if depth < 1:
+        raise ValueError(f"SPRAM depth must be a positive integer, not {depth!r}")
+    slot = 4 * -(-width // 4)
+    while SPRAM_WIDTH % slot:  # 12-bit slots: one per word
+        slot += 4
+    per = SPRAM_WIDTH // slot
+    words = -(-depth // per)
+    return slot, per, -(-words // SPRAM_DEPTH)
 
 
 def bits_for(n: int) -> int:

@@ -224,11 +224,15 @@ class Info:
     spike_buffer: int
     clk_hz: int
     baud: int
+    spram: bool = False  # the weights are in SPRAM, which configuration leaves empty
+    weights_empty: bool = False  # no weight written since configuration (SPRAM only)
 
     FORMAT = "<4sBIHHBBBHII"
+    FLAGS_OFFSET = 15  # the flags byte in the packed reply
 
     def pack(self) -> bytes:
-        flags = int(self.pruning) | int(self.schedule) << 1
+        flags = (int(self.pruning) | int(self.schedule) << 1 | int(self.spram) << 2
+                 | int(self.weights_empty) << 3)
         return struct.pack(self.FORMAT, MAGIC, self.version, self.config_hash, self.n_in,
                            self.n_out, self.lanes, self.weight_bits, flags, self.spike_buffer,
                            self.clk_hz, self.baud)
@@ -240,7 +244,7 @@ class Info:
         (_, version, h, n_in, n_out, lanes, wb, flags, sb, clk, baud) = struct.unpack(
             cls.FORMAT, payload)
         return cls(version, h, n_in, n_out, lanes, wb, bool(flags & 1), bool(flags & 2), sb,
-                   clk, baud)
+                   clk, baud, bool(flags & 4), bool(flags & 8))
 
     @classmethod
     def size(cls) -> int:

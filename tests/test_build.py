@@ -34,6 +34,29 @@ def test_parse_real_nextpnr_report():
     assert r["clocks"]["clk"] == {"achieved_mhz": 19.46, "constraint_mhz": 24.0}
 
 
+def test_parse_report_with_spram_clock():
+    # the learn64 SoC with its weights in SPRAM at 16.5 MHz (the SPRAM's clock 33 MHz); of
+    # the critical paths only the two between the clocks are kept
+    doc = json.loads((DATA / "nextpnr_report_icebreaker_spram.json").read_text())
+    r = parse_nextpnr_report(doc, "ice40", 16_500_000, 33_000_000)
+    assert (r["spram_used"], r["bram_used"], r["luts_used"]) == (1, 13, 4723)
+    assert r["fmax_mhz"] == 20.82
+    assert r["clocks"]["design.core.fast_clk"] == {"achieved_mhz": 80.73,
+                                                   "constraint_mhz": 33.0}
+    assert r["cross_domain"] == [
+        {"from": "posedge clk", "to": "posedge design.core.fast_clk", "delay_ns": 16.91,
+         "budget_ns": 30.3},
+        {"from": "posedge design.core.fast_clk", "to": "posedge clk", "delay_ns": 4.38,
+         "budget_ns": 30.3}]
+    assert r["timing_met"] is True
+    # a path between the clocks longer than a fast period fails, as a slow fast clock does
+    doc["critical_paths"][0]["path"][0]["delay"] = 15.0
+    assert parse_nextpnr_report(doc, "ice40", 16_500_000, 33_000_000)["timing_met"] is False
+    doc = json.loads((DATA / "nextpnr_report_icebreaker_spram.json").read_text())
+    doc["fmax"]["design.core.fast_clk"]["achieved"] = 32.5
+    assert parse_nextpnr_report(doc, "ice40", 16_500_000, 33_000_000)["timing_met"] is False
+
+
 def test_parse_ecp5_names():
     doc = {"utilization": {"TRELLIS_COMB": {"used": 30000, "available": 83640},
                            "TRELLIS_FF": {"used": 9000, "available": 83640},
@@ -118,7 +141,7 @@ def test_cli_does_not_fit(capsys, tmp_path):
     code, out, err = run_cli(capsys, "build", str(ROOT / "examples/learning/mnist_stdp_100.toml"),
                              "--board", "icebreaker", "--out", str(tmp_path))
     assert code == 1
-    assert err.startswith("error: mnist100 does not fit the iCE40UP5K-SG48: needs 218 block RAMs ")
+    assert err.startswith("error: mnist100 does not fit the iCE40UP5K-SG48: needs 58 block RAMs ")
     assert err.count("\n") == 1
 
 
@@ -134,8 +157,8 @@ def test_cli_clock_out_of_range(capsys, tmp_path):
     code, out, err = run_cli(capsys, "build", str(TINY), "--board", "icebreaker", "--out",
                              str(tmp_path), "--target-mhz", "300")
     assert code == 1
-    assert err == ("error: the iCE40 PLL makes 16 to 275 MHz from 12 MHz, not 300 MHz: choose "
-                   "another --target-mhz\n")
+    assert err == ("error: the iCE40 PLL makes 16 to 275 MHz from 12 MHz, not 600 MHz (the "
+                   "SPRAM's clock, twice the 300 MHz asked): choose another --target-mhz\n")
 
 
 @pytest.mark.skipif(bool(os.environ.get("SNNHW_SKIP_BUILD")),
@@ -152,7 +175,12 @@ def test_build_icebreaker(capsys, tmp_path):
     assert (report["board"], report["device"], report["clk_hz"]) == (
         "icebreaker", "iCE40UP5K-SG48", 16_500_000)
     assert 0 < report["luts_used"] <= report["luts_available"] == 5280
-    assert report["bram_used"] == report["fit"]["blocks"] == 14
+    assert report["bram_used"] == report["fit"]["blocks"] == 13
+    assert report["spram_used"] == report["fit"]["spram"] == 1  # the weights
+    assert report["synapse_ram"] == "spram"
+    assert report["pll"]["primitive"] == "SB_PLL40_2F_PAD"
+    assert len(report["cross_domain"]) == 2  # sync -> fast and back, each within its budget
+    assert all(c["delay_ns"] <= c["budget_ns"] for c in report["cross_domain"])
     for key in ("ffs_used", "spram_used", "dsp_used", "config_hash", "baud", "build_seconds",
                 "tools"):
         assert key in report

@@ -4,7 +4,9 @@ LED.
 
 The design is any component in the ``sync`` domain with ``rx: In(1)``, ``tx: Out(1)`` and
 ``busy: Out(1)`` (the SoC, :class:`snnhw.gateware.soc.SoC`), built for the PLL's achieved
-frequency, :attr:`ICE40PLL.clk_hz` / :attr:`ECP5PLL.clk_hz`.
+frequency, :attr:`BoardTop.sync_hz`. A design whose ``synapse_ram`` is ``"spram"`` (the
+iCE40UP5K's SoC) also uses the ``fast`` domain, twice ``sync`` with aligned rising edges: the
+iCE40 PLL makes ``fast`` on one output and its half, ``sync``, on the other.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ class BoardTop(Elaboratable):
     board : Board
         The board (its family chooses the PLL primitive; its ``busy_led`` the LED).
     design : wiring.Component
-        In the ``sync`` domain, with ``rx``, ``tx`` and ``busy`` members.
+        In the ``sync`` domain, with ``rx``, ``tx`` and ``busy`` members (and ``fast`` if its
+        ``synapse_ram`` is ``"spram"``).
     pll : ICE40PLL or ECP5PLL or None
         The PLL's settings, of the board's family; ``None`` clocks ``sync`` straight from the
-        oscillator (then reset is released two cycles after configuration).
+        oscillator (then reset is released two cycles after configuration). With ``fast``, an
+        :class:`ICE40PLL` for the ``fast`` frequency (``choose_pll(..., double=True)``).
     """
 
     def __init__(self, board: Board, design, pll: ICE40PLL | ECP5PLL | None) -> None:
@@ -45,6 +49,9 @@ class BoardTop(Elaboratable):
             if not hasattr(design, name):
                 raise TypeError(f"Design must have rx, tx and busy members, not {design!r}")
         self._board, self._design, self._pll = board, design, pll
+        if self.double_clock and not isinstance(pll, ICE40PLL):
+            raise ValueError("A design with synapse memory in SPRAM needs the iCE40 PLL to make "
+                             "its two clocks")
         self._MustUse__silence = False
 
     @property
@@ -58,6 +65,21 @@ class BoardTop(Elaboratable):
     @property
     def pll(self) -> ICE40PLL | ECP5PLL | None:
         return self._pll
+
+    @property
+    def sync_hz(self) -> int | None:
+        """The ``sync`` clock the PLL makes (half its output with :attr:`double_clock`);
+        ``None`` without a PLL."""
+        if self._pll is None:
+            return None
+        return round(self._pll.f_out / 2) if self.double_clock else self._pll.clk_hz
+
+    @property
+    def double_clock(self) -> bool:
+        """The design also needs ``fast``, twice ``sync`` with aligned edges (synapse memory in
+        iCE40 SPRAM, :class:`snnhw.gateware.spram.SPRAMStore`): the PLL makes ``fast`` and its
+        half, ``sync``."""
+        return getattr(self._design, "synapse_ram", "block") == "spram"
 
     def elaborate(self, platform):
         m = Module()
@@ -73,6 +95,21 @@ class BoardTop(Elaboratable):
             m.submodules.osc = osc = io.Buffer("i", platform.request(platform.default_clk, 0,
                                                                      dir="-"))
             m.d.comb += [cd_sync.clk.eq(osc.i), locked.eq(1)]
+        elif isinstance(pll, ICE40PLL) and self.double_clock:
+            # Both outputs of one PLL: A (GENCLK) the fast domain, B (GENCLK_HALF) its half,
+            # sync, rising on every other edge of A.
+            m.domains.fast = cd_fast = ClockDomain("fast", reset_less=True)
+            pad = platform.request(platform.default_clk, 0, dir="-")
+            m.submodules.pll = Instance(
+                "SB_PLL40_2F_PAD",
+                p_FEEDBACK_PATH="SIMPLE", p_PLLOUT_SELECT_PORTA="GENCLK",
+                p_PLLOUT_SELECT_PORTB="GENCLK_HALF",
+                p_DIVR=pll.divr, p_DIVF=pll.divf, p_DIVQ=pll.divq,
+                p_FILTER_RANGE=pll.filter_range,
+                i_PACKAGEPIN=pad.io, i_RESETB=Const(1), i_BYPASS=Const(0),
+                o_PLLOUTGLOBALA=ClockSignal("fast"), o_PLLOUTGLOBALB=ClockSignal("sync"),
+                o_LOCK=locked)
+            platform.add_clock_constraint(cd_fast.clk, pll.clk_hz)
         elif isinstance(pll, ICE40PLL):
             # The iCEBreaker's 12 MHz oscillator drives the PLL's own pad (pin 35,
             # IOT_46b_G0): SB_PLL40_PAD takes it straight from the package pin, with no global
@@ -109,7 +146,7 @@ class BoardTop(Elaboratable):
                 o_CLKOP=clkop, o_LOCK=locked)
             m.d.comb += cd_sync.clk.eq(clkop)
         if pll is not None:
-            platform.add_clock_constraint(cd_sync.clk, pll.clk_hz)
+            platform.add_clock_constraint(cd_sync.clk, self.sync_hz)
 
         # Reset is asserted while the PLL is unlocked and released synchronously to the new
         # clock, so no flip-flop leaves reset on a different edge than its neighbours.

@@ -19,6 +19,8 @@ post-spike STDP pass over the winner's fan-in, P inputs per cycle.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -26,8 +28,11 @@ from amaranth.lib.wiring import In, Out
 from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2
 from .common import saturating_counters
 from .layouts import COUNTER_NAMES, CountersSignature
+from .spram import SPRAMStore
 
-__all__ = ["LearningCore", "LearnSpace"]
+__all__ = ["LearningCore", "LearnSpace", "SYNAPSE_RAMS"]
+
+SYNAPSE_RAMS = ("block", "spram")  # LearningCore.synapse_ram
 
 K_MAX = 2**24 - 1
 
@@ -93,7 +98,12 @@ class LearningCore(wiring.Component):
     state, thresholds and generators are reachable through ``host`` while idle.
     """
 
-    def __init__(self, layer: LayerIR) -> None:
+    def __init__(self, layer: LayerIR, *, synapse_ram: str = "block") -> None:
+        if synapse_ram not in SYNAPSE_RAMS:
+            self._MustUse__silence = True
+            raise ValueError(f"Synapse RAM must be one of {', '.join(SYNAPSE_RAMS)}, not "
+                             f"{synapse_ram!r}")
+        self._synapse_ram = synapse_ram
         if not isinstance(layer, LayerIR):
             raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
         if layer.stdp is None or layer.inhibition != "wta" or layer.weight_signed:
@@ -142,6 +152,13 @@ class LearningCore(wiring.Component):
     def layer(self) -> LayerIR:
         return self._layer
 
+    @property
+    def synapse_ram(self) -> str:
+        """Where the weights are: ``"block"`` (block RAM, loaded with the IR's initial
+        weights) or ``"spram"`` (iCE40UP5K SPRAM through :class:`SPRAMStore`, clocked by a
+        ``fast`` domain at twice ``sync``; empty until the host writes the weights)."""
+        return self._synapse_ram
+
     def elaborate(self, platform):  # noqa: C901 - one datapath, commented stage by stage
         m = Module()
         L = self._layer
@@ -173,7 +190,12 @@ class LearningCore(wiring.Component):
                 return mm
             slots = [int(gens[k]) for k in range(b, L.n_in, P)]
             inputs = [int(gens[L.n_in + i]) for i in range(b, L.n_in, P)]
-            W.append(mem("weights", unsigned(wb), L.bank_depth, banks[b].tolist()))
+            if self._synapse_ram == "spram":
+                store = SPRAMStore(width=wb, depth=L.bank_depth)
+                m.submodules[f"weights_{b}"] = store
+                W.append(store)
+            else:
+                W.append(mem("weights", unsigned(wb), L.bank_depth, banks[b].tolist()))
             if pair:  # each neuron's depression generator starts from the IR's state
                 S.append(mem("state", state_l, NPL, [
                     {"gen": int(gens[2 * L.n_in + k * P + b]) if k * P + b < L.n_out else 1}
@@ -373,8 +395,12 @@ class LearningCore(wiring.Component):
         s_wr = [S[b].write_port() for b in range(P)]
         th_rd = [TH[b].read_port() for b in range(P)]
         th_wr = [TH[b].write_port() for b in range(P)]
-        w_rd = [W[b].read_port() for b in range(P)]
-        w_wr = [W[b].write_port() for b in range(P)]
+        if self._synapse_ram == "spram":  # the store's members, named as a Memory's ports
+            w_rd = [SimpleNamespace(addr=w.rd_addr, data=w.rd_data) for w in W]
+            w_wr = [SimpleNamespace(addr=w.wr_addr, data=w.wr_data, en=w.wr_en) for w in W]
+        else:
+            w_rd = [W[b].read_port() for b in range(P)]
+            w_wr = [W[b].write_port() for b in range(P)]
         post_rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
         dep_w = [Signal(unsigned(wb), name=f"dep_w_{b}") for b in range(P)]  # lane b's new w
         dep_en = [Signal(name=f"dep_en_{b}") for b in range(P)]

@@ -42,7 +42,7 @@ from ..protocol import (
     max_payload,
     memory_spaces,
 )
-from .learning import LearningCore, LearnSpace
+from .learning import SYNAPSE_RAMS, LearningCore, LearnSpace
 from .uart import UARTReceiver, UARTTransmitter, baud_divisor
 
 __all__ = ["SoC"]
@@ -93,10 +93,17 @@ class SoC(wiring.Component):
         A request whose next byte takes longer than this is dropped (``TIMEOUT``).
     spike_buffer : int
         Spikes of a run kept for READ_SPIKES (the rest are counted).
+    synapse_ram : str
+        ``"block"`` or ``"spram"`` (:attr:`LearningCore.synapse_ram`; needs a ``fast`` domain
+        at twice ``sync``). SPRAM starts empty: INFO says so until the host writes a weight.
     """
 
     def __init__(self, layer: LayerIR, *, clk_hz: int, baud: int, timeout_cycles: int,
-                 spike_buffer: int = 512) -> None:
+                 spike_buffer: int = 512, synapse_ram: str = "block") -> None:
+        if synapse_ram not in SYNAPSE_RAMS:
+            raise ValueError(f"Synapse RAM must be one of {', '.join(SYNAPSE_RAMS)}, not "
+                             f"{synapse_ram!r}")
+        self._synapse_ram = synapse_ram
         if not isinstance(layer, LayerIR) or not layer.has_learning_core:
             raise TypeError(f"Layer must be a learning LayerIR, not {layer!r}")
         if not isinstance(timeout_cycles, int) or timeout_cycles < 1:
@@ -133,13 +140,19 @@ class SoC(wiring.Component):
     def spike_buffer(self) -> int:
         return self._spike_buffer
 
+    @property
+    def synapse_ram(self) -> str:
+        return self._synapse_ram
+
     def info(self) -> Info:
         """What INFO answers."""
         L = self._layer
         return Info(version=1, config_hash=config_hash(L), n_in=L.n_in, n_out=L.n_out,
                     lanes=L.lanes, weight_bits=L.weight_bits, pruning=bool(L.pruning),
                     schedule=bool(L.pruning and L.pruning.target_permille),
-                    spike_buffer=self._spike_buffer, clk_hz=self._clk_hz, baud=self._baud)
+                    spike_buffer=self._spike_buffer, clk_hz=self._clk_hz, baud=self._baud,
+                    spram=self._synapse_ram == "spram",
+                    weights_empty=self._synapse_ram == "spram")
 
     def elaborate(self, platform):  # noqa: C901 - one request engine, commented by stage
         m = Module()
@@ -149,7 +162,7 @@ class SoC(wiring.Component):
         spaces = memory_spaces(L)
         assert all(LearnSpace(s.value).name == s.name for s in spaces if s != Space.LABELS)
 
-        m.submodules.core = core = LearningCore(L)
+        m.submodules.core = core = LearningCore(L, synapse_ram=self._synapse_ram)
         m.submodules.uart_rx = urx = UARTReceiver(divisor=self._divisor)
         m.submodules.uart_tx = utx = UARTTransmitter(divisor=self._divisor)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.busy.eq(~core.idle)]
@@ -258,6 +271,13 @@ class SoC(wiring.Component):
                else _const_bytes(L.n_in * L.n_out, 4)),
         }
         assert len(records[Command.INFO]) == Info.size()
+        if self._synapse_ram == "spram":  # INFO's weights_empty: until a weight is written
+            empty = Signal(init=1)
+            with m.If(core.host_w_en & (core.host_space == LearnSpace.WEIGHT)):
+                m.d.sync += empty.eq(0)
+            f = Info.FLAGS_OFFSET
+            records[Command.INFO][f] = Cat(records[Command.INFO][f][:3], empty,
+                                           records[Command.INFO][f][4:])
         assert len(records[Command.GET_PARAMS]) == Params.size()
         assert len(records[Command.RUN]) == RunReply.size()
         rec_len = {c: len(r) for c, r in records.items()}

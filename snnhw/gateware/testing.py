@@ -10,7 +10,8 @@ from ..ir import from_twos
 from .core import NeuronCore
 from .layouts import Space
 
-__all__ = ["stream_put", "stream_get", "run_events", "host_write", "host_read", "read_state"]
+__all__ = ["stream_put", "stream_get", "run_events", "host_write", "host_read", "read_state",
+           "learning_sample", "learning_read", "learning_write"]
 
 
 async def stream_put(ctx, stream, payload) -> None:
@@ -122,11 +123,24 @@ async def learning_sample(ctx, core, image, *, learn: bool, eta: int, prune: boo
 async def learning_read(ctx, core, space, bank: int, addr: int) -> int:
     """One host read from a :class:`~snnhw.gateware.learning.LearningCore` (idle; 2-cycle
     latency)."""
-    ctx.set(core.host_space, space)
-    ctx.set(core.host_bank, bank)
-    ctx.set(core.host_addr, addr)
+    _learning_address(ctx, core, space, bank, addr)
     ctx.set(core.host_r_en, 1)
     await ctx.tick()
     ctx.set(core.host_r_en, 0)
     await ctx.tick()
     return ctx.get(core.host_r_data)
+
+
+async def learning_write(ctx, core, space, bank: int, addr: int, word: int) -> None:
+    """One host write to a :class:`~snnhw.gateware.learning.LearningCore` (idle)."""
+    _learning_address(ctx, core, space, bank, addr)
+    ctx.set(core.host_w_data, word)
+    ctx.set(core.host_w_en, 1)
+    await ctx.tick()
+    ctx.set(core.host_w_en, 0)
+
+
+def _learning_address(ctx, core, space, bank: int, addr: int) -> None:
+    ctx.set(core.host_space, space)
+    ctx.set(core.host_bank, bank)
+    ctx.set(core.host_addr, addr)

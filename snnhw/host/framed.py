@@ -97,6 +97,12 @@ class FramedBackend(Backend):
         self._max_write = max_payload(layer) - MEM_HEADER  # payload bytes of one WRITE_MEM
         self._alive_offset = 0  # alive connections the SoC's count misses (host writes)
         self._info = self._hello()
+        if self._info.weights_empty:
+            # SPRAM comes out of configuration empty: the config's initial weights, as the
+            # golden model starts from them
+            log.info("%s: weights in SPRAM, empty since configuration: loading the config's "
+                     "initial weights", transport.name)
+            self.write_weights(layer.weights)
 
     # -- frames -------------------------------------------------------------------------
 
@@ -241,6 +247,11 @@ class FramedBackend(Backend):
 
     def info(self) -> Info:
         return Info.unpack(self.request(Command.INFO, reply_size=Info.size()))
+
+    @property
+    def info_at_connection(self) -> Info:
+        """The INFO reply the host got when it connected (before it loaded anything)."""
+        return self._info
 
     def read_weights(self) -> np.ndarray:
         return self.layer.weights_from_banks(self._read_space(Space.WEIGHT))

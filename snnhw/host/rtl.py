@@ -98,6 +98,9 @@ class RtlBackend(FramedBackend):
         Spikes the SoC keeps per RUN.
     waves : bool
         Dump a waveform into ``out_dir``.
+    synapse_ram : str
+        ``"block"``, or ``"spram"`` for the iCE40UP5K's SoC (weights in double-pumped SPRAM,
+        empty until the host loads them; the bridge clocks it at twice ``clk``).
     timeout : float
         Seconds of wall-clock time to wait for a reply (a RUN simulates thousands of cycles).
 
@@ -109,7 +112,8 @@ class RtlBackend(FramedBackend):
 
     def __init__(self, layer: LayerIR, *, out_dir: str | Path | None = None,
                  baud: int = 115200, bit_cycles: int = 8, timeout_cycles: int | None = None,
-                 spike_buffer: int = 256, waves: bool = False, timeout: float = 300.0) -> None:
+                 spike_buffer: int = 256, waves: bool = False, timeout: float = 300.0,
+                 synapse_ram: str = "block") -> None:
         from amaranth.back import verilog
         from cocotb_tools.runner import get_runner
 
@@ -122,7 +126,7 @@ class RtlBackend(FramedBackend):
         out.mkdir(parents=True, exist_ok=True)
         soc = SoC(layer, clk_hz=bit_cycles * baud, baud=baud,
                   timeout_cycles=timeout_cycles or 200 * 10 * bit_cycles,
-                  spike_buffer=spike_buffer)
+                  spike_buffer=spike_buffer, synapse_ram=synapse_ram)
         source = out / f"{TOP}.v"
         text = verilog.convert(soc, name=TOP)
         if not source.is_file() or source.read_text() != text:  # keep make's view of it

@@ -56,6 +56,10 @@ class UartBridge:
     async def reset(self) -> None:
         dut = self.dut
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+        if hasattr(dut, "fast_clk"):  # weights in SPRAM: its clock, twice clk, edges aligned
+            cocotb.start_soon(Clock(dut.fast_clk, CLOCK_NS / 2, unit="ns").start())
+            if hasattr(dut, "fast_rst"):
+                dut.fast_rst.value = 0
         dut.rx.value = 1
         dut.rst.value = 1
         for _ in range(4):

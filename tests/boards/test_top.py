@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from amaranth import Module
+from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -60,6 +60,43 @@ def test_ecp5_ehxplll(name):
         assert re.search(rf"parameter \\{param} {value}\n", il)
     assert re.search(r'FREQUENCY NET "\S+" 60000000(\.0)? HZ;', lpf)
     assert 'LOCATE COMP "uart_0__rx' in lpf
+
+
+class SpramLoopBack(LoopBack):
+    """Fixture: a design with its synapse memory in SPRAM, which needs the ``fast`` domain."""
+
+    synapse_ram = "spram"
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        echo = Signal()
+        m.d.fast += echo.eq(self.rx)
+        return m
+
+
+def test_icebreaker_spram_clocks():
+    board = BOARDS["icebreaker"]
+    platform = board.platform()
+    pll = choose_pll(board, 12_000_000, 18_000_000, double=True)
+    top = BoardTop(board, SpramLoopBack(), pll)
+    assert top.double_clock and (pll.clk_hz, top.sync_hz) == (36_000_000, 18_000_000)
+    plan = platform.prepare(top, name="top")
+    il, pcf = plan.files["top.il"], plan.files["top.pcf"]
+    assert "cell \\SB_PLL40_2F_PAD" in il
+    assert 'parameter \\PLLOUT_SELECT_PORTA "GENCLK"' in il
+    assert 'parameter \\PLLOUT_SELECT_PORTB "GENCLK_HALF"' in il
+    assert re.search(r"set_frequency \S+ 36\.0\n", pcf)  # the SPRAM clock, GENCLK
+    assert re.search(r"set_frequency \S+ 18\.0\n", pcf)  # sync, GENCLK_HALF
+
+
+def test_spram_needs_the_ice40_pll():
+    board = BOARDS["ulx3s-85f"]
+    pll = choose_pll(board, 25_000_000, 50_000_000)
+    design = SpramLoopBack()
+    design._MustUse__silence = True  # refused, never elaborated
+    with pytest.raises(ValueError, match=r"^A design with synapse memory in SPRAM needs the "
+                                         r"iCE40 PLL to make its two clocks$"):
+        BoardTop(board, design, pll)
 
 
 def test_oscillator_without_pll():

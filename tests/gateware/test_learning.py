@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from snnhw.config import parse_config
 from snnhw.gateware.learning import LearningCore, LearnSpace
-from snnhw.gateware.testing import learning_read, learning_sample
+from snnhw.gateware.testing import learning_read, learning_sample, learning_write
 from snnhw.golden.learning import LearningState, pruning_step, run_sample
 from snnhw.ir import resolve
 
@@ -74,15 +75,27 @@ CASES = {
 }
 
 
-def run_rtl(layer, images, learn_flags, eta, prune_flags, thresholds):
-    core = LearningCore(layer)
-    sim = Simulator(core)
+def run_rtl(layer, images, learn_flags, eta, prune_flags, thresholds, synapse_ram="block"):
+    core = LearningCore(layer, synapse_ram=synapse_ram)
+    if synapse_ram == "spram":  # the SPRAM store's clock: twice sync, edges on sync's
+        top = Module()
+        top.domains.sync = ClockDomain("sync")
+        top.domains.fast = ClockDomain("fast", reset_less=True)
+        top.submodules.core = core
+        sim = Simulator(top)
+        sim.add_clock(0.5e-6, phase=1e-6, domain="fast")
+    else:
+        sim = Simulator(core)
     sim.add_clock(1e-6)
     out = []
     P = layer.lanes
     count_mask = (1 << dict((n, b) for n, b, _ in layer.learning_state_fields())["count"]) - 1
 
     async def tb(ctx):
+        if synapse_ram == "spram":  # SPRAM starts empty: the host loads the weights
+            for b, bank in enumerate(layer.weight_banks()):
+                for a, word in enumerate(bank):
+                    await learning_write(ctx, core, LearnSpace.WEIGHT, b, a, int(word))
         for image, learn, prune, thr in zip(images, learn_flags, prune_flags, thresholds,
                                             strict=True):
             ctx.set(core.clear_counters, 1)
@@ -121,8 +134,14 @@ def run_rtl(layer, images, learn_flags, eta, prune_flags, thresholds):
     return out
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_learning_core_matches_golden(case):
+# weights in double-pumped SPRAM (iCE40UP5K): the same results, cycle for cycle
+SPRAM_CASES = ("p4", "p1", "pair-nearest-p3", "prune-p3-pad", "w5-shift3")
+
+
+@pytest.mark.parametrize("case,synapse_ram",
+                         [(c, "block") for c in CASES] + [(c, "spram") for c in SPRAM_CASES],
+                         ids=lambda v: v if v != "block" else "bram")
+def test_learning_core_matches_golden(case, synapse_ram):
     params = dict(CASES[case])
     eta = params.pop("eta", 5000)
     layer = make_layer(**params)
@@ -143,7 +162,7 @@ def test_learning_core_matches_golden(case):
                                record=rec, prune=prune)
         golden.append((rec, counts, alive_before, prune, threshold, gold.copy()))
     rtl = run_rtl(layer, images, learn, eta=eta, prune_flags=[g[3] for g in golden],
-                  thresholds=[g[4] for g in golden])
+                  thresholds=[g[4] for g in golden], synapse_ram=synapse_ram)
     spikes_seen = 0
     thresholds = set()
     for s, (rec, counts, alive_before, _, threshold, gold) in enumerate(golden):

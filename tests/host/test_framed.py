@@ -70,6 +70,25 @@ def test_connect_sends_info_and_checks_the_hash():
                                    + bytes([3, 1, 15, 3, 0, 9]))]
 
 
+@pytest.mark.parametrize("empty", [True, False], ids=["fresh", "learnt"])
+def test_empty_spram_gets_the_initial_weights(empty):
+    layer = resolve(load_config(TINY))
+    info = FakeSoC(layer).info
+    fresh = Info(**{**info.__dict__, "spram": True, "weights_empty": empty})
+    assert Info.unpack(fresh.pack()) == fresh
+    assert fresh.pack()[Info.FLAGS_OFFSET] == 0b0100 | empty << 3  # SPRAM, empty
+    soc = FakeSoC(layer, info=fresh)
+    soc.mem[Space.WEIGHT][:] = 0  # what SPRAM holds after configuration
+    client = FramedBackend(layer, soc)
+    writes = [p for c, p in soc.requests if c == Command.WRITE_MEM]
+    if empty:  # a fresh bitstream: the config's initial weights, as the golden model's
+        assert writes and all(p[0] == Space.WEIGHT for p in writes)
+        assert np.array_equal(client.read_weights(), layer.weights)
+    else:  # a board that learnt keeps its weights
+        assert writes == []
+        assert not client.read_weights().any()
+
+
 def test_another_config_is_refused():
     layer = resolve(load_config(TINY))
     other = tiny(neurons={"threshold": 301})

@@ -1,0 +1,156 @@
+"""Synapse memory in iCE40UP5K single-port RAM (``SB_SPRAM256KA``, 16384 x 16 bits each).
+
+The learning core reads one weight and writes another in the same cycle (a column pass reads
+input ``i`` while it writes back input ``i - 4``), as it does from a block RAM with a read and a
+write port. An SPRAM block does one access per clock edge, so :class:`SPRAMStore` clocks it
+twice per core cycle: the ``fast`` domain runs at twice the ``sync`` frequency, its rising
+edges on the ``sync`` edges and half-way between them (the board top makes both clocks with one
+PLL, ``GENCLK`` and ``GENCLK_HALF``).
+
+Per core cycle ``n`` (from ``sync`` edge ``n`` to ``n + 1``):
+
+* the half-way edge reads the word of ``rd_addr``; the ``sync``-aligned edge registers the
+  weight out (``rd_data``, valid from edge ``n + 1``: a read port's one-cycle latency);
+* the ``sync``-aligned edge ``n + 1`` writes the write of cycle ``n - 1``, which a ``sync``
+  register held (so the core's write data has a whole core cycle to settle, and only registers
+  drive the SPRAM pins);
+* that pending write is the only one the read cannot see yet: a read of its address takes the
+  pending data instead. A read therefore returns the memory before this cycle's write and
+  after every earlier one, as :class:`amaranth.lib.memory.Memory`'s read port (not transparent)
+  does.
+
+Weights narrower than a word share it (two of 5..8 bits, four of up to 4 bits, one nibble-
+aligned slot each); a write enables only its slot's nibbles (``MASKWREN``), so it never reads
+the word first. SPRAM has no initial contents: the host loads the weights after configuration.
+
+Off the iCE40, and in simulation, each block is an equivalent :class:`Memory` of 16384 words
+with nibble write enables (``SB_SPRAM256KA``'s behaviour for one access per edge).
+"""
+
+from __future__ import annotations
+
+from amaranth import Cat, ClockSignal, Const, Instance, Module, Mux, Signal, unsigned
+from amaranth.lib import memory, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..ir import SPRAM_DEPTH, SPRAM_WIDTH, ceil_log2, spram_layout
+
+__all__ = ["SPRAMStore"]
+
+
+class SPRAMStore(wiring.Component):
+    """``depth`` words of ``width`` bits with a synchronous read port and a write port in
+    ``sync``, held in ``SB_SPRAM256KA`` blocks clocked by ``fast`` (twice ``sync``, edges
+    aligned). See the module's description for the timing.
+
+    Members: ``rd_addr`` (in), ``rd_data`` (out, one cycle after), ``wr_addr``, ``wr_data``,
+    ``wr_en`` (in; written at the end of the cycle, as a memory write port).
+    """
+
+    def __init__(self, *, width: int, depth: int) -> None:
+        self._slot, self._per, self._blocks = spram_layout(width, depth)
+        self._width, self._depth = width, depth
+        super().__init__({
+            "rd_addr": In(range(max(2, depth))),
+            "rd_data": Out(width),
+            "wr_addr": In(range(max(2, depth))),
+            "wr_data": In(width),
+            "wr_en": In(1),
+        })
+
+    @property
+    def width(self) -> int:
+        return self._width
+
+    @property
+    def depth(self) -> int:
+        return self._depth
+
+    @property
+    def blocks(self) -> int:
+        return self._blocks
+
+    def elaborate(self, platform):
+        m = Module()
+        slot, per, n = self._slot, self._per, self._blocks
+        sb = ceil_log2(per)  # slot-select bits at the bottom of an address
+        ab = ceil_log2(SPRAM_DEPTH)
+
+        def split(addr):
+            """(slot, word in block, block) of an address."""
+            return addr[:sb] if sb else Const(0, 1), addr[sb:sb + ab], addr[sb + ab:]
+
+        # sync side: the write of the previous cycle, pending; a toggle that tells the fast
+        # domain which half of the core cycle it is in
+        wq_addr = Signal.like(self.wr_addr)
+        wq_data = Signal(self._width)
+        wq_en = Signal()
+        m.d.sync += [wq_addr.eq(self.wr_addr), wq_data.eq(self.wr_data), wq_en.eq(self.wr_en)]
+        toggle = Signal()
+        m.d.sync += toggle.eq(~toggle)
+        # fast side: ``seen`` copies the toggle on every fast edge, so it differs from it only
+        # between a sync edge and the next half-way edge: the read half
+        seen = Signal()
+        m.d.fast += seen.eq(toggle)
+        read_half = Signal()
+        m.d.comb += read_half.eq(seen != toggle)
+
+        r_slot, r_word, r_block = split(self.rd_addr)
+        w_slot, w_word, w_block = split(wq_addr)
+        addr = Signal(ab)
+        block = Signal(range(max(2, n)))
+        m.d.comb += [addr.eq(Mux(read_half, r_word, w_word)),
+                     block.eq(Mux(read_half, r_block, w_block) if n > 1 else 0)]
+        wren = Signal()
+        m.d.comb += wren.eq(~read_half & wq_en)
+        mask = Signal(4)  # the write's slot, in nibbles
+        nib = slot // 4
+        m.d.comb += mask.eq(Const((1 << nib) - 1, 4) << (w_slot * nib))
+        din = Signal(SPRAM_WIDTH)
+        m.d.comb += din.eq(Cat(*([wq_data, Const(0, slot - self._width)] * per)))
+
+        outs = []
+        for k in range(n):
+            dout = Signal(SPRAM_WIDTH, name=f"dout_{k}")
+            cs = Signal(name=f"cs_{k}")
+            m.d.comb += cs.eq(block == k)
+            if platform is not None and getattr(platform, "family", None) in ("ice40", "iCE40"):
+                m.submodules[f"spram_{k}"] = Instance(
+                    "SB_SPRAM256KA",
+                    i_ADDRESS=addr, i_DATAIN=din, i_MASKWREN=mask, i_WREN=wren,
+                    i_CHIPSELECT=cs, i_CLOCK=ClockSignal("fast"), i_STANDBY=Const(0),
+                    i_SLEEP=Const(0), i_POWEROFF=Const(1), o_DATAOUT=dout)
+            else:
+                mm = memory.Memory(shape=unsigned(SPRAM_WIDTH), depth=SPRAM_DEPTH, init=[])
+                m.submodules[f"spram_{k}"] = mm
+                wp = mm.write_port(domain="fast", granularity=4)
+                rp = mm.read_port(domain="fast")
+                m.d.comb += [wp.addr.eq(addr), wp.data.eq(din),
+                             wp.en.eq(Mux(cs & wren, mask, 0)),
+                             rp.addr.eq(addr), rp.en.eq(cs & ~wren), dout.eq(rp.data)]
+            outs.append(dout)
+
+        # the read half registers what the word read will need: its slot and block, and
+        # whether the pending write (applied only at the end of this cycle) covers it
+        f_slot = Signal.like(r_slot)
+        f_block = Signal.like(block)
+        f_hit = Signal()
+        f_data = Signal(self._width)
+        with m.If(read_half):
+            m.d.fast += [f_slot.eq(r_slot), f_block.eq(block), f_data.eq(wq_data),
+                         f_hit.eq(wq_en & (wq_addr == self.rd_addr))]
+        word = Signal(SPRAM_WIDTH)
+        with m.Switch(f_block):
+            for k in range(n):
+                with m.Case(k):
+                    m.d.comb += word.eq(outs[k])
+        picked = Signal(self._width)
+        m.d.comb += picked.eq(word.word_select(f_slot, slot)[:self._width] if per > 1
+                              else word[:self._width])
+        # the sync-aligned edge ends the write half: the read's data out, held a whole cycle
+        rd = Signal(self._width)
+        with m.If(~read_half):
+            m.d.fast += rd.eq(Mux(f_hit, f_data, picked))
+        m.d.comb += self.rd_data.eq(rd)
+        return m
+

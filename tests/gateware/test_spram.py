@@ -1,0 +1,75 @@
+"""SPRAMStore, double-pumped single-port RAM, against amaranth.lib.memory.Memory with a read
+and a write port, cycle by cycle under random reads and writes (hits on the pending write
+included), compared with ==."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from amaranth import ClockDomain, Module
+from amaranth.lib import memory
+from amaranth.sim import Simulator
+
+from snnhw.gateware.spram import SPRAMStore, spram_layout
+
+PERIOD = 1e-6  # sync; fast runs at twice the rate, its rising edges on sync's
+
+
+def run_against_memory(width, depth, cycles, seed):
+    m = Module()
+    m.domains.sync = ClockDomain("sync")
+    m.domains.fast = ClockDomain("fast", reset_less=True)
+    m.submodules.dut = dut = SPRAMStore(width=width, depth=depth)
+    m.submodules.ref = ref = memory.Memory(shape=width, depth=depth, init=[])
+    rp, wp = ref.read_port(), ref.write_port()
+    sim = Simulator(m)
+    sim.add_clock(PERIOD)
+    sim.add_clock(PERIOD / 2, phase=PERIOD, domain="fast")
+    rng = np.random.default_rng(seed)
+    mismatches = []
+
+    async def bench(ctx):
+        # the reference starts all zero, and so does the model of each SPRAM block
+        hot = rng.integers(0, depth, 4)  # a few addresses hit again and again
+        prev_valid = False
+        for cycle in range(cycles):
+            def addr():
+                return int(hot[rng.integers(4)] if rng.random() < 0.5 else rng.integers(depth))
+            ra, wa = addr(), addr()
+            if rng.random() < 0.3:
+                wa = ra  # the read and this cycle's write share the address
+            data, en = int(rng.integers(2**width)), int(rng.random() < 0.6)
+            for port in (dut.rd_addr, rp.addr):
+                ctx.set(port, ra)
+            ctx.set(dut.wr_addr, wa)
+            ctx.set(wp.addr, wa)
+            ctx.set(dut.wr_data, data)
+            ctx.set(wp.data, data)
+            ctx.set(dut.wr_en, en)
+            ctx.set(wp.en, en)
+            await ctx.tick()
+            if prev_valid or cycle > 0:
+                got, want = ctx.get(dut.rd_data), ctx.get(rp.data)
+                if got != want:
+                    mismatches.append((cycle, ra, got, want))
+            prev_valid = True
+
+    sim.add_testbench(bench)
+    sim.run()
+    return mismatches
+
+
+@pytest.mark.parametrize("width,depth", [(8, 300), (5, 97), (4, 64), (16, 50), (12, 40),
+                                         (8, 40000)],
+                         ids=["w8", "w5-odd", "w4-quad", "w16", "w12", "w8-3blocks"])
+def test_spram_store_equals_memory(width, depth):
+    assert run_against_memory(width, depth, 600, seed=width * 1000 + depth) == []
+
+
+def test_spram_layout():
+    assert spram_layout(8, 78400) == (8, 2, 3)  # 784 x 100 weights: three blocks
+    assert spram_layout(16, 5488) == (16, 1, 1)
+    assert spram_layout(4, 65536) == (4, 4, 1)
+    assert spram_layout(12, 10) == (16, 1, 1)
+    with pytest.raises(ValueError, match=r"^SPRAM word width must be 1 to 16 bits, not 17$"):
+        spram_layout(17, 10)

@@ -135,7 +135,7 @@ def run_rtl(layer, images, learn_flags, eta, prune_flags, thresholds, synapse_ra
 
 
 # weights in double-pumped SPRAM (iCE40UP5K): the same results, cycle for cycle
-SPRAM_CASES = ("p4", "p1", "pair-nearest-p3", "prune-p3-pad", "w5-shift3")
+SPRAM_CASES = ("p1", "pair-nearest-p3", "prune-p3-pad")
 
 
 @pytest.mark.parametrize("case,synapse_ram",

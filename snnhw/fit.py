@@ -10,8 +10,9 @@ wins
 * iCE40 ``SB_RAM40_4K`` (cost 64): 256 x 16 (with bit write enables), 512 x 8, 1024 x 4,
   2048 x 2;
 * iCE40UP5K ``SB_SPRAM256KA``: 16384 x 16, for memories marked ``huge``: on the UP5K the
-  weights, which :class:`snnhw.gateware.spram.SPRAMStore` keeps there (:func:`snnhw.ir.spram_layout`
-  blocks per lane);
+  weights and the pruning bitmap (words up to 16 bits), which
+  :class:`snnhw.gateware.spram.SPRAMStore` keeps there (:func:`snnhw.ir.spram_layout` blocks
+  per lane);
 * ECP5 ``DP16KD`` (cost 128, 9-bit bytes): 16384 x 1, 8192 x 2, 4096 x 4, 2048 x 9,
   1024 x 18, and as ``PDPW16KD`` (one read and one write port, as all of ours) 512 x 36;
 * ECP5 ``TRELLIS_DPR16X4`` LUT RAM (cost 4): 16 x 4, read without a clock, so a synchronous
@@ -33,7 +34,7 @@ from math import ceil
 from typing import Any
 
 from .errors import InputError
-from .ir import LayerIR, MemoryIR, bits_for, spram_layout
+from .ir import SPRAM_WIDTH, LayerIR, MemoryIR, bits_for, spram_layout
 from .protocol import LABEL_BITS, SPIKE_BYTES, max_payload
 
 __all__ = ["Device", "DEVICES", "Placement", "FitReport", "FitError", "soc_memories",
@@ -178,9 +179,11 @@ def estimate(layer: LayerIR, device: str | Device,
              spike_buffer: int = SPIKE_BUFFER) -> FitReport:
     """Where the SoC's memories go on ``device`` (a :data:`DEVICES` name or a Device)."""
     dev = device if isinstance(device, Device) else DEVICES[device]
-    # where the device has SPRAM, the weights go there (snnhw.build.synapse_ram)
-    mems = tuple(replace(m, huge=True) if m.name == "weights" and dev.spram else m
-                 for m in layer.memories) + soc_memories(layer, spike_buffer)
+    # where the device has SPRAM, the weights go there (snnhw.build.synapse_ram), and the
+    # pruning bitmap if its words fit (LearningCore.alive_in_spram)
+    mems = tuple(replace(m, huge=True) if dev.spram and (
+        m.name == "weights" or m.name == "alive" and m.width <= SPRAM_WIDTH) else m
+        for m in layer.memories) + soc_memories(layer, spike_buffer)
     return FitReport(dev, tuple(place(m, dev) for m in mems))
 
 
@@ -205,8 +208,11 @@ def check_fit(layer: LayerIR, device: str | Device,
         if r.spram > dev.spram:
             lanes = weights.memory.count
             each = f" ({r.spram // lanes} for each of {lanes} lanes)" if lanes > 1 else ""
-            parts.append(f"needs {_n(wbits)} bits of synapse memory in {r.spram} SPRAMs{each}, "
-                         f"its {dev.spram} SPRAMs hold {_n(spram_bits)} bits")
+            held = [p.memory for p in r.placements if p.kind == "spram"]
+            what = " (weights and pruning bitmap)" if len(held) > 1 else ""
+            parts.append(f"needs {_n(sum(m.bits for m in held))} bits of synapse memory{what} "
+                         f"in {r.spram} SPRAMs{each}, its {dev.spram} SPRAMs hold "
+                         f"{_n(spram_bits)} bits")
         if r.bram > dev.bram:
             parts.append(f"needs {r.bram} block RAMs ({_n(r.bram * dev.bram_bits)} bits) "
                          f"besides the synapse memory in SPRAM, it has {bram}")

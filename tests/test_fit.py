@@ -47,6 +47,22 @@ def test_mnist400_synapses_overflow_the_spram():
         "(122 880 bits): choose fewer inputs, neurons or weight bits, or a bigger board")
 
 
+def test_pruning_bitmap_joins_the_weights_in_spram():
+    layer = layer_of(ROOT / "tests/data/mnist_100_prune_icebreaker.toml")
+    r = estimate(layer, UP5K)
+    assert {p.memory.name: p.blocks for p in r.placements if p.kind == "spram"} == {
+        "weights": 3, "alive": 1}  # 78 400 weights two a word, 5 488 bitmap words
+    assert r.bram == 49
+    with pytest.raises(FitError) as e:
+        check_fit(layer_of(ROOT / "examples/learning/mnist_stdp_400_prune.toml"), UP5K)
+    assert str(e.value) == (
+        "mnist400p does not fit the iCE40UP5K-SG48: needs 2 860 032 bits of synapse memory "
+        "(weights and pruning bitmap) in 16 SPRAMs (4 for each of 4 lanes), its 4 SPRAMs hold "
+        "1 048 576 bits; needs 62 block RAMs (253 952 bits) besides the synapse memory in "
+        "SPRAM, it has 30 SB_RAM40_4K (122 880 bits): choose fewer inputs, neurons or weight "
+        "bits, or a bigger board")
+
+
 def test_mnist400_fits_ulx3s():
     r = check_fit(layer_of(ROOT / "examples/learning/mnist_stdp_400.toml"), ECP5_85F)
     assert (r.bram, r.device.bram) == (191, 208)

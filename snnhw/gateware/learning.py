@@ -25,7 +25,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2
+from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, SPRAM_WIDTH, LayerIR, bits_for, ceil_log2
 from .common import saturating_counters
 from .layouts import COUNTER_NAMES, CountersSignature
 from .spram import SPRAMStore
@@ -86,6 +86,15 @@ def _xorshift16(s):
     a = s ^ (s << 7)[:16]
     b = a ^ (a >> 9)
     return (b ^ (b << 8)[:16])[:16]
+
+
+def _ports(mems, spram: bool):
+    """A read port and a write port of each memory; of an :class:`SPRAMStore`, its members
+    under a Memory port's names."""
+    if spram:
+        return ([SimpleNamespace(addr=w.rd_addr, data=w.rd_data) for w in mems],
+                [SimpleNamespace(addr=w.wr_addr, data=w.wr_data, en=w.wr_en) for w in mems])
+    return [w.read_port() for w in mems], [w.write_port() for w in mems]
 
 
 class LearningCore(wiring.Component):
@@ -153,10 +162,19 @@ class LearningCore(wiring.Component):
         return self._layer
 
     @property
+    def alive_in_spram(self) -> bool:
+        """With SPRAM, the pruning bitmap is there too (words of up to 16 bits; empty until
+        the host writes it, as the weights)."""
+        L = self._layer
+        return (self._synapse_ram == "spram" and L.pruning is not None
+                and L.pruning.chunk_bits <= SPRAM_WIDTH)
+
+    @property
     def synapse_ram(self) -> str:
         """Where the weights are: ``"block"`` (block RAM, loaded with the IR's initial
         weights) or ``"spram"`` (iCE40UP5K SPRAM through :class:`SPRAMStore`, clocked by a
-        ``fast`` domain at twice ``sync``; empty until the host writes the weights)."""
+        ``fast`` domain at twice ``sync``; empty until the host writes the weights, and the
+        pruning bitmap with them, :attr:`alive_in_spram`)."""
         return self._synapse_ram
 
     def elaborate(self, platform):  # noqa: C901 - one datapath, commented stage by stage
@@ -213,7 +231,10 @@ class LearningCore(wiring.Component):
             C, NC = L.pruning.chunk_bits, L.chunks
             cb_shift = ceil_log2(C)
             for b, image in enumerate(L.alive_banks()):
-                mm = memory.Memory(shape=unsigned(C), depth=len(image), init=image.tolist())
+                if self.alive_in_spram:
+                    mm = SPRAMStore(width=C, depth=len(image))
+                else:
+                    mm = memory.Memory(shape=unsigned(C), depth=len(image), init=image.tolist())
                 m.submodules[f"alive_{b}"] = mm
                 AL.append(mm)
         trace_rom = memory.Memory(shape=unsigned(8), depth=256, init=sd.trace_table.tolist())
@@ -395,12 +416,7 @@ class LearningCore(wiring.Component):
         s_wr = [S[b].write_port() for b in range(P)]
         th_rd = [TH[b].read_port() for b in range(P)]
         th_wr = [TH[b].write_port() for b in range(P)]
-        if self._synapse_ram == "spram":  # the store's members, named as a Memory's ports
-            w_rd = [SimpleNamespace(addr=w.rd_addr, data=w.rd_data) for w in W]
-            w_wr = [SimpleNamespace(addr=w.wr_addr, data=w.wr_data, en=w.wr_en) for w in W]
-        else:
-            w_rd = [W[b].read_port() for b in range(P)]
-            w_wr = [W[b].write_port() for b in range(P)]
+        w_rd, w_wr = _ports(W, self._synapse_ram == "spram")
         post_rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
         dep_w = [Signal(unsigned(wb), name=f"dep_w_{b}") for b in range(P)]  # lane b's new w
         dep_en = [Signal(name=f"dep_en_{b}") for b in range(P)]
@@ -661,8 +677,7 @@ class LearningCore(wiring.Component):
                                                                        sac_g))]
         sum_terms = []
         col_writes, prunes = [], []  # per input lane: weight written, synapse pruned
-        al_r = [mm.read_port() for mm in AL]
-        al_w = [mm.write_port() for mm in AL]
+        al_r, al_w = _ports(AL, self.alive_in_spram)
         if L.pruning:
             col_bit = Signal(range(max(2, C)))  # the target neuron's bit in its bitmap words
             m.d.comb += col_bit.eq(tj_k[:cb_shift] if cb_shift else 0)

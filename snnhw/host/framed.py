@@ -98,10 +98,13 @@ class FramedBackend(Backend):
         self._alive_offset = 0  # alive connections the SoC's count misses (host writes)
         self._info = self._hello()
         if self._info.weights_empty:
-            # SPRAM comes out of configuration empty: the config's initial weights, as the
-            # golden model starts from them
+            # SPRAM comes out of configuration empty: the config's initial weights (and every
+            # connection alive), as the golden model starts; the weights last, as their first
+            # write clears the flag
             log.info("%s: weights in SPRAM, empty since configuration: loading the config's "
                      "initial weights", transport.name)
+            if layer.pruning is not None:
+                self.write_alive(np.ones((layer.n_in, layer.n_out), dtype=bool))
             self.write_weights(layer.weights)
 
     # -- frames -------------------------------------------------------------------------

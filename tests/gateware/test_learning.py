@@ -93,9 +93,13 @@ def run_rtl(layer, images, learn_flags, eta, prune_flags, thresholds, synapse_ra
 
     async def tb(ctx):
         if synapse_ram == "spram":  # SPRAM starts empty: the host loads the weights
-            for b, bank in enumerate(layer.weight_banks()):
-                for a, word in enumerate(bank):
-                    await learning_write(ctx, core, LearnSpace.WEIGHT, b, a, int(word))
+            loads = [(LearnSpace.WEIGHT, layer.weight_banks())]
+            if core.alive_in_spram:  # and the bitmap: every connection alive
+                loads.append((LearnSpace.ALIVE, layer.alive_banks()))
+            for space, banks in loads:
+                for b, bank in enumerate(banks):
+                    for a, word in enumerate(bank):
+                        await learning_write(ctx, core, space, b, a, int(word))
         for image, learn, prune, thr in zip(images, learn_flags, prune_flags, thresholds,
                                             strict=True):
             ctx.set(core.clear_counters, 1)

@@ -70,22 +70,29 @@ def test_connect_sends_info_and_checks_the_hash():
                                    + bytes([3, 1, 15, 3, 0, 9]))]
 
 
-@pytest.mark.parametrize("empty", [True, False], ids=["fresh", "learnt"])
-def test_empty_spram_gets_the_initial_weights(empty):
-    layer = resolve(load_config(TINY))
+@pytest.mark.parametrize("empty,pruning", [(True, False), (False, False), (True, True)],
+                         ids=["fresh", "learnt", "fresh-pruning"])
+def test_empty_spram_gets_the_initial_weights(empty, pruning):
+    layer = tiny(pruning={"enabled": True}) if pruning else resolve(load_config(TINY))
     info = FakeSoC(layer).info
     fresh = Info(**{**info.__dict__, "spram": True, "weights_empty": empty})
     assert Info.unpack(fresh.pack()) == fresh
-    assert fresh.pack()[Info.FLAGS_OFFSET] == 0b0100 | empty << 3  # SPRAM, empty
+    assert fresh.pack()[Info.FLAGS_OFFSET] == pruning | 0b0100 | empty << 3  # SPRAM, empty
     soc = FakeSoC(layer, info=fresh)
-    soc.mem[Space.WEIGHT][:] = 0  # what SPRAM holds after configuration
+    for space in (Space.WEIGHT, Space.ALIVE) if pruning else (Space.WEIGHT,):
+        soc.mem[space][:] = 0  # what SPRAM holds after configuration
     client = FramedBackend(layer, soc)
-    writes = [p for c, p in soc.requests if c == Command.WRITE_MEM]
-    if empty:  # a fresh bitstream: the config's initial weights, as the golden model's
-        assert writes and all(p[0] == Space.WEIGHT for p in writes)
+    written = [p[0] for c, p in soc.requests if c == Command.WRITE_MEM]
+    if empty:  # a fresh bitstream: the config's initial weights, as the golden model's, and
+        # every connection alive; the weights last (their first write clears the flag)
+        assert written[-1] == Space.WEIGHT
+        assert set(written) == ({Space.ALIVE, Space.WEIGHT} if pruning else {Space.WEIGHT})
         assert np.array_equal(client.read_weights(), layer.weights)
+        if pruning:
+            assert client.read_alive().all()
+            assert client.alive_count() == layer.n_in * layer.n_out
     else:  # a board that learnt keeps its weights
-        assert writes == []
+        assert written == []
         assert not client.read_weights().any()
 
 

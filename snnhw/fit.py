@@ -34,7 +34,7 @@ from math import ceil
 from typing import Any
 
 from .errors import InputError
-from .ir import SPRAM_WIDTH, LayerIR, MemoryIR, bits_for, spram_layout
+from .ir import LayerIR, MemoryIR, bits_for, spram_holds, spram_layout
 from .protocol import LABEL_BITS, SPIKE_BYTES, max_payload
 
 __all__ = ["Device", "DEVICES", "Placement", "FitReport", "FitError", "soc_memories",
@@ -181,9 +181,8 @@ def estimate(layer: LayerIR, device: str | Device,
     dev = device if isinstance(device, Device) else DEVICES[device]
     # where the device has SPRAM, the weights go there (snnhw.build.synapse_ram), and the
     # pruning bitmap if its words fit (LearningCore.alive_in_spram)
-    mems = tuple(replace(m, huge=True) if dev.spram and (
-        m.name == "weights" or m.name == "alive" and m.width <= SPRAM_WIDTH) else m
-        for m in layer.memories) + soc_memories(layer, spike_buffer)
+    mems = tuple(replace(m, huge=True) if dev.spram and spram_holds(m) else m
+                 for m in layer.memories) + soc_memories(layer, spike_buffer)
     return FitReport(dev, tuple(place(m, dev) for m in mems))
 
 

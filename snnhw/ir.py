@@ -32,7 +32,7 @@ __all__ = ["MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR", "resolve",
            "trace_table", "ceil_log2", "bits_for", "from_twos", "xorshift16",
            "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states",
            "ENC_TAIL", "FIRE_DRAIN", "COL_TAIL", "NORM_FIXED", "END_TAIL",
-           "SPRAM_DEPTH", "SPRAM_WIDTH", "spram_layout"]
+           "SPRAM_DEPTH", "SPRAM_WIDTH", "spram_layout", "spram_holds"]
 
 # Pipeline depths of the learning core (docs/semantics.md section 22): the gateware is built
 # with them and the cycle model (snnhw.golden.learning_cycles) counts them.
@@ -75,6 +75,12 @@ def spram_layout(width: int, depth: int) -> tuple[int, int, int]:
     per = SPRAM_WIDTH // slot
     words = -(-depth // per)
     return slot, per, -(-words // SPRAM_DEPTH)
+
+
+def spram_holds(mem: MemoryIR) -> bool:
+    """Whether a learning core built for SPRAM keeps ``mem`` there: the weights, and the
+    pruning bitmap when its words fit a 16-bit SPRAM word."""
+    return mem.name == "weights" or mem.name == "alive" and mem.width <= SPRAM_WIDTH
 
 
 def bits_for(n: int) -> int:

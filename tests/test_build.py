@@ -43,6 +43,7 @@ def test_parse_report_with_spram_clock():
     assert r["fmax_mhz"] == 20.82
     assert r["clocks"]["design.core.fast_clk"] == {"achieved_mhz": 80.73,
                                                    "constraint_mhz": 33.0}
+    assert r["fast_fmax_mhz"] == 80.73
     assert r["cross_domain"] == [
         {"from": "posedge clk", "to": "posedge design.core.fast_clk", "delay_ns": 16.91,
          "budget_ns": 30.3},

@@ -82,6 +82,11 @@ class ICE40PLL:
     def clk_hz(self) -> int:
         return round(self.f_out)
 
+    @property
+    def half_hz(self) -> int:
+        """The GENCLK_HALF output (``sync`` when ``f_out`` clocks the SPRAM)."""
+        return round(self.f_out / 2)
+
 
 def ice40_filter_range(f_pfd_mhz: float) -> int:
     """``FILTER_RANGE`` for a PFD frequency, as icepll chooses it."""

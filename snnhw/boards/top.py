@@ -72,7 +72,7 @@ class BoardTop(Elaboratable):
         ``None`` without a PLL."""
         if self._pll is None:
             return None
-        return round(self._pll.f_out / 2) if self.double_clock else self._pll.clk_hz
+        return self._pll.half_hz if self.double_clock else self._pll.clk_hz
 
     @property
     def double_clock(self) -> bool:

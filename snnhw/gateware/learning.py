@@ -25,7 +25,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, SPRAM_WIDTH, LayerIR, bits_for, ceil_log2
+from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
 from .common import saturating_counters
 from .layouts import COUNTER_NAMES, CountersSignature
 from .spram import SPRAMStore
@@ -165,9 +165,8 @@ class LearningCore(wiring.Component):
     def alive_in_spram(self) -> bool:
         """With SPRAM, the pruning bitmap is there too (words of up to 16 bits; empty until
         the host writes it, as the weights)."""
-        L = self._layer
-        return (self._synapse_ram == "spram" and L.pruning is not None
-                and L.pruning.chunk_bits <= SPRAM_WIDTH)
+        return self._synapse_ram == "spram" and any(
+            m.name == "alive" and spram_holds(m) for m in self._layer.memories)
 
     @property
     def synapse_ram(self) -> str:

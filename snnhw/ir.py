@@ -366,9 +366,13 @@ class LayerIR:
     def slot_fields(self) -> list[tuple[str, int]]:
         """A learning core's list slot and event, from bit 0 up: ``(name, bits)``. The input's
         weight row (``index * NPL``), its bank and word (``index % P``, ``index // P``), and
-        with pruning the index (for the bitmap row). A list slot adds the pixel ``value`` (8)
-        on top."""
+        with pruning the index (for the bitmap row). With one lane, the index alone: the core
+        derives the rest as it takes the event (bank 0, word ``index``, row ``index * NPL``),
+        so that a 784-input list and its events take 10 iCE40 block RAMs, not 29. A list slot
+        adds the pixel ``value`` (8) on top."""
         P, nig = self.lanes, -(-self.n_in // self.lanes)
+        if P == 1:
+            return [("index", self.index_bits)]
         fields = [("row", self.bank_addr_bits), ("mod", max(1, ceil_log2(P))),
                   ("div", ceil_log2(max(2, nig)))]
         if self.pruning:

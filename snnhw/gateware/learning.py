@@ -196,6 +196,12 @@ class LearningCore(wiring.Component):
         last_l = data.StructLayout({"valid": unsigned(1), "t": unsigned(tb)})
         ev_l = data.StructLayout(slot_fields)
 
+        def ev_row(ev):
+            """An event's weight row, bank and word (one lane: derived from its index)."""
+            if "row" in slot_fields:
+                return ev.row, ev.mod, ev.div
+            return ev.index * NPL, Const(0, 1), ev.index
+
         # -- memories ------------------------------------------------------------------------
         gens = enc.generator_states
         banks = L.weight_banks()
@@ -257,14 +263,14 @@ class LearningCore(wiring.Component):
         for b in range(P):
             m.d.comb += [
                 lst_w[b].addr.eq(ld_kdiv),
-                lst_w[b].data.row.eq(ld_row),
                 lst_w[b].data.value.eq(self.i_pixel.payload),
-                lst_w[b].data.mod.eq(ld_imod),
-                lst_w[b].data.div.eq(ld_idiv),
                 lst_w[b].en.eq(take & (self.i_pixel.payload != 0) & (ld_kmod == b)),
             ]
-        if L.pruning:
-            m.d.comb += [lst_w[b].data.index.eq(ld_i) for b in range(P)]
+            if "row" in slot_fields:
+                m.d.comb += [lst_w[b].data.row.eq(ld_row), lst_w[b].data.mod.eq(ld_imod),
+                             lst_w[b].data.div.eq(ld_idiv)]
+            if "index" in slot_fields:
+                m.d.comb += lst_w[b].data.index.eq(ld_i)
         with m.If(take):
             m.d.sync += [ld_i.eq(ld_i + 1), ld_row.eq(ld_row + NPL)]
             with m.If(ld_imod == P - 1):
@@ -859,6 +865,9 @@ class LearningCore(wiring.Component):
                     with m.Case(b):
                         m.d.comb += ev_port.eq(ev_r[b].data)
             m.d.sync += ev_next.eq(ev_port)
+            if "row" not in slot_fields:  # the row multiply before ev_next's register
+                nx_row = Signal(range(max(2, L.bank_depth)))
+                m.d.sync += nx_row.eq(ev_row(ev_port)[0])
             ahead = 1 if NPL > 1 else 2
             with m.Switch(phase):
                 with m.Case(_P.INTEG):
@@ -872,6 +881,9 @@ class LearningCore(wiring.Component):
                     m.d.comb += [rd_e.eq(0), rd_par.eq(0)]
         for b in range(P):
             m.d.comb += ev_r[b].addr.eq(rd_par * NIG + (rd_e // P if P > 1 else rd_e))
+        nx_row_comb, nx_mod, nx_div = ev_row(ev_next)
+        if L.pruning or "row" in slot_fields:
+            nx_row = nx_row_comb
         took_event = Signal()
         spike_now = Signal()
         fired = Signal(L.padded_out)
@@ -994,10 +1006,10 @@ class LearningCore(wiring.Component):
                         # row, and the cycle that finishes a row fetches the next row's words
                         take = ~primed | (row_done & (e + 1 < n_events))
                         with m.If(take):
-                            m.d.comb += [ev_write.eq(1), ev_mod.eq(ev_next.mod),
-                                         ev_div.eq(ev_next.div), took_event.eq(1), al_fetch.eq(1),
+                            m.d.comb += [ev_write.eq(1), ev_mod.eq(nx_mod),
+                                         ev_div.eq(nx_div), took_event.eq(1), al_fetch.eq(1),
                                          fe_take.eq(1)]
-                            m.d.sync += [base_reg.eq(ev_next.row), rot_reg.eq(ev_next.mod),
+                            m.d.sync += [base_reg.eq(nx_row), rot_reg.eq(nx_mod),
                                          primed.eq(1)]
                         with m.If(primed):
                             m.d.comb += [lane_scan.eq(1), op_next.eq(_Op.INTEG),
@@ -1006,10 +1018,10 @@ class LearningCore(wiring.Component):
                                 m.d.sync += e.eq(e + 1)
                     else:
                         with m.If(k == 0):
-                            m.d.comb += [ev_write.eq(1), ev_mod.eq(ev_next.mod),
-                                         ev_div.eq(ev_next.div), op_base.eq(ev_next.row),
-                                         op_rot.eq(ev_next.mod), took_event.eq(1)]
-                            m.d.sync += [base_reg.eq(ev_next.row), rot_reg.eq(ev_next.mod)]
+                            m.d.comb += [ev_write.eq(1), ev_mod.eq(nx_mod),
+                                         ev_div.eq(nx_div), op_base.eq(nx_row),
+                                         op_rot.eq(nx_mod), took_event.eq(1)]
+                            m.d.sync += [base_reg.eq(nx_row), rot_reg.eq(nx_mod)]
                         with m.Else():
                             m.d.comb += [op_base.eq(base_reg), op_rot.eq(rot_reg)]
                         m.d.comb += [op_next.eq(_Op.INTEG), op_k.eq(k)]

@@ -63,6 +63,9 @@ CASES = {
     # pruning from the second sample on; 2-bit words: several words per lane and row
     "prune-p3-pad": {"pruning": {"enabled": True, "threshold": 40, "warmup": 1, "chunk_bits": 2},
                      "lanes": 3, "n_out": 13, "n_in": 23},
+    # one lane: index-only list and event words (the row multiply as an event is taken)
+    "prune-p1": {"pruning": {"enabled": True, "threshold": 40, "warmup": 1, "chunk_bits": 4},
+                 "lanes": 1, "n_out": 7},
     "prune-p4-nearest": {"pruning": {"enabled": True, "threshold": 60, "chunk_bits": 1},
                          "rounding": "nearest", "n_out": 12},
     "prune-npl1-pair": {"pruning": {"enabled": True, "threshold": 50, "chunk_bits": 4},
@@ -139,7 +142,7 @@ def run_rtl(layer, images, learn_flags, eta, prune_flags, thresholds, synapse_ra
 
 
 # weights in double-pumped SPRAM (iCE40UP5K): the same results, cycle for cycle
-SPRAM_CASES = ("p1", "pair-nearest-p3", "prune-p3-pad")
+SPRAM_CASES = ("p1", "prune-p1", "pair-nearest-p3", "prune-p3-pad")
 
 
 @pytest.mark.parametrize("case,synapse_ram",

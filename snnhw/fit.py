@@ -35,7 +35,7 @@ from typing import Any
 
 from .errors import InputError
 from .ir import LayerIR, MemoryIR, bits_for, spram_holds, spram_layout
-from .protocol import LABEL_BITS, SPIKE_BYTES, max_payload
+from .protocol import LABEL_BITS, N_CLASSES, SPIKE_BYTES, VOTE_BITS, max_payload
 
 __all__ = ["Device", "DEVICES", "Placement", "FitReport", "FitError", "soc_memories",
            "estimate", "check_fit"]
@@ -84,7 +84,8 @@ DEVICES = {d.name: d for d in (
 
 def soc_memories(layer: LayerIR, spike_buffer: int = SPIKE_BUFFER) -> tuple[MemoryIR, ...]:
     """The SoC's own memories (``SoC.elaborate``): the request frame buffer, the spikes of a
-    run, and the neurons' labels.
+    run, and the neurons' labels followed by the class votes (one memory of
+    ``VOTE_BITS``-bit words).
 
     A spike is stored as its ``SPIKE_BYTES`` wire bytes, but only its neuron, timestep and
     attempt bits vary; yosys drops the constant bits, so the memory is that narrow."""
@@ -92,7 +93,7 @@ def soc_memories(layer: LayerIR, spike_buffer: int = SPIKE_BUFFER) -> tuple[Memo
     assert spike_bits <= 8 * SPIKE_BYTES
     return (MemoryIR("frame", 1, max_payload(layer), 8),
             MemoryIR("spikes", 1, spike_buffer, spike_bits),
-            MemoryIR("labels", 1, layer.n_out, LABEL_BITS))
+            MemoryIR("labels", 1, layer.n_out + N_CLASSES, max(LABEL_BITS, VOTE_BITS)))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from .ir import LayerIR, ceil_log2
 __all__ = ["SYNC_REQUEST", "SYNC_REPLY", "VERSION", "MAGIC", "Command", "Status", "Space",
            "SpaceIR", "memory_spaces", "crc16", "crc16_update", "encode_request",
            "encode_reply", "decode_reply", "Info", "Params", "RunReply", "Counters",
-           "SPIKE_BYTES", "N_CLASSES", "LABEL_NONE", "LABEL_BITS", "max_payload",
+           "SPIKE_BYTES", "N_CLASSES", "LABEL_NONE", "LABEL_BITS", "VOTE_BITS", "max_payload",
            "config_hash", "ProtocolError", "word_bytes", "MEM_HEADER", "READ_HEADER",
            "COUNTER_FIELDS"]
 
@@ -34,6 +34,7 @@ MAGIC = b"SNNH"
 N_CLASSES = 10  #: class votes the SoC adds up
 LABEL_BITS = 4
 LABEL_NONE = 15  #: a neuron with this label (or any label >= N_CLASSES) does not vote
+VOTE_BITS = 16  #: a class vote (READ_VOTES), wrapping
 SPIKE_BYTES = 5  #: neuron u16, timestep u16, attempt u8
 MEM_HEADER = 6  #: space u8, bank u8, addr u32 (WRITE_MEM and READ_MEM)
 READ_HEADER = MEM_HEADER + 2  #: ... and count u16 (READ_MEM)

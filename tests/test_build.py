@@ -176,7 +176,7 @@ def test_build_icebreaker(capsys, tmp_path):
     assert (report["board"], report["device"], report["clk_hz"]) == (
         "icebreaker", "iCE40UP5K-SG48", 16_500_000)
     assert 0 < report["luts_used"] <= report["luts_available"] == 5280
-    assert report["bram_used"] == report["fit"]["blocks"] == 12
+    assert report["bram_used"] == report["fit"]["blocks"] == 13
     assert report["spram_used"] == report["fit"]["spram"] == 1  # the weights
     assert report["synapse_ram"] == "spram"
     assert report["pll"]["primitive"] == "SB_PLL40_2F_PAD"

@@ -148,6 +148,7 @@ class LearningCore(wiring.Component):
             "counters": Out(CountersSignature(counter_bits=layer.counter_bits)),
             "weight_updates": Out(layer.counter_bits),
             "presentations": Out(16),
+            "pres_begin": Out(1),  # one-cycle pulse: a presentation begins (presentations + 1)
             "clear_counters": In(1),
             **({"prune": In(1),  # this sample may prune (sampled at start)
                 "alive_count": Out(bits_for(layer.n_in * layer.n_out))}
@@ -620,8 +621,11 @@ class LearningCore(wiring.Component):
                 m.d.comb += pick.eq(Mux(better(tree[i], tree[i + 1]), tree[i + 1], tree[i]))
                 level.append(pick)
             tree = level
-        s4_cand = Signal(cand_l)
-        m.d.sync += s4_cand.eq(tree[0])
+        if P > 1:  # registered after the reduction tree
+            s4_cand = Signal(cand_l)
+            m.d.sync += s4_cand.eq(tree[0])
+        else:  # one lane: S3's candidate (best is final FIRE_DRAIN cycles after the op anyway)
+            s4_cand = tree[0]
         # S4: the group's best against the pass's best so far (groups come in ascending order)
         with m.If(better(best, s4_cand)):
             m.d.sync += best.eq(s4_cand)
@@ -819,7 +823,9 @@ class LearningCore(wiring.Component):
 
         # -- divider: K = min((target << 16) // sum, K_MAX), one quotient bit per cycle ---------
         dividend_bits = bits_for(sd.normalize_target << 16) if sd.normalize_target else 1
-        div_rem = Signal(dividend_bits + 1)
+        # restoring division keeps the remainder below the divisor (when the divisor is 0 no
+        # bit fits, the quotient is 0 and the remainder unused): the divisor's width holds it
+        div_rem = Signal(min(dividend_bits + 1, len(col_sum)))
         div_q = Signal(dividend_bits)
         div_n = Signal(range(dividend_bits + 1))
         dividend = Const(sd.normalize_target << 16, dividend_bits)
@@ -1193,6 +1199,7 @@ class LearningCore(wiring.Component):
             counters["weight_updates"] = (self.weight_updates, Mux(
                 col_pass_start & ~((phase == _P.NORM_SCALE) & norm_skip), L.n_in, 0))
         saturating_counters(m, counters, L.counter_bits, self.clear_counters)
+        m.d.comb += self.pres_begin.eq(pres_start)
         with m.If(self.clear_counters):
             m.d.sync += self.presentations.eq(0)
         with m.Elif(pres_start):

@@ -20,7 +20,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ir import LayerIR, ceil_log2
+from ..ir import LayerIR, bits_for, ceil_log2
 from ..protocol import (
     COUNTER_FIELDS,
     LABEL_BITS,
@@ -31,7 +31,9 @@ from ..protocol import (
     SPIKE_BYTES,
     SYNC_REPLY,
     SYNC_REQUEST,
+    VOTE_BITS,
     Command,
+    Counters,
     Info,
     Params,
     RunReply,
@@ -72,10 +74,6 @@ def _le_bytes(value, n: int) -> list:
     """The ``n`` little-endian bytes of a value (zero-extended)."""
     wide = Cat(value, Const(0, max(0, 8 * n - len(value))))
     return [wide[8 * k:8 * k + 8] for k in range(n)]
-
-
-def _const_bytes(value: int, n: int) -> list:
-    return [Const((value >> (8 * k)) & 0xFF, 8) for k in range(n)]
 
 
 class SoC(wiring.Component):
@@ -171,8 +169,10 @@ class SoC(wiring.Component):
         # -- memories: the request's payload, the neurons' labels, the run's spikes ----------
         m.submodules.frame = frame = memory.Memory(shape=unsigned(8), depth=MAXP, init=[])
         fb_w, fb_r = frame.write_port(), frame.read_port()
-        m.submodules.labels = labels = memory.Memory(shape=unsigned(LABEL_BITS), depth=L.n_out,
-                                                     init=[LABEL_NONE] * L.n_out)
+        # the labels, then the votes of the N_CLASSES classes (16 bits, valid while vote_ok)
+        m.submodules.labels = labels = memory.Memory(
+            shape=unsigned(VOTE_BITS), depth=L.n_out + N_CLASSES,
+            init=[LABEL_NONE] * L.n_out + [0] * N_CLASSES)
         lab_w, lab_r = labels.write_port(), labels.read_port()
         m.submodules.spikes = spikes = memory.Memory(shape=unsigned(8 * SPIKE_BYTES), depth=S,
                                                      init=[])
@@ -197,7 +197,12 @@ class SoC(wiring.Component):
         # which space a memory request names, its banks, depth and bytes per word (log2)
         sp_ok = Signal()
         sp_banks = Signal(range(max(2, L.lanes) + 1))
-        sp_depth = Signal(33)
+        # a request's words must end within the space: addresses of 2**abits and more fail
+        # whatever the count, so the sums need abits + 1 bits, not 33
+        abits = max(bits_for(sir.depth) for sir in spaces.values())
+        sp_depth = Signal(abits)
+        addr_hi = Signal()  # the address's bits from abits up are not all zero
+        m.d.comb += addr_hi.eq(addr_arg[abits:] != 0)
         sp_nbl = Signal(2)
         with m.Switch(sp_arg):
             for s, sir in spaces.items():
@@ -216,17 +221,19 @@ class SoC(wiring.Component):
             m.d.comb += core.prune.eq(p_prune)
             if L.pruning.target_permille:
                 m.d.comb += core.prune_threshold.eq(p_thr)
-        pres_before = Signal(16)
-        run_pres = Signal(8)
+        run_pres = Signal(8)  # presentations of this run (wrapping)
         sp_count = Signal(range(S + 1))  # spikes kept
         sp_total = Signal(32)  # spikes emitted in the run (saturating)
-        votes = [Signal(16, name=f"votes_{c}") for c in range(N_CLASSES)]
+        vote_ok = Signal(N_CLASSES)  # class c has voted in this presentation
         cycles_snap = Signal(64)
 
         # -- spike monitor: keep the first S spikes, add up the class votes -------------------
-        # A vote needs the spiking neuron's label: the label memory is read in the spike's
-        # cycle and the vote added in the next. A new presentation clears the votes, so they
-        # are those of the last presentation, like the spike counts the core keeps.
+        # A vote reads the spiking neuron's label from the label memory in the spike's cycle,
+        # its class's vote in the next, and writes it back one more in the third (a class that
+        # has not voted yet in this presentation counts from zero). The core's spikes are
+        # further apart than that: a FIRE pass, its drain and a RESET pass lie between two. A
+        # new presentation clears the votes, so they are those of the last presentation, like
+        # the spike counts the core keeps.
         sp = core.o_spike
         m.d.comb += sp.ready.eq(1)
         m.d.comb += [sp_w.addr.eq(sp_count),
@@ -242,18 +249,25 @@ class SoC(wiring.Component):
                 m.d.sync += sp_total.eq(sp_total + 1)
         spike_d = Signal()
         m.d.sync += spike_d.eq(sp.valid)
-        pres_prev = Signal(16)
-        m.d.sync += pres_prev.eq(core.presentations)
         clear_votes = Signal()
-        with m.If(clear_votes | (core.presentations != pres_prev)):
-            m.d.sync += [v.eq(0) for v in votes]
-        with m.Elif(spike_d):
-            with m.Switch(lab_r.data):
-                for c in range(N_CLASSES):
-                    with m.Case(c):
-                        m.d.sync += votes[c].eq(votes[c] + 1)
+        vote_add = Signal()  # the class's vote is on the read port: write it back plus one
+        vote_cls = Signal(range(N_CLASSES))
+        vote_addr = Signal.like(lab_r.addr)
+        m.d.comb += vote_addr.eq(L.n_out + vote_cls)
+        label = lab_r.data[:LABEL_BITS]
+        m.d.sync += vote_add.eq(spike_d & (label < N_CLASSES))
+        with m.If(spike_d):
+            m.d.sync += vote_cls.eq(label)
+        with m.If(vote_add):
+            m.d.sync += vote_ok.bit_select(vote_cls, 1).eq(1)
+        clear_counters = Signal()
+        with m.If(core.pres_begin):
+            m.d.sync += run_pres.eq(run_pres + 1)
+        # the presentation count changes: a presentation begins, or a clear zeroes it
+        with m.If(clear_votes | core.pres_begin | (clear_counters & (core.presentations != 0))):
+            m.d.sync += vote_ok.eq(0)
 
-        # -- reply bytes of the fixed-size replies --------------------------------------------
+        # -- reply bytes of the short fixed-size replies ---------------------------------------
         info = self.info().pack()
         records = {
             Command.INFO: [Const(b, 8) for b in info],
@@ -261,15 +275,17 @@ class SoC(wiring.Component):
             + _le_bytes(p_thr, 2),
             Command.RUN: _le_bytes(run_pres, 1) + _le_bytes(sp_total, 4)
             + _le_bytes(sp_count, 2),
-            Command.READ_VOTES: [b for v in votes for b in _le_bytes(v, 2)],
-            Command.READ_COUNTERS: _le_bytes(cycles_snap, 8)
-            + [b for name in COUNTER_FIELDS[1:] for b in _le_bytes(
-                core.weight_updates if name == "weight_updates"
-                else getattr(core.counters, name), 8)]
-            + _le_bytes(core.presentations, 2)
-            + (_le_bytes(core.alive_count, 4) if L.pruning
-               else _const_bytes(L.n_in * L.n_out, 4)),
         }
+        # The long ones go out as words, as memory reads do (one word mux, then the byte of the
+        # word): the counters are 8-byte words (cycles as checked), then presentations (2 bytes)
+        # and alive connections (4) as one more; the votes are 2-byte words.
+        counter_words = [cycles_snap] + [
+            core.weight_updates if name == "weight_updates" else getattr(core.counters, name)
+            for name in COUNTER_FIELDS[1:]] + [Cat(
+                core.presentations, core.alive_count if L.pruning
+                else Const(L.n_in * L.n_out, 32))]
+        assert 8 * (len(counter_words) - 1) + 6 == Counters.size()
+        cnt_word = Signal(64)
         assert len(records[Command.INFO]) == Info.size()
         if self._synapse_ram == "spram":  # INFO's weights_empty: until a weight is written
             empty = Signal(init=1)
@@ -281,15 +297,12 @@ class SoC(wiring.Component):
         assert len(records[Command.GET_PARAMS]) == Params.size()
         assert len(records[Command.RUN]) == RunReply.size()
         rec_len = {c: len(r) for c, r in records.items()}
-        pidx = Signal(16)
+        pidx = Signal(range(max(rec_len.values())))  # the reply byte being sent
         rec_byte = Signal(8)
-        with m.Switch(cmd):
+        with m.Switch(cmd):  # a mux tree on the few bits of pidx, not a decoder per byte
             for c, rec in records.items():
                 with m.Case(c):
-                    with m.Switch(pidx):
-                        for k, b in enumerate(rec):
-                            with m.Case(k):
-                                m.d.comb += rec_byte.eq(b)
+                    m.d.comb += rec_byte.eq(Cat(*rec).word_select(pidx, 8))
 
         # -- memory words: read and written a byte at a time --------------------------------
         cur_addr = Signal(32)
@@ -301,15 +314,33 @@ class SoC(wiring.Component):
         nbytes_m1 = Signal(3)  # bytes per word - 1, of the current memory or spike reply
         host_word = Signal(64)
         word_rd = Signal(64)  # the word being sent
-        m.d.comb += host_word.eq(Mux(sp_arg == Space.LABELS, lab_r.data, core.host_r_data))
-        lab_r_addr_host = Signal.like(lab_r.addr)
-        m.d.comb += lab_r.addr.eq(Mux(core.idle, lab_r_addr_host, sp.payload.neuron))
+        m.d.comb += host_word.eq(Mux(sp_arg == Space.LABELS, label, core.host_r_data))
+        # the label memory's ports: a vote's (label, class vote, write-back), else the host's
+        # (a label, or with READ_VOTES a vote: class cur_addr)
+        with m.If(sp.valid):
+            m.d.comb += lab_r.addr.eq(sp.payload.neuron)
+        with m.Elif(spike_d):
+            m.d.comb += lab_r.addr.eq(L.n_out + label)
+        with m.Elif(cmd == Command.READ_VOTES):
+            m.d.comb += lab_r.addr.eq(L.n_out + cur_addr[:ceil_log2(N_CLASSES)])
+        with m.Else():
+            m.d.comb += lab_r.addr.eq(cur_addr)
+        vote_new = Signal(VOTE_BITS)
+        m.d.comb += vote_new.eq(Mux(vote_ok.bit_select(vote_cls, 1), lab_r.data, 0) + 1)
+        m.d.comb += [lab_w.en.eq(vote_add),
+                     lab_w.addr.eq(Mux(vote_add, vote_addr, cur_addr)),
+                     lab_w.data.eq(Mux(vote_add, vote_new, word[:LABEL_BITS]))]
         m.d.comb += [core.host_space.eq(sp_arg[:3]), core.host_bank.eq(bank_arg),
                      core.host_addr.eq(cur_addr), core.host_w_data.eq(word),
-                     lab_w.addr.eq(cur_addr), lab_w.data.eq(word),
-                     lab_r_addr_host.eq(cur_addr), sp_r.addr.eq(cur_addr)]
-        clear_counters = Signal()
+                     sp_r.addr.eq(cur_addr)]
         m.d.comb += core.clear_counters.eq(clear_counters)
+        with m.Switch(cur_addr[:ceil_log2(max(len(counter_words), N_CLASSES))]):
+            for k, w in enumerate(counter_words):
+                with m.Case(k):
+                    m.d.comb += cnt_word.eq(w)
+        vote_word = Signal(VOTE_BITS)  # READ_VOTES: class cur_addr's vote (on the read port)
+        m.d.comb += vote_word.eq(Mux(vote_ok.bit_select(cur_addr[:ceil_log2(N_CLASSES)], 1),
+                                     lab_r.data, 0))
 
         # -- transmit: one byte per state, the CRC over everything but sync and CRC ----------
         tx_byte = Signal(8)
@@ -317,8 +348,13 @@ class SoC(wiring.Component):
         m.d.comb += utx.i_byte.payload.eq(tx_byte)
         sent = Signal()
         m.d.comb += sent.eq(utx.i_byte.valid & utx.i_byte.ready)
+        # one CRC step per byte, received or sent: one XOR tree behind a byte mux
+        crc_step = Signal()
+        crc_byte = Signal(8)
         with m.If(sent & tx_crc):
-            m.d.sync += crc.eq(_crc16_byte(crc, tx_byte))
+            m.d.comb += [crc_step.eq(1), crc_byte.eq(tx_byte)]
+        with m.If(crc_step):
+            m.d.sync += crc.eq(_crc16_byte(crc, crc_byte))
 
         def error(code: Status):
             m.d.sync += [status.eq(code), rlen.eq(0)]
@@ -327,7 +363,8 @@ class SoC(wiring.Component):
         def in_frame(next_state: str | None, *actions):
             """A receive state: on a byte, update the CRC and do ``actions``; time out."""
             with m.If(rx_valid):
-                m.d.sync += [quiet.eq(0), crc.eq(_crc16_byte(crc, rx_byte)), *actions]
+                m.d.comb += [crc_step.eq(1), crc_byte.eq(rx_byte)]
+                m.d.sync += [quiet.eq(0), *actions]
                 if next_state:
                     m.next = next_state
             with m.Elif(quiet == self._timeout):
@@ -399,10 +436,15 @@ class SoC(wiring.Component):
                         with m.Elif((cmd == Command.RUN) & ~loaded):
                             error(Status.NO_SAMPLE)
                         with m.Else():
-                            for c in (Command.INFO, Command.GET_PARAMS, Command.READ_VOTES,
-                                      Command.READ_COUNTERS):
+                            for c in (Command.INFO, Command.GET_PARAMS):
                                 with m.If(cmd == c):
                                     m.d.sync += rlen.eq(rec_len[c])
+                            with m.If(cmd == Command.READ_VOTES):
+                                m.d.sync += [rlen.eq(2 * N_CLASSES), remaining.eq(N_CLASSES),
+                                             cur_addr.eq(0), nbytes_m1.eq(1)]
+                            with m.If(cmd == Command.READ_COUNTERS):
+                                m.d.sync += [rlen.eq(Counters.size()), cur_addr.eq(0),
+                                             remaining.eq(len(counter_words))]
                             m.d.sync += cycles_snap.eq(core.counters.cycles)
                             with m.If(cmd == Command.RUN):
                                 m.next = "RUN_START"
@@ -417,7 +459,7 @@ class SoC(wiring.Component):
                             error(Status.BAD_ADDRESS)
                         with m.Elif(~whole):
                             error(Status.BAD_LENGTH)
-                        with m.Elif(addr_arg + words_in > sp_depth):
+                        with m.Elif(addr_hi | (addr_arg[:abits] + words_in > sp_depth)):
                             error(Status.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += remaining.eq(words_in)
@@ -426,7 +468,8 @@ class SoC(wiring.Component):
                         with m.If((length != READ_HEADER)
                                   | ((count_arg << sp_nbl) > 0xFFFF)):
                             error(Status.BAD_LENGTH)
-                        with m.Elif(~bank_ok | (addr_arg + count_arg > sp_depth)):
+                        with m.Elif(~bank_ok | addr_hi
+                                    | (addr_arg[:abits] + count_arg > sp_depth)):
                             error(Status.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += [remaining.eq(count_arg), rlen.eq(count_arg << sp_nbl)]
@@ -474,7 +517,7 @@ class SoC(wiring.Component):
                     m.next = "WR_ADDR"
             with m.State("WR_WORD"):
                 with m.If(sp_arg == Space.LABELS):
-                    m.d.comb += lab_w.en.eq(1)
+                    m.d.comb += lab_w.en.eq(1)  # never beside a vote: the core is idle
                 with m.Else():
                     m.d.comb += core.host_w_en.eq(1)
                 m.d.sync += [cur_addr.eq(cur_addr + 1), remaining.eq(remaining - 1),
@@ -500,13 +543,11 @@ class SoC(wiring.Component):
             # ---- RUN: start the core and wait until it is idle again -----------------------
             with m.State("RUN_START"):
                 m.d.comb += [core.start.eq(1), clear_votes.eq(1)]
-                m.d.sync += [pres_before.eq(core.presentations), sp_count.eq(0),
-                             sp_total.eq(0), loaded.eq(0)]
+                m.d.sync += [run_pres.eq(0), sp_count.eq(0), sp_total.eq(0), loaded.eq(0)]
                 m.next = "RUN_WAIT"
             with m.State("RUN_WAIT"):
                 with m.If(core.idle):
-                    m.d.sync += [run_pres.eq(core.presentations - pres_before),
-                                 rlen.eq(rec_len[Command.RUN])]
+                    m.d.sync += rlen.eq(rec_len[Command.RUN])
                     m.next = "T_SYNC"
 
             with m.State("CLEAR"):
@@ -529,24 +570,35 @@ class SoC(wiring.Component):
             with m.State("T_LEN1"):
                 with m.If(rlen == 0):
                     send(rlen[8:], "T_CRC0")
-                with m.Elif((cmd == Command.READ_MEM) | (cmd == Command.READ_SPIKES)):
+                with m.Elif((cmd == Command.READ_MEM) | (cmd == Command.READ_SPIKES)
+                            | (cmd == Command.READ_VOTES) | (cmd == Command.READ_COUNTERS)):
                     send(rlen[8:], "M_READ")
                 with m.Else():
                     send(rlen[8:], "T_REC")
             with m.State("T_REC"):  # a fixed-size reply
                 send(rec_byte, "T_REC", actions=[pidx.eq(pidx + 1)])
-                with m.If(sent & (pidx == rlen - 1)):
+                with m.If(sent & (pidx == (rlen - 1)[:len(pidx)])):
                     m.next = "T_CRC0"
             with m.State("M_READ"):  # read the next word; it is there two cycles later
                 with m.If(cmd == Command.READ_MEM):
                     with m.If(sp_arg != Space.LABELS):
                         m.d.comb += core.host_r_en.eq(1)
+                with m.If(cmd == Command.READ_COUNTERS):  # the last word has 6 bytes
+                    m.d.sync += nbytes_m1.eq(Mux(remaining == 1, 5, 7))
                 m.d.sync += bidx.eq(0)
                 m.next = "M_WAIT"
             with m.State("M_WAIT"):  # the learning core's host reads take two cycles
                 m.next = "M_LATCH"
             with m.State("M_LATCH"):  # registered, so no read port drives the CRC logic
-                m.d.sync += word_rd.eq(Mux(cmd == Command.READ_SPIKES, sp_r.data, host_word))
+                with m.Switch(cmd):
+                    with m.Case(Command.READ_SPIKES):
+                        m.d.sync += word_rd.eq(sp_r.data)
+                    with m.Case(Command.READ_COUNTERS):
+                        m.d.sync += word_rd.eq(cnt_word)
+                    with m.Case(Command.READ_VOTES):
+                        m.d.sync += word_rd.eq(vote_word)
+                    with m.Default():
+                        m.d.sync += word_rd.eq(host_word)
                 m.next = "M_BYTES"
             with m.State("M_BYTES"):
                 byte = Signal(8)

@@ -159,6 +159,11 @@ BAD = {  # (frame, the reply's status); a frame longer than the buffer is tested
                       Status.BAD_ADDRESS),
     "read-past-the-end": (encode_request(Command.READ_MEM, struct.pack("<BBIH", 6, 0, 5, 2)),
                           Status.BAD_ADDRESS),
+    # the address's high bits alone make it fail; address + count must not wrap around
+    "address-high-bit": (encode_request(Command.READ_MEM, struct.pack(
+        "<BBIH", 0, 0, 0x10000, 1)), Status.BAD_ADDRESS),
+    "address-wraps": (encode_request(Command.WRITE_MEM, struct.pack("<BBI", 0, 0, 0xFFFFFFFF)
+                                     + b"\1\2"), Status.BAD_ADDRESS),
     "params-short": (encode_request(Command.SET_PARAMS, b"\1\2"), Status.BAD_LENGTH),
     "run-without-sample": (encode_request(Command.RUN), Status.NO_SAMPLE),
     "sample-short": (encode_request(Command.LOAD_SAMPLE, bytes(19)), Status.BAD_LENGTH),

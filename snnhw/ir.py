@@ -177,6 +177,15 @@ class StdpIR:
     normalize_target: int  # 0: off
     trace_table: np.ndarray = field(repr=False)  # (256,) int64: trace after k timesteps
 
+    @property
+    def trace_depth(self) -> int:
+        """Entries of ``trace_table`` a learning core stores: up to the last that differs from
+        the one before it. From there on the table is constant, so an older age reads that
+        last entry (the ROM is 54 entries, not 256, for trace_shift 4, trace_round 8)."""
+        t = self.trace_table
+        changes = np.nonzero(t[1:] != t[:-1])[0]
+        return int(changes[-1]) + 2 if len(changes) else 1
+
     def eta_at(self, sample: int) -> int:
         """Learning rate for the ``sample``-th training sample (0-based)."""
         if self.eta_halve_every == 0:
@@ -399,7 +408,7 @@ class LayerIR:
             MemoryIR("in_gen", P, nig, 16),
             MemoryIR("last", P, nig, 1 + t_bits),
             MemoryIR("events", P, 2 * nig, slot_bits),
-            MemoryIR("trace_rom", 1, 256, 8, async_read=True),
+            MemoryIR("trace_rom", 1, self.stdp.trace_depth, 8, async_read=True),
         ) + ((MemoryIR("alive", P, self.n_in * self.chunks, self.pruning.chunk_bits),)
              if self.pruning else ())
 

@@ -243,7 +243,9 @@ class LearningCore(wiring.Component):
                     mm = memory.Memory(shape=unsigned(C), depth=len(image), init=image.tolist())
                 m.submodules[f"alive_{b}"] = mm
                 AL.append(mm)
-        trace_rom = memory.Memory(shape=unsigned(8), depth=256, init=sd.trace_table.tolist())
+        trace_rom = memory.Memory(shape=unsigned(8), depth=sd.trace_depth,
+                                  init=sd.trace_table[:sd.trace_depth].tolist())
+        trace_last = sd.trace_depth - 1  # ages from here on read this entry
         m.submodules.trace_rom = trace_rom
 
         idle = Signal()
@@ -559,7 +561,8 @@ class LearningCore(wiring.Component):
                             # neuron's post trace and written back to the bank it came from
                             age = Signal(tb + 1, name=f"post_age_{b}")
                             m.d.comb += [age.eq(s2_step - cur.post_t),
-                                         post_rom[b].addr.eq(Mux(age > 255, 255, age))]
+                                         post_rom[b].addr.eq(Mux(age > trace_last, trace_last,
+                                                                 age))]
                             y = Mux(cur.post_valid, post_rom[b].data, 0)
                             if sd.rounding == "stochastic":
                                 g2 = Signal(16, name=f"dep_gen_{b}")
@@ -594,8 +597,9 @@ class LearningCore(wiring.Component):
             m.d.comb += [
                 s_wr[b].addr.eq(Mux(host_ok, self.host_addr, s2_k)),
                 s_wr[b].data.eq(Mux(host_ok, self.host_w_data, new.as_value())),
+                # DECAY changes theta only: its state write is left out (see scan_rd)
                 s_wr[b].en.eq(Mux(host_ok, host_s & (self.host_space == LearnSpace.STATE),
-                                  s2_lval[b])),
+                                  s2_lval[b] & (s2_op != _Op.DECAY))),
                 th_wr[b].addr.eq(Mux(host_ok, self.host_addr, s2_k)),
                 th_wr[b].data.eq(Mux(host_ok, self.host_w_data, new_th)),
                 th_wr[b].en.eq(Mux(host_ok, host_s & (self.host_space == LearnSpace.THETA),
@@ -637,11 +641,9 @@ class LearningCore(wiring.Component):
         col = Signal(_Col)
         col_g = Signal(range(nb + 1))
         sac, s1c, s2c, s3c, s4c = (Signal(_Col, name=f"s{i}c") for i in "a1234")
-        sac_g, s1c_g, s2c_g, s3c_g, s4c_g = (Signal.like(col_g, name=f"s{i}c_g")
-                                             for i in "a1234")
+        sac_g, s1c_g, s2c_g = (Signal.like(col_g, name=f"s{i}c_g") for i in "a12")
         m.d.sync += [sac.eq(col), sac_g.eq(col_g), s1c.eq(sac), s1c_g.eq(sac_g),
-                     s2c.eq(s1c), s2c_g.eq(s1c_g), s3c.eq(s2c), s3c_g.eq(s2c_g),
-                     s4c.eq(s3c), s4c_g.eq(s3c_g)]
+                     s2c.eq(s1c), s2c_g.eq(s1c_g), s3c.eq(s2c), s4c.eq(s3c)]
         m.d.comb += col_active.eq(col != _Col.NONE)
         ls_r = [LS[b].read_port() for b in range(P)]
         ls_w = [LS[b].write_port() for b in range(P)]
@@ -717,10 +719,16 @@ class LearningCore(wiring.Component):
                         m.d.comb += wv2.eq(w_bank[r])
                         m.d.sync += alive2.eq(bank_bit[r] if L.pruning else 1)
             # S2: the trace and the generator's next state (written back now)
-            in_ok2 = (s2c_g * P + a) < L.n_in
+            # column ops have col_g < NIG: every input lane is real unless P leaves a
+            # partial last group
+            in_ok2 = Signal(name=f"col_in_ok2_{a}")
+            m.d.comb += in_ok2.eq((s2c_g * P + a) < L.n_in if L.n_in % P else 1)
+            in_ok3 = Signal(name=f"col_in_ok3_{a}")
+            in_ok4 = Signal(name=f"col_in_ok4_{a}")
+            m.d.sync += [in_ok3.eq(in_ok2), in_ok4.eq(in_ok3)]
             age = Signal(tb + 1, name=f"age_{a}")
             m.d.comb += age.eq(t_now - last2.t)
-            m.d.comb += rom[a].addr.eq(Mux(age > 255, 255, age))
+            m.d.comb += rom[a].addr.eq(Mux(age > trace_last, trace_last, age))
             gen_next = Signal(16, name=f"ig_next_{a}")
             m.d.comb += gen_next.eq(_xorshift16(gen2))
             draws_now = in_ok2 & alive2 & ((s2c == _Col.STDP) | (s2c == _Col.RESCALE))
@@ -755,7 +763,6 @@ class LearningCore(wiring.Component):
             alive4 = Signal(name=f"col_alive4_{a}")
             m.d.sync += [wv4.eq(wv3), alive4.eq(alive3)]
             # S4: clip and write back
-            in_ok4 = (s4c_g * P + a) < L.n_in
             upd = Signal(signed(wb + 12), name=f"upd_{a}")
             m.d.comb += upd.eq(wv4 + dw4)
             stdp_w = Mux(upd < 0, 0, Mux(upd > L.wmax, L.wmax, upd))
@@ -826,7 +833,9 @@ class LearningCore(wiring.Component):
         # restoring division keeps the remainder below the divisor (when the divisor is 0 no
         # bit fits, the quotient is 0 and the remainder unused): the divisor's width holds it
         div_rem = Signal(min(dividend_bits + 1, len(col_sum)))
-        div_q = Signal(dividend_bits)
+        # the quotient's low 24 bits, and whether a bit above them is set (then K = K_MAX)
+        div_q = Signal(min(dividend_bits, 24))
+        div_big = Signal()
         div_n = Signal(range(dividend_bits + 1))
         dividend = Const(sd.normalize_target << 16, dividend_bits)
 
@@ -892,8 +901,26 @@ class LearningCore(wiring.Component):
             nx_row = nx_row_comb
         took_event = Signal()
         spike_now = Signal()
-        fired = Signal(L.padded_out)
         scan_j = Signal(range(L.padded_out + 1))
+        # The normalisation scan asks, one neuron j a cycle, whether j fired in this
+        # presentation: count[j] > 0, read from the state banks a cycle ahead. The ports are
+        # free then: NORM_SCAN and NORM_SCALE run no neuron ops, and the last DECAY cycle
+        # (j = 0's read) would read the state for the last DECAY op, which writes theta only.
+        scan_rd = Signal()
+        scan_rd_j = Signal(range(L.padded_out + 2))
+        scan_hit = Signal()
+        m.d.comb += [
+            scan_rd.eq(((phase == _P.DECAY) & (k == NPL)) | (phase == _P.NORM_SCAN)
+                       | (phase == _P.NORM_SCALE)),
+            scan_rd_j.eq(Mux(phase == _P.DECAY, 0, scan_j + 1)),
+        ]
+        for b in range(P):
+            with m.If(scan_rd):
+                m.d.comb += s_rd[b].addr.eq(scan_rd_j // P if P > 1 else scan_rd_j)
+        with m.Switch(scan_j % P if P > 1 else 0):
+            for b in range(P):
+                with m.Case(b):
+                    m.d.comb += scan_hit.eq(s_rd[b].data.count != 0)
         wait = Signal(range(max(FIRE_DRAIN, END_TAIL + 1, 3)))
         norm_prep = Signal()
         op_next = Signal(_Op)
@@ -997,7 +1024,7 @@ class LearningCore(wiring.Component):
                     m.d.sync += g.eq(g + 1)
                 with m.If((k >= NPL - 1) & (g >= NIG - 1)):
                     m.d.sync += [phase.eq(_P.WAIT), step.eq(0), proc_started.eq(0),
-                                 spikes_total.eq(0), fired.eq(0)]
+                                 spikes_total.eq(0)]
             with m.Case(_P.WAIT):
                 with m.If(enc_done > step):  # event 0's address is presented in this cycle
                     m.d.sync += [proc_started.eq(step + 1), cur_par.eq(step[0]), e.eq(0),
@@ -1055,8 +1082,7 @@ class LearningCore(wiring.Component):
                         m.d.sync += [phase.eq(_P.RESET), k.eq(0), win_k.eq(best.k),
                                      win_lane.eq(best.lane), tj_k.eq(best.k),
                                      tj_l.eq(best.lane),
-                                     spikes_total.eq(spikes_total + 1),
-                                     fired.bit_select(best.k * P + best.lane, 1).eq(1)]
+                                     spikes_total.eq(spikes_total + 1)]
                     with m.Else():
                         m.d.sync += phase.eq(_P.STEP_END)
             with m.Case(_P.RESET):
@@ -1090,7 +1116,7 @@ class LearningCore(wiring.Component):
             with m.Case(_P.NORM_SCAN):
                 with m.If(scan_j == L.padded_out):
                     m.d.sync += phase.eq(_P.PRES_END)
-                with m.Elif(fired.bit_select(scan_j, 1)):
+                with m.Elif(scan_hit):
                     m.d.sync += [tj_k.eq(scan_j // P if P > 1 else scan_j),
                                  tj_l.eq(scan_j % P if P > 1 else 0), norm_prep.eq(1),
                                  g.eq(0), col_sum.eq(0), phase.eq(_P.NORM_SUM)]
@@ -1106,10 +1132,10 @@ class LearningCore(wiring.Component):
                     m.d.sync += wait.eq(wait + 1)  # the last SUM op's SA, S1; S2 adds it
                 with m.Else():
                     m.d.sync += [wait.eq(0), phase.eq(_P.NORM_DIV), div_rem.eq(0), div_q.eq(0),
-                                 div_n.eq(dividend_bits)]
+                                 div_big.eq(0), div_n.eq(dividend_bits)]
             with m.Case(_P.NORM_DIV):
                 with m.If(div_n == 0):
-                    m.d.sync += [k_factor.eq(Mux(div_q > K_MAX, K_MAX, div_q)),
+                    m.d.sync += [k_factor.eq(Mux(div_big, K_MAX, div_q)),
                                  norm_skip.eq(col_sum == 0), g.eq(0), phase.eq(_P.NORM_SCALE)]
                 with m.Else():
                     bit_at = Signal(range(dividend_bits + 1))
@@ -1118,6 +1144,9 @@ class LearningCore(wiring.Component):
                     fits = (col_sum != 0) & (rem2 >= col_sum)
                     m.d.sync += [div_rem.eq(Mux(fits, rem2 - col_sum, rem2)),
                                  div_q.eq(Cat(fits, div_q)), div_n.eq(div_n - 1)]
+                    if len(div_q) == 24:  # a set bit shifts out past bit 23
+                        with m.If(div_q[23]):
+                            m.d.sync += div_big.eq(1)
             with m.Case(_P.NORM_SCALE):
                 with m.If(g < NIG):
                     m.d.comb += [col.eq(_Col.RESCALE), col_g.eq(g)]

@@ -225,7 +225,6 @@ class SoC(wiring.Component):
         sp_count = Signal(range(S + 1))  # spikes kept
         sp_total = Signal(32)  # spikes emitted in the run (saturating)
         vote_ok = Signal(N_CLASSES)  # class c has voted in this presentation
-        cycles_snap = Signal(64)
 
         # -- spike monitor: keep the first S spikes, add up the class votes -------------------
         # A vote reads the spiking neuron's label from the label memory in the spike's cycle,
@@ -277,11 +276,12 @@ class SoC(wiring.Component):
             + _le_bytes(sp_count, 2),
         }
         # The long ones go out as words, as memory reads do (one word mux, then the byte of the
-        # word): the counters are 8-byte words (cycles as checked), then presentations (2 bytes)
-        # and alive connections (4) as one more; the votes are 2-byte words.
-        counter_words = [cycles_snap] + [
+        # word): the counters are 8-byte words (cycles as the first word is latched), then
+        # presentations (2 bytes) and alive connections (4) as one more; the votes are 2-byte
+        # words.
+        counter_words = [
             core.weight_updates if name == "weight_updates" else getattr(core.counters, name)
-            for name in COUNTER_FIELDS[1:]] + [Cat(
+            for name in COUNTER_FIELDS] + [Cat(
                 core.presentations, core.alive_count if L.pruning
                 else Const(L.n_in * L.n_out, 32))]
         assert 8 * (len(counter_words) - 1) + 6 == Counters.size()
@@ -420,8 +420,9 @@ class SoC(wiring.Component):
 
             # ---- check: command, length, address, sample; then act -------------------------
             with m.State("CHECK"):
-                words_in = Signal(16)  # WRITE_MEM: words in the payload
-                m.d.comb += words_in.eq((length - MEM_HEADER) >> sp_nbl)
+                # WRITE_MEM: words in the payload (used once the length is at most MAXP)
+                words_in = Signal(range(MAXP + 1))
+                m.d.comb += words_in.eq((length[:len(words_in)] - MEM_HEADER) >> sp_nbl)
                 whole = Signal()
                 m.d.comb += whole.eq(((length - MEM_HEADER) & ((1 << sp_nbl) - 1)) == 0)
                 m.d.sync += [status.eq(Status.OK), rlen.eq(0), pidx.eq(0), bidx.eq(0),
@@ -445,7 +446,6 @@ class SoC(wiring.Component):
                             with m.If(cmd == Command.READ_COUNTERS):
                                 m.d.sync += [rlen.eq(Counters.size()), cur_addr.eq(0),
                                              remaining.eq(len(counter_words))]
-                            m.d.sync += cycles_snap.eq(core.counters.cycles)
                             with m.If(cmd == Command.RUN):
                                 m.next = "RUN_START"
                             with m.Elif(cmd == Command.CLEAR_COUNTERS):
@@ -496,7 +496,7 @@ class SoC(wiring.Component):
                             error(Status.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += [remaining.eq(spikes_arg), cur_addr.eq(first_arg),
-                                         rlen.eq(spikes_arg * SPIKE_BYTES),
+                                         rlen.eq(spikes_arg[:len(sp_count)] * SPIKE_BYTES),
                                          nbytes_m1.eq(SPIKE_BYTES - 1)]
                             m.next = "T_SYNC"
                     with m.Default():

@@ -223,7 +223,11 @@ class SoC(wiring.Component):
                 m.d.comb += core.prune_threshold.eq(p_thr)
         run_pres = Signal(8)  # presentations of this run (wrapping)
         sp_count = Signal(range(S + 1))  # spikes kept
-        sp_total = Signal(32)  # spikes emitted in the run (saturating)
+        # spikes emitted in the run: one a timestep at most (winner-take-all), so at most
+        # max_tries * steps, far below the u32 of the reply, where it would saturate
+        max_spikes = L.encoder.max_tries * L.encoder.steps
+        assert max_spikes < 2**32 - 1
+        sp_total = Signal(range(max_spikes + 1))
         vote_ok = Signal(N_CLASSES)  # class c has voted in this presentation
 
         # -- spike monitor: keep the first S spikes, add up the class votes -------------------
@@ -244,8 +248,7 @@ class SoC(wiring.Component):
         with m.If(sp.valid):
             with m.If(sp_count < S):
                 m.d.sync += sp_count.eq(sp_count + 1)
-            with m.If(sp_total != 2**32 - 1):
-                m.d.sync += sp_total.eq(sp_total + 1)
+            m.d.sync += sp_total.eq(sp_total + 1)
         spike_d = Signal()
         m.d.sync += spike_d.eq(sp.valid)
         clear_votes = Signal()
@@ -412,23 +415,35 @@ class SoC(wiring.Component):
                     with m.If(Cat(crc_lo, rx_byte) != crc):
                         error(Status.BAD_CRC)
                     with m.Else():
-                        m.next = "CHECK"
+                        m.next = "PRECHECK"
                 with m.Elif(quiet == self._timeout):
                     error(Status.TIMEOUT)
                 with m.Else():
                     m.d.sync += quiet.eq(quiet + 1)
 
             # ---- check: command, length, address, sample; then act -------------------------
+            # WRITE_MEM: words in the payload (used once the length is at most MAXP)
+            words_in = Signal(range(MAXP + 1))
+            m.d.comb += words_in.eq((length[:len(words_in)] - MEM_HEADER) >> sp_nbl)
+            # the checks with sums go through flags registered a cycle before CHECK, so that
+            # no adder lies on CHECK's path from the arguments to its decision
+            bank_ok, whole, w_over, r_over, r_big, s_over = (
+                Signal(name=n) for n in ("bank_ok", "whole", "w_over", "r_over", "r_big",
+                                         "s_over"))
+            with m.State("PRECHECK"):
+                m.d.sync += [
+                    bank_ok.eq(sp_ok & (bank_arg < sp_banks)),
+                    whole.eq(((length - MEM_HEADER) & ((1 << sp_nbl) - 1)) == 0),
+                    w_over.eq(addr_hi | (addr_arg[:abits] + words_in > sp_depth)),
+                    r_over.eq(addr_hi | (addr_arg[:abits] + count_arg > sp_depth)),
+                    r_big.eq((count_arg << sp_nbl) > 0xFFFF),
+                    s_over.eq(first_arg + spikes_arg > sp_count),
+                ]
+                m.next = "CHECK"
             with m.State("CHECK"):
-                # WRITE_MEM: words in the payload (used once the length is at most MAXP)
-                words_in = Signal(range(MAXP + 1))
-                m.d.comb += words_in.eq((length[:len(words_in)] - MEM_HEADER) >> sp_nbl)
-                whole = Signal()
-                m.d.comb += whole.eq(((length - MEM_HEADER) & ((1 << sp_nbl) - 1)) == 0)
                 m.d.sync += [status.eq(Status.OK), rlen.eq(0), pidx.eq(0), bidx.eq(0),
                              cur_addr.eq(addr_arg), rd_idx.eq(MEM_HEADER),
                              nbytes_m1.eq((1 << sp_nbl) - 1)]
-                bank_ok = sp_ok & (bank_arg < sp_banks)
                 with m.Switch(cmd):
                     with m.Case(Command.INFO, Command.GET_PARAMS, Command.READ_VOTES,
                                 Command.READ_COUNTERS, Command.CLEAR_COUNTERS, Command.RUN):
@@ -459,17 +474,15 @@ class SoC(wiring.Component):
                             error(Status.BAD_ADDRESS)
                         with m.Elif(~whole):
                             error(Status.BAD_LENGTH)
-                        with m.Elif(addr_hi | (addr_arg[:abits] + words_in > sp_depth)):
+                        with m.Elif(w_over):
                             error(Status.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += remaining.eq(words_in)
                             m.next = "WR_ADDR"
                     with m.Case(Command.READ_MEM):
-                        with m.If((length != READ_HEADER)
-                                  | ((count_arg << sp_nbl) > 0xFFFF)):
+                        with m.If((length != READ_HEADER) | r_big):
                             error(Status.BAD_LENGTH)
-                        with m.Elif(~bank_ok | addr_hi
-                                    | (addr_arg[:abits] + count_arg > sp_depth)):
+                        with m.Elif(~bank_ok | r_over):
                             error(Status.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += [remaining.eq(count_arg), rlen.eq(count_arg << sp_nbl)]
@@ -492,7 +505,7 @@ class SoC(wiring.Component):
                     with m.Case(Command.READ_SPIKES):
                         with m.If(length != 4):
                             error(Status.BAD_LENGTH)
-                        with m.Elif(first_arg + spikes_arg > sp_count):
+                        with m.Elif(s_over):
                             error(Status.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += [remaining.eq(spikes_arg), cur_addr.eq(first_arg),

@@ -903,24 +903,32 @@ class LearningCore(wiring.Component):
         spike_now = Signal()
         scan_j = Signal(range(L.padded_out + 1))
         # The normalisation scan asks, one neuron j a cycle, whether j fired in this
-        # presentation: count[j] > 0, read from the state banks a cycle ahead. The ports are
-        # free then: NORM_SCAN and NORM_SCALE run no neuron ops, and the last DECAY cycle
-        # (j = 0's read) would read the state for the last DECAY op, which writes theta only.
+        # presentation: count[j] > 0, read from the state banks two cycles ahead and
+        # registered (scan_hit), so that no block RAM output drives the phase logic. The ports
+        # are free then: NORM_SCAN and NORM_SCALE run no neuron ops, and the last two DECAY
+        # cycles (the reads of j = 0 and 1) would read the state for DECAY ops, which write
+        # theta only. After NORM_SCALE the scan goes on at scan_j + 1.
         scan_rd = Signal()
-        scan_rd_j = Signal(range(L.padded_out + 2))
-        scan_hit = Signal()
-        m.d.comb += [
-            scan_rd.eq(((phase == _P.DECAY) & (k == NPL)) | (phase == _P.NORM_SCAN)
-                       | (phase == _P.NORM_SCALE)),
-            scan_rd_j.eq(Mux(phase == _P.DECAY, 0, scan_j + 1)),
-        ]
-        for b in range(P):
-            with m.If(scan_rd):
-                m.d.comb += s_rd[b].addr.eq(scan_rd_j // P if P > 1 else scan_rd_j)
-        with m.Switch(scan_j % P if P > 1 else 0):
+        scan_rd_j = Signal(range(L.padded_out + 3))
+        scan_lane = Signal(range(max(2, P)))  # the lane of the word on the read ports
+        scan_hit = Signal()  # count[scan_j] > 0
+        g_last = NIG + COL_TAIL - 1  # NORM_SCALE's last cycle
+        if sd.normalize_target:
+            with m.Switch(phase):
+                with m.Case(_P.DECAY):
+                    m.d.comb += [scan_rd.eq(k >= NPL - 1), scan_rd_j.eq(k - (NPL - 1))]
+                with m.Case(_P.NORM_SCAN):
+                    m.d.comb += [scan_rd.eq(1), scan_rd_j.eq(scan_j + 2)]
+                with m.Case(_P.NORM_SCALE):
+                    m.d.comb += [scan_rd.eq(1), scan_rd_j.eq(scan_j + 1 + (g == g_last))]
             for b in range(P):
-                with m.Case(b):
-                    m.d.comb += scan_hit.eq(s_rd[b].data.count != 0)
+                with m.If(scan_rd):
+                    m.d.comb += s_rd[b].addr.eq(scan_rd_j // P if P > 1 else scan_rd_j)
+            m.d.sync += scan_lane.eq(scan_rd_j % P if P > 1 else 0)
+            with m.Switch(scan_lane):
+                for b in range(P):
+                    with m.Case(b):
+                        m.d.sync += scan_hit.eq(s_rd[b].data.count != 0)
         wait = Signal(range(max(FIRE_DRAIN, END_TAIL + 1, 3)))
         norm_prep = Signal()
         op_next = Signal(_Op)

@@ -180,11 +180,12 @@ class StdpIR:
     @property
     def trace_depth(self) -> int:
         """Entries of ``trace_table`` a learning core stores: up to the last that differs from
-        the one before it. From there on the table is constant, so an older age reads that
-        last entry (the ROM is 54 entries, not 256, for trace_shift 4, trace_round 8)."""
+        the one before it, and at least 2 (a ROM with an address). From there on the table is
+        constant, so an older age reads that last entry (the ROM is 54 entries, not 256, for
+        trace_shift 4, trace_round 8)."""
         t = self.trace_table
         changes = np.nonzero(t[1:] != t[:-1])[0]
-        return int(changes[-1]) + 2 if len(changes) else 1
+        return max(2, int(changes[-1]) + 2 if len(changes) else 1)
 
     def eta_at(self, sample: int) -> int:
         """Learning rate for the ``sample``-th training sample (0-based)."""

@@ -140,3 +140,19 @@ def test_pruning_bitmap_memory_example():
     bank, word, bit = layer.alive_location(5, 398)  # lane 2, group 99: word 6, bit 3
     assert (int(bank), int(word), int(bit)) == ((5 + 398) % 4, 5 * 7 + 6, 3)
     assert int(bank) == int(layer.weight_location(5, 398)[0])
+
+
+@pytest.mark.parametrize("shift,rnd,depth", [(4, 8, 54), (1, 0, 9), (8, 0, 2)])
+def test_trace_rom_holds_the_table_up_to_its_last_change(shift, rnd, depth):
+    """Section 20: the trace ROM's D entries; every older age reads entry D - 1, which the
+    table keeps to its end (a constant table still gets a 2-entry ROM)."""
+    layer = resolve(parse_config({
+        "input": {"size": 4},
+        "neurons": {"count": 2, "threshold": 10, "inhibition": "wta"},
+        "synapses": {"signed": False},
+        "stdp": {"enabled": True, "trace_shift": shift, "trace_round": rnd}}))
+    table, d = layer.stdp.trace_table, layer.stdp.trace_depth
+    assert d == depth
+    assert (table[d - 1:] == table[d - 1]).all()
+    assert d == 2 or table[d - 2] != table[d - 1]
+    assert {m.name: m.depth for m in layer.memories}["trace_rom"] == d

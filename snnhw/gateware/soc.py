@@ -337,7 +337,7 @@ class SoC(wiring.Component):
                      core.host_addr.eq(cur_addr), core.host_w_data.eq(word),
                      sp_r.addr.eq(cur_addr)]
         m.d.comb += core.clear_counters.eq(clear_counters)
-        with m.Switch(cur_addr[:ceil_log2(max(len(counter_words), N_CLASSES))]):
+        with m.Switch(cur_addr[:ceil_log2(len(counter_words))]):
             for k, w in enumerate(counter_words):
                 with m.Case(k):
                     m.d.comb += cnt_word.eq(w)

@@ -252,6 +252,55 @@ _UTIL = {
 }
 
 
+# nextpnr-ice40 times every SB_MAC16 as a register (0.1 ns setup and clock-to-out) whatever its
+# configuration, and yosys uses them unregistered: a path through a DSP is cut in two halves, into
+# it and out of it, each timed against a pseudo-clock (the constant net on the DSP's CLK pin), and
+# the multiplier's own delay is not counted. This is the slowest arc of SB_MAC16_MUL_U_16X16_BYPASS
+# in the iCEcube2 timing data project IceStorm extracted (icefuzz/timings_up5k.txt), in ns.
+ICE40_DSP_NS = 9.05
+_DSP_OUT = re.compile(r"^O_\d+$")
+_DSP_IN = re.compile(r"^[ABCD]_\d+$")
+
+
+def _path_ns(p: dict[str, Any]) -> float:
+    return sum(float(x.get("delay", 0)) for x in p.get("path", []))
+
+
+def _dsp_paths(doc: dict[str, Any], clocks: list[str], budgets: dict[tuple[str, str], float]
+               ) -> list[dict[str, Any]]:
+    """Bounds on the iCE40 paths through DSPs between ``clocks`` (report names, "posedge X"):
+    the slowest half into a DSP from the source clock, plus the DSP's delay, plus the slowest
+    half out to the destination clock (plus one more DSP and the path between them, when one
+    DSP feeds another). Halves are only reported per pair of clocks, so the bound pairs the
+    slowest of each: it can only overstate a path."""
+    paths = doc.get("critical_paths", [])
+
+    def ports(p):
+        hops = p.get("path", [])
+        return ((hops[0].get("from", {}).get("port", ""), hops[-1].get("to", {}).get("port", ""))
+                if hops else ("", ""))
+    dsp = ({p["from"] for p in paths if _DSP_OUT.match(ports(p)[0])}
+           | {p["to"] for p in paths if _DSP_IN.match(ports(p)[1])})
+    into = {}  # clock -> slowest half into a DSP
+    out = {}  # clock -> slowest half out of a DSP
+    chain = 0.0  # slowest DSP -> DSP half
+    for p in paths:
+        ns = _path_ns(p) - 0.1  # the pseudo-register's setup or clock-to-out
+        if p.get("from") in clocks and p.get("to") in dsp:
+            into[p["from"]] = max(into.get(p["from"], 0.0), ns)
+        elif p.get("from") in dsp and p.get("to") in clocks:
+            out[p["to"]] = max(out.get(p["to"], 0.0), ns)
+        elif p.get("from") in dsp and p.get("to") in dsp:
+            chain = max(chain, ns - 0.1 + ICE40_DSP_NS)
+    bounds = []
+    for src, a in into.items():
+        for dst, b in out.items():
+            bounds.append({"from": src, "to": dst,
+                           "delay_ns": round(a + ICE40_DSP_NS + chain + b, 2),
+                           "budget_ns": round(budgets[src, dst], 2)})
+    return bounds
+
+
 def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
                          fast_hz: int | None = None) -> dict[str, Any]:
     """Resource use and timing from nextpnr's ``--report`` JSON.
@@ -263,6 +312,9 @@ def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
     aligned). Its fmax must reach its constraint too, and so must the paths between the two
     clocks, which nextpnr reports but does not judge: each gets one ``fast`` period, the time
     from a ``sync`` edge to the next ``fast`` edge (``cross_domain``).
+
+    iCE40: paths through DSPs are bounded by :func:`_dsp_paths` (``dsp_paths``) and judged as
+    any other path between their clocks; the ``sync`` one also bounds ``fmax_mhz``.
     """
     util = doc.get("utilization", {})
     names = _UTIL[family]
@@ -302,6 +354,20 @@ def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
                               "budget_ns": round(budget, 2)})
         met = met and all(c["delay_ns"] <= c["budget_ns"] for c in cross)
         fast_fmax = clocks[fast_names[0]][0] if fast_names else 0.0
+    dsp = []
+    if family == "ice40" and sync:
+        sync_name = f"posedge {named(target)[0]}"
+        period = 1e3 / target
+        budgets = {(sync_name, sync_name): period}
+        if fast_hz is not None and fast_names:
+            fast_name = f"posedge {fast_names[0]}"
+            budgets.update({(a, b): 1e9 / fast_hz for a in (sync_name, fast_name)
+                            for b in (sync_name, fast_name) if (a, b) != (sync_name, sync_name)})
+        dsp = _dsp_paths(doc, [n for n, _ in budgets], budgets)
+        met = met and all(d["delay_ns"] <= d["budget_ns"] for d in dsp)
+        for d in dsp:
+            if d["from"] == d["to"] == sync_name:
+                fmax = min(fmax, 1e3 / d["delay_ns"])
     return {
         "luts_used": used("luts"), "luts_available": available("luts"),
         "ffs_used": used("ffs"), "ffs_available": available("ffs"),
@@ -314,6 +380,7 @@ def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
                    for name, (a, c) in clocks.items()},
         **({"cross_domain": cross, "fast_fmax_mhz": round(fast_fmax, 2)}
            if fast_hz is not None else {}),
+        **({"dsp_paths": dsp} if family == "ice40" else {}),
     }
 
 
@@ -374,8 +441,14 @@ def format_report(r: dict[str, Any]) -> str:
                      f"{r['fast_fmax_mhz']:.2f} MHz"
                      + (f", sync/fast paths {worst['delay_ns']:.2f} of {worst['budget_ns']:.2f} ns"
                         if worst else ""))
+    dsp_line = f"DSP          {share(r['dsp_used'], r['dsp_available'])}"
+    if r.get("dsp_paths"):
+        worst = max(r["dsp_paths"], key=lambda c: c["delay_ns"] / c["budget_ns"])
+        dsp_line += (f", paths through them at most {worst['delay_ns']:.2f} of "
+                     f"{worst['budget_ns']:.2f} ns ({ICE40_DSP_NS} ns per DSP, which nextpnr "
+                     f"does not count)")
     lines += [
-        f"DSP          {share(r['dsp_used'], r['dsp_available'])}",
+        dsp_line,
         f"bitstream    {r['bitstream']}",
         f"build        {r['build_seconds']:.0f} s ("
         + ", ".join(f"{k} {v:.0f} s" for k, v in r["stage_seconds"].items()) + ")",

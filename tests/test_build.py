@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from snnhw.boards import BOARDS
-from snnhw.build import find_tools, overflow, parse_nextpnr_report, strip_zero_init
+from snnhw.build import ICE40_DSP_NS, find_tools, overflow, parse_nextpnr_report, strip_zero_init
 from snnhw.cli import main
 from snnhw.errors import ToolError
 from snnhw.program import check_bitstream
@@ -56,6 +56,34 @@ def test_parse_report_with_spram_clock():
     doc = json.loads((DATA / "nextpnr_report_icebreaker_spram.json").read_text())
     doc["fmax"]["design.core.fast_clk"]["achieved"] = 32.5
     assert parse_nextpnr_report(doc, "ice40", 16_500_000, 33_000_000)["timing_met"] is False
+
+
+def test_parse_report_bounds_paths_through_dsps():
+    # the 784x100 pruning SoC on the UP5K at 24 MHz (SPRAM clock 48 MHz), every critical path
+    # kept (each folded to three hops of the same total): nextpnr cuts the paths at the DSPs,
+    # timed as registers of a constant-net clock; the bound adds the halves and the DSP delays
+    doc = json.loads((DATA / "nextpnr_report_up5k_dsp.json").read_text())
+    r = parse_nextpnr_report(doc, "ice40", 24_000_000, 48_000_000)
+    assert r["clocks"]["clk"]["achieved_mhz"] == 19.3  # nextpnr's figure
+    # sync -> DSP 34.54 ns, DSP -> DSP 3.15 ns, DSP -> sync 18.39 ns, less 0.1 ns per cut
+    # (the pseudo-register's setup or clock-to-out), plus two DSPs
+    into, chain, out = 34.54 - 0.1, 3.15 - 0.2, 18.39 - 0.1
+    bound = into + ICE40_DSP_NS + chain + ICE40_DSP_NS + out
+    sync = [d for d in r["dsp_paths"] if d["from"] == d["to"] == "posedge clk"]
+    assert sync == [{"from": "posedge clk", "to": "posedge clk",
+                     "delay_ns": pytest.approx(bound, abs=0.02), "budget_ns": 41.67}]
+    assert r["fmax_mhz"] == pytest.approx(1e3 / bound, abs=0.01)  # below nextpnr's 19.3
+    # into and out of the SPRAM clock too, each against one SPRAM-clock period
+    assert {(d["from"], d["to"]) for d in r["dsp_paths"]} == {
+        (a, b) for a in ("posedge clk", "posedge design.core.fast_clk")
+        for b in ("posedge clk", "posedge design.core.fast_clk")}
+    assert all(d["budget_ns"] == 20.83 for d in r["dsp_paths"] if d not in sync)
+    assert r["timing_met"] is False
+    # without DSPs in the report, nothing is added
+    doc["critical_paths"] = [p for p in doc["critical_paths"]
+                             if "GND" not in p["from"] + p["to"]]
+    r = parse_nextpnr_report(doc, "ice40", 24_000_000, 48_000_000)
+    assert (r["dsp_paths"], r["fmax_mhz"]) == ([], 19.3)
 
 
 def test_parse_ecp5_names():

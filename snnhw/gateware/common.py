@@ -2,9 +2,34 @@
 
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, Value
+from amaranth import Const, Module, Mux, Signal, Value
 
-__all__ = ["saturating_counters"]
+__all__ = ["saturating_counters", "times_const"]
+
+
+def times_const(x: Value, c: int) -> Value:
+    """``x * c`` for a constant ``c >= 0``, as shifted adds and subtracts (its non-adjacent
+    form): no multiplier, so yosys never puts it in a DSP (an iCE40 SB_MAC16 used without its
+    registers is slow, and nextpnr does not time it)."""
+    if c < 0:
+        raise ValueError(f"times_const needs c >= 0, not {c}")
+    terms, k = [], 0
+    while c:
+        if c & 1:
+            d = 2 - (c & 3)  # +1 or -1: the digit that leaves c divisible by 4
+            terms.append((d, k))
+            c -= d
+        c >>= 1
+        k += 1
+    if not terms:
+        return Const(0, 1)
+    out = None
+    width = len(x) + k + 1
+    for d, shift in sorted(terms, key=lambda t: -t[0]):  # the positive terms first
+        term = (x << shift).as_unsigned()
+        out = term if out is None else (out + term if d > 0 else out - term)
+    out = out.as_unsigned()  # never negative: the positive terms come first
+    return out[:width] if len(out) > width else out
 
 
 def saturating_counters(m: Module, counters: dict[str, tuple[Value, Value]], bits: int,

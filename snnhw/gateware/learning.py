@@ -21,12 +21,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
-from .common import saturating_counters
+from .common import saturating_counters, times_const
 from .layouts import COUNTER_NAMES, CountersSignature
 from .spram import SPRAMStore
 
@@ -201,7 +201,7 @@ class LearningCore(wiring.Component):
             """An event's weight row, bank and word (one lane: derived from its index)."""
             if "row" in slot_fields:
                 return ev.row, ev.mod, ev.div
-            return ev.index * NPL, Const(0, 1), ev.index
+            return times_const(ev.index, NPL), Const(0, 1), ev.index
 
         # -- memories ------------------------------------------------------------------------
         gens = enc.generator_states
@@ -355,7 +355,7 @@ class LearningCore(wiring.Component):
             m.d.sync += [slot2[b].eq(lst_r[b].data), enc_gen2[b].eq(eg_r[b].data)]
         # S2: step each valid slot's generator, write it back, compare.
         rate = Signal(16)
-        m.d.comb += rate.eq(intensity * enc.rate_scale)
+        m.d.comb += rate.eq(times_const(intensity, enc.rate_scale))
         spike = Signal(P)  # S3: the slots that spiked, and their events
         slot3 = [Signal(ev_l, name=f"enc_slot3_{b}") for b in range(P)]
         for b in range(P):
@@ -468,12 +468,12 @@ class LearningCore(wiring.Component):
         col_addr = [Signal(range(max(2, L.bank_depth)), name=f"col_addr_{b}") for b in range(P)]
         col_active = Signal()
         # each weight bank's read address (a column op's or a row's), registered in S0; it is
-        # carried along for the write-back (ra[b][i]: i cycles after SA)
+        # carried along for pair STDP's row write-back (ra[b][i]: i cycles after SA)
         ra = [[Signal(range(max(2, L.bank_depth)), name=f"w_ra_{b}")] for b in range(P)]
         for b in range(P):
             row_addr = op_base + (rotated(lk, op_rot, b) if L.pruning else op_k)
             m.d.sync += ra[b][0].eq(Mux(col_active, col_addr[b], row_addr))
-            for i in range(1, 4):
+            for i in range(1, 4 if pair else 1):  # pair STDP writes rows back from S2
                 reg = Signal.like(ra[b][0], name=f"w_ra{i}_{b}")
                 m.d.sync += reg.eq(ra[b][-1])
                 ra[b].append(reg)
@@ -662,18 +662,22 @@ class LearningCore(wiring.Component):
         norm_skip = Signal()  # the neuron's weights sum to 0: draw, but leave them
         col_sum = Signal(range(L.n_in * L.wmax + 1))
 
-        def column_counter(name, q, per_input, offset, shape):
+        def column_counter(name, q, per_input, offset, shape, active=col_active):
             """Bank ``q``'s address of input group ``col_g`` for the target neuron, ``(col_g * P
             + (q - tj_l) % P) * per_input + offset``, counted, not multiplied: a register
             that loads the group-0 address while no column op issues (the target is set at
-            least one cycle before a pass) and steps by ``P * per_input`` per op."""
+            least one cycle before a pass) and steps by ``P * per_input`` per op.
+
+            ``active``: the stage it counts for (an op is issued, by default). A pass's ops
+            follow each other every cycle, and passes are at least COL_TAIL cycles apart, so a
+            later stage's address is counted the same way (no copies carried along)."""
             reg = Signal(shape, name=name)
             first = Signal.like(reg, name=f"{name}_first")
             with m.Switch(tj_l):
                 for lane in range(P):
                     with m.Case(lane):
                         m.d.comb += first.eq((q - lane) % P * per_input + offset)
-            with m.If(col_active):
+            with m.If(active):
                 m.d.sync += reg.eq(reg + P * per_input)
             with m.Else():
                 m.d.sync += reg.eq(first)
@@ -802,9 +806,12 @@ class LearningCore(wiring.Component):
             with m.Else():
                 # registered a cycle ahead: the address the column op entering S4 read (4
                 # cycles after its SA) or, with pair STDP, the row op entering S2 (2 cycles)
-                wa = Signal.like(ra[b][0], name=f"w_wa_{b}")
-                m.d.sync += wa.eq(Mux(s3c != _Col.NONE, ra[b][3], ra[b][1]) if pair
-                                  else ra[b][3])
+                if pair:
+                    wa = Signal.like(ra[b][0], name=f"w_wa_{b}")
+                    m.d.sync += wa.eq(Mux(s3c != _Col.NONE, ra[b][3], ra[b][1]))
+                else:  # the column op in S4's address, counted for S4
+                    wa = column_counter(f"w_wa_{b}", b, NPL, tj_k,
+                                        range((NIG + 1) * P * NPL), active=s4c != _Col.NONE)
                 m.d.comb += w_wr[b].addr.eq(wa)
         tree = sum_terms
         while len(tree) > 1:
@@ -941,11 +948,18 @@ class LearningCore(wiring.Component):
         al_fetch = Signal()  # present the next event's first words (word 0, every lane)
         row_done = Signal()  # every lane finishes the row in this cycle
         if L.pruning:
-            row_reg = Signal(range(max(2, L.n_in)))
+            row_base = Signal(range(max(2, L.n_in * NC)))  # the row's word 0: index * NC
+            ev_base = Signal.like(row_base)  # the next event's
+            m.d.comb += ev_base.eq(times_const(ev_next.index, NC))
             sc_c = [Signal(range(max(2, NC)), name=f"sc_c_{b}") for b in range(P)]
             sc_rem = [Signal(C, name=f"sc_rem_{b}") for b in range(P)]
             sc_fresh = [Signal(name=f"sc_fresh_{b}") for b in range(P)]
             sc_done = [Signal(name=f"sc_done_{b}") for b in range(P)]
+            # every lane is on its row's last word (or done): the ports may fetch the next row's
+            # word 0 already (registers only decide it, never the words just read)
+            all_last = Const(1)
+            for b in range(P):
+                all_last = all_last & (sc_done[b] | (sc_c[b] == NC - 1))
             finishing = []
             for b in range(P):
                 lane_word = Signal(C, name=f"sc_data_{b}")  # lane b's word, from bank (i + b) % P
@@ -980,28 +994,28 @@ class LearningCore(wiring.Component):
                 all_done = all_done & (sc_done[b] | finishing[b])
             m.d.comb += row_done.eq(lane_scan & all_done)
             with m.If(al_fetch):
-                m.d.sync += row_reg.eq(ev_next.index)
+                m.d.sync += row_base.eq(ev_base)
                 for b in range(P):
                     m.d.sync += [sc_c[b].eq(0), sc_fresh[b].eq(1), sc_done[b].eq(0)]
             # bitmap ports: host, column passes (input lane a reads bank (a + j) % P), or the
-            # row walk (lane b reads bank (i + b) % P: its next word, or word 0 of the next row)
+            # row walk (lane b reads bank (i + b) % P: its next word, or, from the cycle every
+            # lane is on its last word, word 0 of the next event's row, which the cycle that
+            # takes the event still presents: only registers choose the address)
             al_addr_shape = range(max(2, L.n_in * NC))
             for q in range(P):
                 col_al = Signal(al_addr_shape, name=f"col_al_addr_{q}")
                 m.d.comb += col_al.eq(column_counter(
                     f"col_al_row_{q}", q, NC, tj_k >> cb_shift, range((NIG + 1) * P * NC)))
-                al_addr = col_al  # registered for SA, carried to S4 (a prune writes it back)
-                for i in "a1234":
-                    reg = Signal(al_addr_shape, name=f"s{i}c_al_addr_{q}")
-                    m.d.sync += reg.eq(al_addr)
-                    al_addr = reg
-                    if i == "a":
-                        col_al_a = reg
+                col_al_a = Signal(al_addr_shape, name=f"sac_al_addr_{q}")  # registered for SA
+                m.d.sync += col_al_a.eq(col_al)
+                # the op in S4's address (a prune writes the word back), counted for S4
+                al_addr = column_counter(f"s4c_al_addr_{q}", q, NC, tj_k >> cb_shift,
+                                         range((NIG + 1) * P * NC), active=s4c != _Col.NONE)
                 nxt = rotated(sc_c, rot_reg, q)
                 m.d.comb += al_r[q].addr.eq(
                     Mux(host_ok, self.host_addr,
                         Mux(sac != _Col.NONE, col_al_a,
-                            Mux(al_fetch, ev_next.index * NC, row_reg * NC + nxt + 1))))
+                            Mux(~primed | all_last, ev_base, row_base + nxt + 1))))
                 host_al = host_ok & self.host_w_en & (self.host_space == LearnSpace.ALIVE) & \
                     (self.host_bank == q)
                 with m.If(host_ok):
@@ -1228,13 +1242,20 @@ class LearningCore(wiring.Component):
             "input_events": took_event,
             "output_spikes": spike_now,
         }
+        if L.pruning:  # the alive weights actually written
+            increments["weight_updates"] = sum(col_writes[1:], col_writes[0])
+        else:
+            increments["weight_updates"] = Mux(
+                col_pass_start & ~((phase == _P.NORM_SCALE) & norm_skip), L.n_in, 0)
+        # the increments that come from the datapath are registered first (they land a cycle
+        # late, long before the core is idle again: PRES_END waits END_TAIL cycles)
+        for name in ("synaptic_events", "input_events", "output_spikes", "weight_updates"):
+            inc = Signal(len(Value.cast(increments[name])), name=f"{name}_inc")
+            m.d.sync += inc.eq(increments[name])
+            increments[name] = inc
         counters = {name: (getattr(self.counters, name), increments[name])
                     for name in COUNTER_NAMES}
-        if L.pruning:  # the alive weights actually written
-            counters["weight_updates"] = (self.weight_updates, sum(col_writes[1:], col_writes[0]))
-        else:
-            counters["weight_updates"] = (self.weight_updates, Mux(
-                col_pass_start & ~((phase == _P.NORM_SCALE) & norm_skip), L.n_in, 0))
+        counters["weight_updates"] = (self.weight_updates, increments["weight_updates"])
         saturating_counters(m, counters, L.counter_bits, self.clear_counters)
         m.d.comb += self.pres_begin.eq(pres_start)
         with m.If(self.clear_counters):

@@ -44,6 +44,7 @@ from ..protocol import (
     max_payload,
     memory_spaces,
 )
+from .common import times_const
 from .learning import SYNAPSE_RAMS, LearningCore, LearnSpace
 from .uart import UARTReceiver, UARTTransmitter, baud_divisor
 
@@ -509,7 +510,8 @@ class SoC(wiring.Component):
                             error(Status.BAD_ADDRESS)
                         with m.Else():
                             m.d.sync += [remaining.eq(spikes_arg), cur_addr.eq(first_arg),
-                                         rlen.eq(spikes_arg[:len(sp_count)] * SPIKE_BYTES),
+                                         rlen.eq(times_const(spikes_arg[:len(sp_count)],
+                                                             SPIKE_BYTES)),
                                          nbytes_m1.eq(SPIKE_BYTES - 1)]
                             m.next = "T_SYNC"
                     with m.Default():

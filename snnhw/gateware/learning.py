@@ -851,6 +851,7 @@ class LearningCore(wiring.Component):
         g = Signal(range(nb + COL_TAIL))
         e = Signal(range(L.n_in + 1))
         n_events = Signal(range(L.n_in + 1))
+        ev_more = [Signal(name=f"ev_more_{i}") for i in (1, 2)]  # e + 1, e + 2 < n_events
         cur_par = Signal()
         ev_r = [EV[b].read_port() for b in range(P)]
         ev_next = Signal(ev_l)  # the event the INTEG phase takes next
@@ -866,12 +867,22 @@ class LearningCore(wiring.Component):
                 for b in range(P):
                     with m.Case(b):
                         m.d.comb += ev_next.eq(ev_r[b].data)
-            m.d.comb += [rd_e.eq(Mux(phase == _P.WAIT, 0, fe + fe_take)),
-                         rd_par.eq(Mux(phase == _P.WAIT, step[0], cur_par))]
+            # The address of event fe + fe_take, without an adder after fe_take (it comes late,
+            # from the bitmap walk): fe_word = cur_par * NIG + fe // P, and its successor,
+            # are registers; fe_take only chooses.
+            fe_word = Signal(range(2 * NIG + 1))
+            fe_next = Signal.like(fe_word)
+            m.d.comb += fe_next.eq(fe_word + 1)
+            fe_wrap = (fe % P == P - 1) if P > 1 else Const(1)  # fe + 1 is in the next word
             with m.If(phase == _P.WAIT):
-                m.d.sync += fe.eq(0)
+                m.d.sync += [fe.eq(0), fe_word.eq(Mux(step[0], NIG, 0))]
             with m.Elif(fe_take):
                 m.d.sync += fe.eq(fe + 1)
+                with m.If(fe_wrap):
+                    m.d.sync += fe_word.eq(fe_next)
+            ev_addr = Signal.like(fe_word)
+            m.d.comb += ev_addr.eq(Mux(phase == _P.WAIT, Mux(step[0], NIG, 0),
+                                       Mux(fe_take & fe_wrap, fe_next, fe_word)))
         else:
             # Every event takes NPL cycles, and the event word is registered on its way from
             # the read port: event e is addressed two cycles before its first op, so during
@@ -902,7 +913,8 @@ class LearningCore(wiring.Component):
                 with m.Default():  # CLEAR (timestep 0); no other phase reads events
                     m.d.comb += [rd_e.eq(0), rd_par.eq(0)]
         for b in range(P):
-            m.d.comb += ev_r[b].addr.eq(rd_par * NIG + (rd_e // P if P > 1 else rd_e))
+            m.d.comb += ev_r[b].addr.eq(ev_addr if L.pruning else
+                                        rd_par * NIG + (rd_e // P if P > 1 else rd_e))
         nx_row_comb, nx_mod, nx_div = ev_row(ev_next)
         if L.pruning or "row" in slot_fields:
             nx_row = nx_row_comb
@@ -1049,9 +1061,12 @@ class LearningCore(wiring.Component):
                                  spikes_total.eq(0)]
             with m.Case(_P.WAIT):
                 with m.If(enc_done > step):  # event 0's address is presented in this cycle
+                    count = Mux(step[0], ev_count[1], ev_count[0])
                     m.d.sync += [proc_started.eq(step + 1), cur_par.eq(step[0]), e.eq(0),
-                                 k.eq(0), n_events.eq(Mux(step[0], ev_count[1], ev_count[0])),
+                                 k.eq(0), n_events.eq(count),
                                  phase.eq(_P.INTEG), primed.eq(0)]
+                    if L.pruning:
+                        m.d.sync += [ev_more[0].eq(count > 1), ev_more[1].eq(count > 2)]
             with m.Case(_P.INTEG):
                 with m.If(e >= n_events):
                     m.d.sync += [phase.eq(_P.FIRE), k.eq(0), best.valid.eq(0)]
@@ -1059,7 +1074,7 @@ class LearningCore(wiring.Component):
                     if L.pruning:
                         # one cycle fetches the first row's bitmap words; then the lanes walk each
                         # row, and the cycle that finishes a row fetches the next row's words
-                        take = ~primed | (row_done & (e + 1 < n_events))
+                        take = ~primed | (row_done & ev_more[0])
                         with m.If(take):
                             m.d.comb += [ev_write.eq(1), ev_mod.eq(nx_mod),
                                          ev_div.eq(nx_div), took_event.eq(1), al_fetch.eq(1),
@@ -1070,7 +1085,8 @@ class LearningCore(wiring.Component):
                             m.d.comb += [lane_scan.eq(1), op_next.eq(_Op.INTEG),
                                          op_base.eq(base_reg), op_rot.eq(rot_reg)]
                             with m.If(row_done):
-                                m.d.sync += e.eq(e + 1)
+                                m.d.sync += [e.eq(e + 1), ev_more[0].eq(ev_more[1]),
+                                             ev_more[1].eq(e + 3 < n_events)]
                     else:
                         with m.If(k == 0):
                             m.d.comb += [ev_write.eq(1), ev_mod.eq(nx_mod),

@@ -266,14 +266,16 @@ def _path_ns(p: dict[str, Any]) -> float:
     return sum(float(x.get("delay", 0)) for x in p.get("path", []))
 
 
-def _dsp_paths(doc: dict[str, Any], clocks: list[str], budgets: dict[tuple[str, str], float]
+def _dsp_paths(doc: dict[str, Any], budgets: dict[tuple[str, str], float]
                ) -> list[dict[str, Any]]:
-    """Bounds on the iCE40 paths through DSPs between ``clocks`` (report names, "posedge X"):
+    """Bounds on the iCE40 paths through DSPs between the clocks of ``budgets`` (pairs of report
+    names, "posedge X", and their budgets in ns):
     the slowest half into a DSP from the source clock, plus the DSP's delay, plus the slowest
     half out to the destination clock (plus one more DSP and the path between them, when one
     DSP feeds another). Halves are only reported per pair of clocks, so the bound pairs the
     slowest of each: it can only overstate a path."""
     paths = doc.get("critical_paths", [])
+    clocks = {name for pair in budgets for name in pair}
 
     def ports(p):
         hops = p.get("path", [])
@@ -357,13 +359,12 @@ def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
     dsp = []
     if family == "ice40" and sync:
         sync_name = f"posedge {named(target)[0]}"
-        period = 1e3 / target
-        budgets = {(sync_name, sync_name): period}
+        budgets = {(sync_name, sync_name): 1e3 / target}
         if fast_hz is not None and fast_names:
             fast_name = f"posedge {fast_names[0]}"
             budgets.update({(a, b): 1e9 / fast_hz for a in (sync_name, fast_name)
                             for b in (sync_name, fast_name) if (a, b) != (sync_name, sync_name)})
-        dsp = _dsp_paths(doc, [n for n, _ in budgets], budgets)
+        dsp = _dsp_paths(doc, budgets)
         met = met and all(d["delay_ns"] <= d["budget_ns"] for d in dsp)
         for d in dsp:
             if d["from"] == d["to"] == sync_name:

@@ -804,8 +804,9 @@ class LearningCore(wiring.Component):
                 m.d.comb += [w_wr[b].addr.eq(self.host_addr), w_wr[b].data.eq(self.host_w_data),
                              w_wr[b].en.eq(host_w)]
             with m.Else():
-                # registered a cycle ahead: the address the column op entering S4 read (4
-                # cycles after its SA) or, with pair STDP, the row op entering S2 (2 cycles)
+                # the address of the op that writes: with pair STDP registered a cycle ahead,
+                # the column op entering S4 (4 cycles after its SA) or the row op entering S2
+                # (2 cycles); otherwise only column ops write, and S4's address is counted
                 if pair:
                     wa = Signal.like(ra[b][0], name=f"w_wa_{b}")
                     m.d.sync += wa.eq(Mux(s3c != _Col.NONE, ra[b][3], ra[b][1]))
@@ -857,8 +858,6 @@ class LearningCore(wiring.Component):
         ev_next = Signal(ev_l)  # the event the INTEG phase takes next
         fe = Signal(range(L.n_in + 2))
         fe_take = Signal()
-        rd_e = Signal(range(L.n_in + 3))
-        rd_par = Signal()
         if L.pruning:
             # Rows take a variable number of cycles (one, at least): ``fe`` counts the events
             # taken, so event ``fe`` is always the one being read, and the address moves on in
@@ -874,15 +873,16 @@ class LearningCore(wiring.Component):
             fe_next = Signal.like(fe_word)
             m.d.comb += fe_next.eq(fe_word + 1)
             fe_wrap = (fe % P == P - 1) if P > 1 else Const(1)  # fe + 1 is in the next word
+            step_word = Mux(step[0], NIG, 0)  # event 0 of the timestep being waited for
             with m.If(phase == _P.WAIT):
-                m.d.sync += [fe.eq(0), fe_word.eq(Mux(step[0], NIG, 0))]
+                m.d.sync += [fe.eq(0), fe_word.eq(step_word)]
             with m.Elif(fe_take):
                 m.d.sync += fe.eq(fe + 1)
                 with m.If(fe_wrap):
                     m.d.sync += fe_word.eq(fe_next)
-            ev_addr = Signal.like(fe_word)
-            m.d.comb += ev_addr.eq(Mux(phase == _P.WAIT, Mux(step[0], NIG, 0),
-                                       Mux(fe_take & fe_wrap, fe_next, fe_word)))
+            for b in range(P):
+                m.d.comb += ev_r[b].addr.eq(Mux(phase == _P.WAIT, step_word,
+                                                Mux(fe_take & fe_wrap, fe_next, fe_word)))
         else:
             # Every event takes NPL cycles, and the event word is registered on its way from
             # the read port: event e is addressed two cycles before its first op, so during
@@ -890,6 +890,8 @@ class LearningCore(wiring.Component):
             # address is event 0 of the timestep to be processed next (and, with NPL = 1, event
             # 1 in the last WAIT cycle); events are written at least two cycles before the
             # processor's first INTEG cycle (section 22), so both reads see them.
+            rd_e = Signal(range(L.n_in + 3))  # the event addressed, and its buffer
+            rd_par = Signal()
             rd_sel = Signal(range(max(2, P)))
             m.d.sync += rd_sel.eq(rd_e % P if P > 1 else 0)
             ev_port = Signal(ev_l)
@@ -898,7 +900,7 @@ class LearningCore(wiring.Component):
                     with m.Case(b):
                         m.d.comb += ev_port.eq(ev_r[b].data)
             m.d.sync += ev_next.eq(ev_port)
-            if "row" not in slot_fields:  # the row multiply before ev_next's register
+            if "row" not in slot_fields:  # the row, index * NPL, before ev_next's register
                 nx_row = Signal(range(max(2, L.bank_depth)))
                 m.d.sync += nx_row.eq(ev_row(ev_port)[0])
             ahead = 1 if NPL > 1 else 2
@@ -912,9 +914,8 @@ class LearningCore(wiring.Component):
                     m.d.comb += [rd_e.eq(0), rd_par.eq(~step[0])]
                 with m.Default():  # CLEAR (timestep 0); no other phase reads events
                     m.d.comb += [rd_e.eq(0), rd_par.eq(0)]
-        for b in range(P):
-            m.d.comb += ev_r[b].addr.eq(ev_addr if L.pruning else
-                                        rd_par * NIG + (rd_e // P if P > 1 else rd_e))
+            for b in range(P):
+                m.d.comb += ev_r[b].addr.eq(rd_par * NIG + (rd_e // P if P > 1 else rd_e))
         nx_row_comb, nx_mod, nx_div = ev_row(ev_next)
         if L.pruning or "row" in slot_fields:
             nx_row = nx_row_comb

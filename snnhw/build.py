@@ -258,6 +258,10 @@ _UTIL = {
 # the multiplier's own delay is not counted. This is the slowest arc of SB_MAC16_MUL_U_16X16_BYPASS
 # in the iCEcube2 timing data project IceStorm extracted (icefuzz/timings_up5k.txt), in ns.
 ICE40_DSP_NS = 9.05
+# A DSP whose output comes from its adder (yosys folds an addition after the multiply into it,
+# OUTPUT_SELECT 0 or 1) is slower: the slowest arc of SB_MAC16_MAC_U_16X16_BYPASS, multiplier
+# and 32-bit adder (B to CO), in the same data.
+ICE40_DSP_ADD_NS = 11.23
 _DSP_OUT = re.compile(r"^O_\d+$")
 _DSP_IN = re.compile(r"^[ABCD]_\d+$")
 
@@ -266,14 +270,14 @@ def _path_ns(p: dict[str, Any]) -> float:
     return sum(float(x.get("delay", 0)) for x in p.get("path", []))
 
 
-def _dsp_paths(doc: dict[str, Any], budgets: dict[tuple[str, str], float]
-               ) -> list[dict[str, Any]]:
+def _dsp_paths(doc: dict[str, Any], budgets: dict[tuple[str, str], float],
+               dsp_ns: float = ICE40_DSP_NS) -> list[dict[str, Any]]:
     """Bounds on the iCE40 paths through DSPs between the clocks of ``budgets`` (pairs of report
     names, "posedge X", and their budgets in ns):
     the slowest half into a DSP from the source clock, plus the DSP's delay, plus the slowest
     half out to the destination clock (plus one more DSP and the path between them, when one
-    DSP feeds another). Halves are only reported per pair of clocks, so the bound pairs the
-    slowest of each: it can only overstate a path."""
+    DSP feeds another), with ``dsp_ns`` per DSP. Halves are only reported per pair of clocks,
+    so the bound pairs the slowest of each: it can only overstate a path."""
     paths = doc.get("critical_paths", [])
     clocks = {name for pair in budgets for name in pair}
 
@@ -293,18 +297,19 @@ def _dsp_paths(doc: dict[str, Any], budgets: dict[tuple[str, str], float]
         elif p.get("from") in dsp and p.get("to") in clocks:
             out[p["to"]] = max(out.get(p["to"], 0.0), ns)
         elif p.get("from") in dsp and p.get("to") in dsp:
-            chain = max(chain, ns - 0.1 + ICE40_DSP_NS)
+            chain = max(chain, ns - 0.1 + dsp_ns)
     bounds = []
     for src, a in into.items():
         for dst, b in out.items():
             bounds.append({"from": src, "to": dst,
-                           "delay_ns": round(a + ICE40_DSP_NS + chain + b, 2),
+                           "delay_ns": round(a + dsp_ns + chain + b, 2),
                            "budget_ns": round(budgets[src, dst], 2)})
     return bounds
 
 
 def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
-                         fast_hz: int | None = None) -> dict[str, Any]:
+                         fast_hz: int | None = None, *, dsp_ns: float = ICE40_DSP_NS
+                         ) -> dict[str, Any]:
     """Resource use and timing from nextpnr's ``--report`` JSON.
 
     ``fmax_mhz`` is the achieved frequency of the clock constrained to ``clk_hz`` (the ``sync``
@@ -316,7 +321,8 @@ def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
     from a ``sync`` edge to the next ``fast`` edge (``cross_domain``).
 
     iCE40: paths through DSPs are bounded by :func:`_dsp_paths` (``dsp_paths``) and judged as
-    any other path between their clocks; the ``sync`` one also bounds ``fmax_mhz``.
+    any other path between their clocks; the ``sync`` one also bounds ``fmax_mhz``. ``dsp_ns``:
+    the delay per DSP (:func:`ice40_dsp_ns` of the netlist), reported as ``dsp_ns``.
     """
     util = doc.get("utilization", {})
     names = _UTIL[family]
@@ -364,7 +370,7 @@ def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
             fast_name = f"posedge {fast_names[0]}"
             budgets.update({(a, b): 1e9 / fast_hz for a in (sync_name, fast_name)
                             for b in (sync_name, fast_name) if (a, b) != (sync_name, sync_name)})
-        dsp = _dsp_paths(doc, budgets)
+        dsp = _dsp_paths(doc, budgets, dsp_ns)
         met = met and all(d["delay_ns"] <= d["budget_ns"] for d in dsp)
         for d in dsp:
             if d["from"] == d["to"] == sync_name:
@@ -381,7 +387,7 @@ def parse_nextpnr_report(doc: dict[str, Any], family: str, clk_hz: int,
                    for name, (a, c) in clocks.items()},
         **({"cross_domain": cross, "fast_fmax_mhz": round(fast_fmax, 2)}
            if fast_hz is not None else {}),
-        **({"dsp_paths": dsp} if family == "ice40" else {}),
+        **({"dsp_paths": dsp, "dsp_ns": dsp_ns} if family == "ice40" else {}),
     }
 
 
@@ -393,6 +399,29 @@ def _yosys_cells(path: Path) -> dict[str, int]:
         return {}
     design = stat.get("design") or next(iter(stat.get("modules", {}).values()), {})
     return {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+
+
+def ice40_dsp_ns(path: Path) -> float:
+    """The delay to count per iCE40 DSP of the synthesised netlist (yosys JSON) at ``path``:
+    :data:`ICE40_DSP_ADD_NS` if any SB_MAC16 takes an output from its adder, else
+    :data:`ICE40_DSP_NS` (the worse one when the netlist cannot be read)."""
+    try:
+        netlist = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return ICE40_DSP_ADD_NS
+    for module in netlist.get("modules", {}).values():
+        for cell in module.get("cells", {}).values():
+            if cell.get("type") != "SB_MAC16":
+                continue
+            params = cell.get("parameters", {})
+            for half in ("TOPOUTPUT_SELECT", "BOTOUTPUT_SELECT"):
+                try:
+                    select = int(str(params.get(half, "0")), 2)
+                except ValueError:
+                    return ICE40_DSP_ADD_NS
+                if select in (0, 1):
+                    return ICE40_DSP_ADD_NS
+    return ICE40_DSP_NS
 
 
 def _yosys_version(path: Path) -> str:
@@ -446,7 +475,7 @@ def format_report(r: dict[str, Any]) -> str:
     if r.get("dsp_paths"):
         worst = max(r["dsp_paths"], key=lambda c: c["delay_ns"] / c["budget_ns"])
         dsp_line += (f", paths through them at most {worst['delay_ns']:.2f} of "
-                     f"{worst['budget_ns']:.2f} ns ({ICE40_DSP_NS} ns per DSP, which nextpnr "
+                     f"{worst['budget_ns']:.2f} ns ({r['dsp_ns']} ns per DSP, which nextpnr "
                      f"does not count)")
     lines += [
         dsp_line,
@@ -621,7 +650,8 @@ def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
         "board": board.name, "device": board.device, "family": board.family,
         "config": str(config_path), "config_hash": f"{config_hash(layer):08x}",
         **parse_nextpnr_report(nextpnr, board.family, clk_hz,
-                               round(pll.f_out) if ram == "spram" else None),
+                               round(pll.f_out) if ram == "spram" else None,
+                               dsp_ns=ice40_dsp_ns(work / f"{NAME}.json")),
         "synapse_ram": ram,
         "target_mhz": float(target_mhz), "clk_hz": clk_hz,
         "pll": _pll_dict(pll, ram == "spram"), "baud": baud, "timeout_ms": timeout_ms,

@@ -289,6 +289,13 @@ class LayerIR:
         return -(-self.npl // self.pruning.chunk_bits) if self.pruning else 0
 
     @property
+    def alive_stride(self) -> int:
+        """Alive-bitmap words per row in a bank (pruning): :attr:`chunks` rounded up to a power
+        of two, so that a row's word 0 is ``i << log2(stride)``: no multiplier or adder on the
+        way from an event to the bitmap address (words ``chunks..stride - 1`` stay 0)."""
+        return 1 << ceil_log2(self.chunks) if self.pruning else 0
+
+    @property
     def padded_out(self) -> int:
         return self.npl * self.lanes
 
@@ -410,7 +417,7 @@ class LayerIR:
             MemoryIR("last", P, nig, 1 + t_bits),
             MemoryIR("events", P, 2 * nig, slot_bits),
             MemoryIR("trace_rom", 1, self.stdp.trace_depth, 8, async_read=True),
-        ) + ((MemoryIR("alive", P, self.n_in * self.chunks, self.pruning.chunk_bits),)
+        ) + ((MemoryIR("alive", P, self.n_in * self.alive_stride, self.pruning.chunk_bits),)
              if self.pruning else ())
 
     @property
@@ -443,16 +450,16 @@ class LayerIR:
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Bank, word address and bit of synapse ``(i, j)`` in the alive bitmap (pruning):
         row ``i``, lane ``b = j % P`` and group ``k = j // P`` sit in bank ``(i + b) % P``
-        (the weight's bank), word ``i * chunks + k // chunk_bits``, bit ``k % chunk_bits``."""
+        (the weight's bank), word ``i * alive_stride + k // chunk_bits``, bit ``k % chunk_bits``."""
         c = self.pruning.chunk_bits
         k = j // self.lanes
-        return (i + j) % self.lanes, i * self.chunks + k // c, k % c
+        return (i + j) % self.lanes, i * self.alive_stride + k // c, k % c
 
     def alive_banks(self, alive: np.ndarray | None = None) -> np.ndarray:
-        """Alive-bitmap bank images, shape ``(lanes, n_in * chunks)``, from the logical
+        """Alive-bitmap bank images, shape ``(lanes, n_in * alive_stride)``, from the logical
         ``(n_in, n_out)`` mask (default: every synapse alive); padding neurons are 0."""
         a = np.ones((self.n_in, self.n_out), dtype=bool) if alive is None else alive
-        banks = np.zeros((self.lanes, self.n_in * self.chunks), dtype=np.int64)
+        banks = np.zeros((self.lanes, self.n_in * self.alive_stride), dtype=np.int64)
         i, j = np.meshgrid(np.arange(self.n_in), np.arange(self.n_out), indexing="ij")
         bank, addr, bit = self.alive_location(i, j)
         np.add.at(banks, (bank, addr), a.astype(np.int64) << bit)

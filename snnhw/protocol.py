@@ -126,7 +126,7 @@ def memory_spaces(layer: LayerIR) -> dict[Space, SpaceIR]:
               SpaceIR(Space.ENC_GEN, P, nig, 16),
               SpaceIR(Space.IN_GEN, P, nig, 16)]
     if layer.pruning:
-        spaces.append(SpaceIR(Space.ALIVE, P, layer.n_in * layer.chunks,
+        spaces.append(SpaceIR(Space.ALIVE, P, layer.n_in * layer.alive_stride,
                               layer.pruning.chunk_bits))
     spaces.append(SpaceIR(Space.LABELS, 1, layer.n_out, LABEL_BITS))
     return {s.space: s for s in spaces}

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from snnhw.boards import BOARDS
-from snnhw.build import ICE40_DSP_NS, find_tools, overflow, parse_nextpnr_report, strip_zero_init
+from snnhw.build import (
+    ICE40_DSP_ADD_NS,
+    ICE40_DSP_NS,
+    find_tools,
+    ice40_dsp_ns,
+    overflow,
+    parse_nextpnr_report,
+    strip_zero_init,
+)
 from snnhw.cli import main
 from snnhw.errors import ToolError
 from snnhw.program import check_bitstream
@@ -84,6 +92,40 @@ def test_parse_report_bounds_paths_through_dsps():
                              if "GND" not in p["from"] + p["to"]]
     r = parse_nextpnr_report(doc, "ice40", 24_000_000, 48_000_000)
     assert (r["dsp_paths"], r["fmax_mhz"]) == ([], 19.3)
+
+
+def test_parse_report_counts_the_delay_per_dsp_it_is_given():
+    doc = json.loads((DATA / "nextpnr_report_up5k_dsp.json").read_text())
+    at = {ns: parse_nextpnr_report(doc, "ice40", 24_000_000, 48_000_000, dsp_ns=ns)
+          for ns in (ICE40_DSP_NS, ICE40_DSP_ADD_NS)}
+    sync = {ns: next(d["delay_ns"] for d in r["dsp_paths"] if d["from"] == d["to"])
+            for ns, r in at.items()}
+    # two DSPs on the worst path (one feeds the other)
+    assert sync[ICE40_DSP_ADD_NS] - sync[ICE40_DSP_NS] == pytest.approx(
+        2 * (ICE40_DSP_ADD_NS - ICE40_DSP_NS), abs=0.02)
+    assert at[ICE40_DSP_ADD_NS]["dsp_ns"] == ICE40_DSP_ADD_NS
+
+
+def _netlist(tmp_path, *selects):
+    """A yosys JSON netlist with one SB_MAC16 per (TOPOUTPUT_SELECT, BOTOUTPUT_SELECT)."""
+    cells = {f"dsp{n}": {"type": "SB_MAC16", "parameters": {
+        "TOPOUTPUT_SELECT": format(top, "02b"), "BOTOUTPUT_SELECT": format(bot, "02b")}}
+        for n, (top, bot) in enumerate(selects)}
+    cells["lut"] = {"type": "SB_LUT4", "parameters": {"LUT_INIT": "0110"}}
+    path = tmp_path / "top.json"
+    path.write_text(json.dumps({"modules": {"top": {"cells": cells}}}))
+    return path
+
+
+def test_dsp_delay_follows_the_dsp_modes_in_the_netlist(tmp_path):
+    # multiplier outputs only (select 3, as yosys maps a bare multiply): the multiplier's delay
+    assert ice40_dsp_ns(_netlist(tmp_path, (3, 3), (3, 3))) == ICE40_DSP_NS
+    assert ice40_dsp_ns(_netlist(tmp_path)) == ICE40_DSP_NS  # no DSP: nothing is added anyway
+    # one DSP's output from its adder (select 0, unregistered, or 1): multiplier and adder
+    assert ice40_dsp_ns(_netlist(tmp_path, (3, 3), (0, 3))) == ICE40_DSP_ADD_NS
+    assert ice40_dsp_ns(_netlist(tmp_path, (3, 1))) == ICE40_DSP_ADD_NS
+    # unreadable: the worse figure
+    assert ice40_dsp_ns(tmp_path / "missing.json") == ICE40_DSP_ADD_NS
 
 
 def test_parse_ecp5_names():

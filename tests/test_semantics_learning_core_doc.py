@@ -133,12 +133,13 @@ def test_pruning_bitmap_memory_example():
         "hardware": {"lanes": 4},
     }))
     mems = {m.name: m for m in layer.memories}
-    assert (mems["alive"].count, mems["alive"].depth, mems["alive"].width) == (4, 784 * 7, 16)
-    assert mems["alive"].bits == 351_232 and mems["weights"].bits == 2_508_800
-    assert round(100 * mems["alive"].bits / mems["weights"].bits) == 14
+    assert (layer.chunks, layer.alive_stride) == (7, 8)
+    assert (mems["alive"].count, mems["alive"].depth, mems["alive"].width) == (4, 784 * 8, 16)
+    assert mems["alive"].bits == 401_408 and mems["weights"].bits == 2_508_800
+    assert round(100 * mems["alive"].bits / mems["weights"].bits) == 16
     # the bit of W[i, j] sits in the weight's bank
     bank, word, bit = layer.alive_location(5, 398)  # lane 2, group 99: word 6, bit 3
-    assert (int(bank), int(word), int(bit)) == ((5 + 398) % 4, 5 * 7 + 6, 3)
+    assert (int(bank), int(word), int(bit)) == ((5 + 398) % 4, 5 * 8 + 6, 3)
     assert int(bank) == int(layer.weight_location(5, 398)[0])
 
 

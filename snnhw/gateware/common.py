@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from amaranth import Const, Module, Mux, Signal, Value
 
-__all__ = ["saturating_counters", "times_const"]
+__all__ = ["at_most_one", "saturating_counters", "times_const"]
 
 
 def times_const(x: Value, c: int) -> Value:
@@ -32,15 +32,36 @@ def times_const(x: Value, c: int) -> Value:
     return out[:width] if len(out) > width else out
 
 
+def at_most_one(x: Value) -> Value:
+    """Whether at most one bit of ``x`` is set (``x & (x - 1) == 0``), as a tree of ORs and
+    ANDs: a few LUT levels, no carry chain."""
+    level = [(x[i], Const(0, 1)) for i in range(len(x))]  # (any bit set, two or more set)
+    while len(level) > 1:
+        nxt = []
+        for i in range(0, len(level) - 1, 2):
+            (a_any, a_two), (b_any, b_two) = level[i], level[i + 1]
+            nxt.append((a_any | b_any, a_two | b_two | (a_any & b_any)))
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return ~level[0][1] if level else Const(1, 1)
+
+
 def saturating_counters(m: Module, counters: dict[str, tuple[Value, Value]], bits: int,
                         clear: Value) -> None:
     """Add ``increment`` to each ``counter`` every cycle, saturating at ``2**bits - 1``;
     ``clear`` sets them all to zero instead (that cycle's increments are dropped)."""
     top = 2**bits - 1
     for name, (counter, increment) in counters.items():
+        width = len(Value.cast(increment))
+        if width > bits:
+            raise ValueError(f"counter {name}: a {width}-bit increment may overflow {bits + 1} "
+                             "bits")
         nxt = Signal(bits + 1, name=f"{name}_next")
         m.d.comb += nxt.eq(counter + increment)
         with m.If(clear):
             m.d.sync += counter.eq(0)
         with m.Else():
-            m.d.sync += counter.eq(Mux(nxt > top, top, nxt))
+            # above the top exactly when the sum's carry out is set (the increment is at most
+            # as wide as the counter): no comparator after the adder
+            m.d.sync += counter.eq(Mux(nxt[bits], top, nxt[:bits]))

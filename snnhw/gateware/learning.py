@@ -26,7 +26,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
-from .common import saturating_counters, times_const
+from .common import at_most_one, saturating_counters, times_const
 from .layouts import COUNTER_NAMES, CountersSignature
 from .spram import SPRAMStore
 
@@ -101,7 +101,8 @@ class LearningCore(wiring.Component):
     """Learning layer of ``n_out`` WTA LIF neurons with on-chip encoder, STDP and normalisation.
 
     Host protocol: while ``idle``, stream the ``n_in`` pixels of a sample on ``i_pixel``; set
-    ``learn`` and ``eta``, pulse ``start``. The core presents the sample (again with more
+    ``learn`` and ``eta``, pulse ``start``, and hold ``eta`` until the core is idle again (it
+    is not sampled: ``learn`` is). The core presents the sample (again with more
     intensity while it makes too few spikes), learning if asked, emits each spike on
     ``o_spike`` (``neuron``, ``timestep``, ``attempt``), and returns to ``idle``. Weights,
     state, thresholds and generators are reachable through ``host`` while idle.
@@ -127,7 +128,8 @@ class LearningCore(wiring.Component):
         state_bits = sum(bits for _, bits, _ in layer.learning_state_fields())
         data_bits = max(layer.weight_bits, state_bits, layer.theta_bits, 16,
                         layer.pruning.chunk_bits if layer.pruning else 0)
-        addr_bits = max(layer.bank_addr_bits, ceil_log2(max(2, self._nig)), layer.group_bits)
+        addr_bits = max(layer.bank_addr_bits, ceil_log2(max(2, self._nig)), layer.group_bits,
+                        ceil_log2(layer.n_in * layer.alive_stride) if layer.pruning else 0)
         super().__init__({
             "i_pixel": In(stream.Signature(unsigned(8))),
             "start": In(1),
@@ -235,6 +237,7 @@ class LearningCore(wiring.Component):
         AL = []  # pruning: the alive bitmap, in the weights' banks (LayerIR.alive_location)
         if L.pruning:
             C, NC = L.pruning.chunk_bits, L.chunks
+            NS, NSB = L.alive_stride, ceil_log2(L.alive_stride)  # words per row: 2**NSB >= NC
             cb_shift = ceil_log2(C)
             for b, image in enumerate(L.alive_banks()):
                 if self.alive_in_spram:
@@ -289,8 +292,9 @@ class LearningCore(wiring.Component):
 
         # -- run control ---------------------------------------------------------------------
         phase = Signal(_P)
+        in_integ = Signal()  # phase == INTEG, as a register of its own (it picks SPRAM addresses)
         learning = Signal()
-        eta = Signal(16)
+        eta = self.eta  # held by the host while the core runs (the SoC takes no command then)
         attempt = Signal(4)
         intensity = Signal(8)
         spikes_total = Signal(cb + 1)
@@ -312,7 +316,7 @@ class LearningCore(wiring.Component):
             else:
                 m.d.comb += prune_thr.eq(L.pruning.threshold)
         with m.If(start_run):
-            m.d.sync += [learning.eq(self.learn), eta.eq(self.eta), attempt.eq(0),
+            m.d.sync += [learning.eq(self.learn), attempt.eq(0),
                          intensity.eq(enc.intensity), running.eq(1)]
 
         # -- encoder: P list slots per cycle -> compacted events of one timestep --------------
@@ -496,13 +500,10 @@ class LearningCore(wiring.Component):
         fwd1_k = [Signal.like(op_k, name=f"fwd1_k_{b}") for b in range(P)]
         fwd1_s = [Signal(state_l, name=f"fwd1_s_{b}") for b in range(P)]
         fwd1_th = [Signal(L.theta_bits, name=f"fwd1_th_{b}") for b in range(P)]
-        fwd2_valid = [Signal(name=f"fwd2_valid_{b}") for b in range(P)]
-        fwd2_k = [Signal.like(op_k, name=f"fwd2_k_{b}") for b in range(P)]
         fwd2_s = [Signal(state_l, name=f"fwd2_s_{b}") for b in range(P)]
         fwd2_th = [Signal(L.theta_bits, name=f"fwd2_th_{b}") for b in range(P)]
         for b in range(P):
             m.d.sync += [fwd1_valid[b].eq(s2_lval[b]), fwd1_k[b].eq(s2_lk[b]),
-                         fwd2_valid[b].eq(fwd1_valid[b]), fwd2_k[b].eq(fwd1_k[b]),
                          fwd2_s[b].eq(fwd1_s[b]), fwd2_th[b].eq(fwd1_th[b])]
 
         thr0 = L.threshold
@@ -521,8 +522,13 @@ class LearningCore(wiring.Component):
             cur = Signal(state_l, name=f"cur_{b}")
             th = Signal(L.theta_bits, name=f"th_{b}")
             s2_k = s2_lk[b]
-            hit1 = fwd1_valid[b] & (fwd1_k[b] == s2_k)
-            hit2 = fwd2_valid[b] & (fwd2_k[b] == s2_k)
+            # whether the op in S2 hits a forwarding register, compared a cycle ahead (the
+            # pipeline never stalls: the op in S1 meets in S2 the op now in S2 in fwd1, and the
+            # one now in fwd1 in fwd2), so that only registers choose S2's words
+            hit1 = Signal(name=f"fwd_hit1_{b}")
+            hit2 = Signal(name=f"fwd_hit2_{b}")
+            m.d.sync += [hit1.eq(s2_lval[b] & (s2_lk[b] == s1_lk[b])),
+                         hit2.eq(fwd1_valid[b] & (fwd1_k[b] == s1_lk[b]))]
             m.d.comb += [cur.eq(Mux(hit1, fwd1_s[b], Mux(hit2, fwd2_s[b], r_s[b]))),
                          th.eq(Mux(hit1, fwd1_th[b], Mux(hit2, fwd2_th[b], r_th[b])))]
             w = Signal(unsigned(wb), name=f"w_{b}")  # lane b's weight, from bank (rot + b) % P
@@ -761,8 +767,15 @@ class LearningCore(wiring.Component):
             rate = Mux(dx3 >= 0, eta_p, eta) if sd.adaptive else eta
             dw4 = Signal(signed(11), name=f"col_dw4_{a}")  # |dw| <= 255 + 1
             m.d.sync += dw4.eq((dx3 * rate + u3) >> 16)
+            # (w * K + u) >> 16 in two halves of K, each one multiplier deep (no DSP feeds
+            # another): the low half's sum's bits 16 and up, and the high half's product, added
+            # in S4 (w * K[16:] << 16 has no bits below 16, so nothing is lost)
+            sc_lo4 = Signal(wb + 1, name=f"col_sc_lo4_{a}")
+            sc_hi4 = Signal(wb + 8, name=f"col_sc_hi4_{a}")
+            m.d.sync += [sc_lo4.eq((wv3 * k_factor[:16] + u3) >> 16),
+                         sc_hi4.eq(wv3 * k_factor[16:])]
             scaled4 = Signal(wb + 24 + 1 - 16, name=f"col_scaled4_{a}")
-            m.d.sync += scaled4.eq((wv3 * k_factor + u3) >> 16)
+            m.d.comb += scaled4.eq(sc_lo4 + sc_hi4)
             wv4 = Signal(unsigned(wb), name=f"col_wv4_{a}")
             alive4 = Signal(name=f"col_alive4_{a}")
             m.d.sync += [wv4.eq(wv3), alive4.eq(alive3)]
@@ -958,22 +971,21 @@ class LearningCore(wiring.Component):
 
         # -- pruning: each lane walks the alive bits of the row, one bitmap word at a time ----
         primed = Signal()  # the first row's words have been fetched
+        pick_ev = Signal()  # ~primed | all_last: the bitmap ports present the next event's words
         al_fetch = Signal()  # present the next event's first words (word 0, every lane)
         row_done = Signal()  # every lane finishes the row in this cycle
         if L.pruning:
-            row_base = Signal(range(max(2, L.n_in * NC)))  # the row's word 0: index * NC
-            ev_base = Signal.like(row_base)  # the next event's
-            m.d.comb += ev_base.eq(times_const(ev_next.index, NC))
+            row_i = Signal.like(ev_next.index)  # the row's input: its word c is (index, c)
+            ev_base = Signal(range(max(2, L.n_in * NS)))  # the next event's word 0
+            m.d.comb += ev_base.eq(Cat(Const(0, NSB), ev_next.index))
             sc_c = [Signal(range(max(2, NC)), name=f"sc_c_{b}") for b in range(P)]
             sc_rem = [Signal(C, name=f"sc_rem_{b}") for b in range(P)]
             sc_fresh = [Signal(name=f"sc_fresh_{b}") for b in range(P)]
+            sc_single = [Signal(name=f"sc_single_{b}") for b in range(P)]  # sc_rem: <= 1 bit
+            # sc_c == NC - 1, or the lane is done (while it walks: on its last word)
+            sc_ll = [Signal(name=f"sc_ll_{b}") for b in range(P)]
             sc_done = [Signal(name=f"sc_done_{b}") for b in range(P)]
-            # every lane is on its row's last word (or done): the ports may fetch the next row's
-            # word 0 already (registers only decide it, never the words just read)
-            all_last = Const(1)
-            for b in range(P):
-                all_last = all_last & (sc_done[b] | (sc_c[b] == NC - 1))
-            finishing = []
+            finishing, ll_next = [], []
             for b in range(P):
                 lane_word = Signal(C, name=f"sc_data_{b}")  # lane b's word, from bank (i + b) % P
                 with m.Switch(rot_reg):
@@ -984,6 +996,10 @@ class LearningCore(wiring.Component):
                 m.d.comb += word.eq(Mux(sc_fresh[b], lane_word, sc_rem[b]))
                 rest = Signal(C, name=f"sc_rest_{b}")
                 m.d.comb += rest.eq(word & (word - 1))  # the lowest alive bit taken
+                # the word is used up now (rest == 0): counted without a carry chain, and for
+                # the rest of a word a cycle ahead, as it is registered
+                last = Signal(name=f"sc_last_{b}")
+                m.d.comb += last.eq(Mux(sc_fresh[b], at_most_one(lane_word), sc_single[b]))
                 low = Signal(range(max(2, C)), name=f"sc_low_{b}")
                 for t in reversed(range(C)):  # priority encoder: the lowest set bit
                     with m.If(word[t]):
@@ -992,43 +1008,60 @@ class LearningCore(wiring.Component):
                 m.d.comb += [scan_emit[b].eq(busy & (word != 0)),
                              scan_k[b].eq((sc_c[b] << cb_shift) | low)]
                 ends = Signal(name=f"sc_ends_{b}")
-                m.d.comb += ends.eq(busy & (rest == 0) & (sc_c[b] == NC - 1))
+                m.d.comb += ends.eq(busy & last & sc_ll[b])
+                ll_nx = Signal(name=f"sc_ll_next_{b}")  # sc_ll after this cycle, but for a take
+                m.d.comb += ll_nx.eq(Mux(busy & last & ~sc_ll[b], sc_c[b] == NC - 2,
+                                         sc_ll[b]))
+                ll_next.append(ll_nx)
                 finishing.append(ends)
                 with m.If(busy):
-                    with m.If(rest == 0):  # the word is used up (or was empty)
-                        with m.If(sc_c[b] == NC - 1):
+                    with m.If(last):  # the word is used up (or was empty)
+                        with m.If(sc_ll[b]):
                             m.d.sync += sc_done[b].eq(1)
                         with m.Else():
-                            m.d.sync += [sc_c[b].eq(sc_c[b] + 1), sc_fresh[b].eq(1)]
+                            m.d.sync += [sc_c[b].eq(sc_c[b] + 1), sc_fresh[b].eq(1),
+                                         sc_ll[b].eq(sc_c[b] == NC - 2)]
                     with m.Else():
-                        m.d.sync += [sc_rem[b].eq(rest), sc_fresh[b].eq(0)]
+                        m.d.sync += [sc_rem[b].eq(rest), sc_fresh[b].eq(0),
+                                     sc_single[b].eq(at_most_one(rest))]
             all_done = Const(1)
             for b in range(P):
                 all_done = all_done & (sc_done[b] | finishing[b])
             m.d.comb += row_done.eq(lane_scan & all_done)
+            # once every lane is on its row's last word (or done), the ports may fetch the next
+            # row's word 0 already: pick_ev = ~primed | (sc_ll of every lane), kept as a
+            # register of its own (only registers choose the address, never the words just
+            # read); a take leaves every lane on word 0, and the last WAIT cycle sets it
+            nx_all = Const(1)
+            for b in range(P):
+                nx_all = nx_all & ll_next[b]
+            m.d.sync += pick_ev.eq(Mux(al_fetch, NC == 1, nx_all))
             with m.If(al_fetch):
-                m.d.sync += row_base.eq(ev_base)
+                m.d.sync += row_i.eq(ev_next.index)
                 for b in range(P):
-                    m.d.sync += [sc_c[b].eq(0), sc_fresh[b].eq(1), sc_done[b].eq(0)]
+                    m.d.sync += [sc_c[b].eq(0), sc_fresh[b].eq(1), sc_done[b].eq(0),
+                                 sc_ll[b].eq(NC == 1)]
             # bitmap ports: host, column passes (input lane a reads bank (a + j) % P), or the
             # row walk (lane b reads bank (i + b) % P: its next word, or, from the cycle every
             # lane is on its last word, word 0 of the next event's row, which the cycle that
             # takes the event still presents: only registers choose the address)
-            al_addr_shape = range(max(2, L.n_in * NC))
+            al_addr_shape = range(max(2, L.n_in * NS))
             for q in range(P):
                 col_al = Signal(al_addr_shape, name=f"col_al_addr_{q}")
                 m.d.comb += col_al.eq(column_counter(
-                    f"col_al_row_{q}", q, NC, tj_k >> cb_shift, range((NIG + 1) * P * NC)))
+                    f"col_al_row_{q}", q, NS, tj_k >> cb_shift, range((NIG + 1) * P * NS)))
                 col_al_a = Signal(al_addr_shape, name=f"sac_al_addr_{q}")  # registered for SA
                 m.d.sync += col_al_a.eq(col_al)
                 # the op in S4's address (a prune writes the word back), counted for S4
-                al_addr = column_counter(f"s4c_al_addr_{q}", q, NC, tj_k >> cb_shift,
-                                         range((NIG + 1) * P * NC), active=s4c != _Col.NONE)
+                al_addr = column_counter(f"s4c_al_addr_{q}", q, NS, tj_k >> cb_shift,
+                                         range((NIG + 1) * P * NS), active=s4c != _Col.NONE)
                 nxt = rotated(sc_c, rot_reg, q)
+                following = Signal(al_addr_shape, name=f"al_following_{q}")  # the row's next word
+                m.d.comb += following.eq(Cat((nxt + 1)[:NSB], row_i))
+                # the walk's address nearest the port (INTEG: no host access, no column pass)
                 m.d.comb += al_r[q].addr.eq(
-                    Mux(host_ok, self.host_addr,
-                        Mux(sac != _Col.NONE, col_al_a,
-                            Mux(~primed | all_last, ev_base, row_base + nxt + 1))))
+                    Mux(in_integ, Mux(pick_ev, ev_base, following),
+                        Mux(host_ok, self.host_addr, col_al_a)))
                 host_al = host_ok & self.host_w_en & (self.host_space == LearnSpace.ALIVE) & \
                     (self.host_bank == q)
                 with m.If(host_ok):
@@ -1036,10 +1069,12 @@ class LearningCore(wiring.Component):
                                  al_w[q].data.eq(self.host_w_data), al_w[q].en.eq(host_al)]
                 with m.Else():
                     m.d.comb += al_w[q].addr.eq(al_addr)
-            # connections alive: every prune in a column pass counts down
+            # connections alive: every prune in a column pass counts down, a cycle later (the
+            # prunes are registered on their way, as the other counters' increments)
             alive_total = Signal.like(self.alive_count, init=L.n_in * L.n_out)
-            pruned_now = sum(prunes[1:], prunes[0]) if P > 1 else prunes[0]
-            m.d.sync += alive_total.eq(alive_total - pruned_now)
+            pruned = Signal(range(P + 1))
+            m.d.sync += pruned.eq(sum(prunes[1:], prunes[0]) if P > 1 else prunes[0])
+            m.d.sync += alive_total.eq(alive_total - pruned)
             m.d.comb += self.alive_count.eq(alive_total)
 
         with m.Switch(phase):
@@ -1065,12 +1100,13 @@ class LearningCore(wiring.Component):
                     count = Mux(step[0], ev_count[1], ev_count[0])
                     m.d.sync += [proc_started.eq(step + 1), cur_par.eq(step[0]), e.eq(0),
                                  k.eq(0), n_events.eq(count),
-                                 phase.eq(_P.INTEG), primed.eq(0)]
+                                 phase.eq(_P.INTEG), in_integ.eq(1), primed.eq(0),
+                                 pick_ev.eq(1)]
                     if L.pruning:
                         m.d.sync += [ev_more[0].eq(count > 1), ev_more[1].eq(count > 2)]
             with m.Case(_P.INTEG):
                 with m.If(e >= n_events):
-                    m.d.sync += [phase.eq(_P.FIRE), k.eq(0), best.valid.eq(0)]
+                    m.d.sync += [phase.eq(_P.FIRE), in_integ.eq(0), k.eq(0), best.valid.eq(0)]
                 with m.Else():
                     if L.pruning:
                         # one cycle fetches the first row's bitmap words; then the lanes walk each

@@ -9,8 +9,9 @@ PLL, ``GENCLK`` and ``GENCLK_HALF``).
 
 Per core cycle ``n`` (from ``sync`` edge ``n`` to ``n + 1``):
 
-* the half-way edge reads the word of ``rd_addr``; the ``sync``-aligned edge registers the
-  weight out (``rd_data``, valid from edge ``n + 1``: a read port's one-cycle latency);
+* the half-way edge reads the word of ``rd_addr``; ``sync`` edge ``n + 1`` registers the
+  weight out (``rd_data``, from ``sync`` registers only, valid from edge ``n + 1``: a read
+  port's one-cycle latency);
 * the ``sync``-aligned edge ``n + 1`` writes the write of cycle ``n - 1``, which a ``sync``
   register held (so the core's write data has a whole core cycle to settle, and only registers
   drive the SPRAM pins);
@@ -130,15 +131,15 @@ class SPRAMStore(wiring.Component):
                              rp.addr.eq(addr), rp.en.eq(cs & ~wren), dout.eq(rp.data)]
             outs.append(dout)
 
-        # the read half registers what the word read will need: its slot and block, and
-        # whether the pending write (applied only at the end of this cycle) covers it
+        # the read half registers what the word read will need: its slot and block
         f_slot = Signal.like(r_slot)
         f_block = Signal.like(block)
-        f_hit = Signal()
-        f_data = Signal(self._width)
         with m.If(read_half):
-            m.d.fast += [f_slot.eq(r_slot), f_block.eq(block), f_data.eq(wq_data),
-                         f_hit.eq(wq_en & (wq_addr == self.rd_addr))]
+            m.d.fast += [f_slot.eq(r_slot), f_block.eq(block)]
+        # whether the pending write (applied only at the end of this cycle) covers the read:
+        # compared in sync, where the address has the whole cycle
+        hit = Signal()
+        m.d.comb += hit.eq(wq_en & (wq_addr == self.rd_addr))
         word = Signal(SPRAM_WIDTH)
         with m.Switch(f_block):
             for k in range(n):
@@ -147,10 +148,18 @@ class SPRAMStore(wiring.Component):
         picked = Signal(self._width)
         m.d.comb += picked.eq(word.word_select(f_slot, slot)[:self._width] if per > 1
                               else word[:self._width])
-        # the sync-aligned edge ends the write half: the read's data out, held a whole cycle
+        # the next sync edge ends the write half: the read's data out, held a whole cycle (a
+        # sync register, so that what it feeds has the whole cycle, and timing analysis sees so)
         rd = Signal(self._width)
-        with m.If(~read_half):
-            m.d.fast += rd.eq(Mux(f_hit, f_data, picked))
-        m.d.comb += self.rd_data.eq(rd)
+        if n > 1:
+            # the word has only half a cycle, through the block and slot choice: the pending
+            # write's data and whether it is taken are registered too, and chosen after
+            hit_r = Signal()
+            hit_data = Signal(self._width)
+            m.d.sync += [rd.eq(picked), hit_r.eq(hit), hit_data.eq(wq_data)]
+            m.d.comb += self.rd_data.eq(Mux(hit_r, hit_data, rd))
+        else:
+            m.d.sync += rd.eq(Mux(hit, wq_data, picked))
+            m.d.comb += self.rd_data.eq(rd)
         return m
 

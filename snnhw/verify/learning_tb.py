@@ -117,7 +117,7 @@ class LearningBench:
             self.checker.errors += len(bad) - 1
         if layer.pruning:
             words = np.array([await self.read_memory(LearnSpace.ALIVE, b,
-                                                     layer.n_in * layer.chunks)
+                                                     layer.n_in * layer.alive_stride)
                               for b in range(P)])
             got_a = layer.alive_from_banks(words)
             # a synapse pruned before this sample still has weight 0 in the RTL

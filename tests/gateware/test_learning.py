@@ -122,7 +122,7 @@ def run_rtl(layer, images, learn_flags, eta, prune_flags, thresholds, synapse_ra
                 counts[j] = (word >> (layer.membrane_bits + layer.ref_bits)) & count_mask
             alive = None
             if layer.pruning:
-                words = np.zeros((P, layer.n_in * layer.chunks), dtype=np.int64)
+                words = np.zeros((P, layer.n_in * layer.alive_stride), dtype=np.int64)
                 for b in range(P):
                     for a in range(words.shape[1]):
                         words[b, a] = await learning_read(ctx, core, LearnSpace.ALIVE, b, a)

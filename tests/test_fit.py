@@ -51,7 +51,7 @@ def test_pruning_bitmap_joins_the_weights_in_spram():
     layer = layer_of(ROOT / "tests/data/mnist_100_prune_icebreaker.toml")
     r = estimate(layer, UP5K)
     assert {p.memory.name: p.blocks for p in r.placements if p.kind == "spram"} == {
-        "weights": 3, "alive": 1}  # 78 400 weights two a word, 5 488 bitmap words
+        "weights": 3, "alive": 1}  # 78 400 weights two a word, 784 x 8 bitmap words
     # one lane: index-only list (784 x 18) and event (1 568 x 10) words, 5 block RAMs each
     assert {p.memory.name: p.blocks for p in r.placements if p.memory.name in (
         "list", "events")} == {"list": 5, "events": 5}
@@ -59,7 +59,7 @@ def test_pruning_bitmap_joins_the_weights_in_spram():
     with pytest.raises(FitError) as e:
         check_fit(layer_of(ROOT / "examples/learning/mnist_stdp_400_prune.toml"), UP5K)
     assert str(e.value) == (
-        "mnist400p does not fit the iCE40UP5K-SG48: needs 2 860 032 bits of synapse memory "
+        "mnist400p does not fit the iCE40UP5K-SG48: needs 2 910 208 bits of synapse memory "
         "(weights and pruning bitmap) in 16 SPRAMs (4 for each of 4 lanes), its 4 SPRAMs hold "
         "1 048 576 bits; needs 63 block RAMs (258 048 bits) besides the synapse memory in "
         "SPRAM, it has 30 SB_RAM40_4K (122 880 bits): choose fewer inputs, neurons or weight "

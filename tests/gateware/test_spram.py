@@ -68,7 +68,7 @@ def test_spram_store_equals_memory(width, depth):
 
 def test_spram_layout():
     assert spram_layout(8, 78400) == (8, 2, 3)  # 784 x 100 weights: three blocks
-    assert spram_layout(16, 5488) == (16, 1, 1)
+    assert spram_layout(16, 6272) == (16, 1, 1)  # its bitmap: 784 rows of 8 words
     assert spram_layout(4, 65536) == (4, 4, 1)
     assert spram_layout(12, 10) == (16, 1, 1)
     with pytest.raises(ValueError, match=r"^SPRAM word width must be 1 to 16 bits, not 17$"):

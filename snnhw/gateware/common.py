@@ -53,15 +53,13 @@ def saturating_counters(m: Module, counters: dict[str, tuple[Value, Value]], bit
     ``clear`` sets them all to zero instead (that cycle's increments are dropped)."""
     top = 2**bits - 1
     for name, (counter, increment) in counters.items():
-        width = len(Value.cast(increment))
-        if width > bits:
-            raise ValueError(f"counter {name}: a {width}-bit increment may overflow {bits + 1} "
-                             "bits")
-        nxt = Signal(bits + 1, name=f"{name}_next")
+        width = max(bits, len(Value.cast(increment))) + 1  # the sum never wraps
+        nxt = Signal(width, name=f"{name}_next")
         m.d.comb += nxt.eq(counter + increment)
+        # above the top exactly when a bit from ``bits`` up is set: with an increment no wider
+        # than the counter, the sum's carry out alone (no comparator after the adder)
+        over = nxt[bits] if width == bits + 1 else nxt[bits:].any()
         with m.If(clear):
             m.d.sync += counter.eq(0)
         with m.Else():
-            # above the top exactly when the sum's carry out is set (the increment is at most
-            # as wide as the counter): no comparator after the adder
-            m.d.sync += counter.eq(Mux(nxt[bits], top, nxt[:bits]))
+            m.d.sync += counter.eq(Mux(over, top, nxt[:bits]))

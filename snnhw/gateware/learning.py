@@ -971,7 +971,7 @@ class LearningCore(wiring.Component):
 
         # -- pruning: each lane walks the alive bits of the row, one bitmap word at a time ----
         primed = Signal()  # the first row's words have been fetched
-        pick_ev = Signal()  # ~primed | all_last: the bitmap ports present the next event's words
+        pick_ev = Signal()  # the bitmap ports present the next event's words (see below)
         al_fetch = Signal()  # present the next event's first words (word 0, every lane)
         row_done = Signal()  # every lane finishes the row in this cycle
         if L.pruning:

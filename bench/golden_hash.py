@@ -96,10 +96,11 @@ def learning_hashes(config: Path, learn: int, infer: int, readable: int, train_s
                     ) -> dict[str, str]:
     load_config = _pick("load_config", "snnhw.config")
     resolve = _pick("resolve", "snnhw.ir")
-    state_cls = _pick("LearningState", "snnhw.golden.learning_state", "snnhw.golden.learning")
-    run_fast = _pick("run_samples_fast", "snnhw.golden.fast")
-    run_sample = _pick("run_sample", "snnhw.golden.learning")
-    pruning_step = _pick("pruning_step", "snnhw.golden.pruning", "snnhw.golden.learning")
+    dc, old = "snnhw.golden.networks.diehl_cook", "snnhw.golden.learning"  # now, before #17
+    state_cls = _pick("LearningState", dc, old)
+    run_fast = _pick("run_samples_fast", dc + "_fast", "snnhw.golden.fast")
+    run_sample = _pick("run_sample", dc, old)
+    pruning_step = _pick("pruning_step", dc, old)
     assign_labels = _pick("assign_labels", "snnhw.train")
     layer = resolve(load_config(config))
     out: dict[str, str] = {}

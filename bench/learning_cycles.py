@@ -21,8 +21,8 @@ import numpy as np
 
 from snnhw.config import load_config
 from snnhw.datasets import load_dataset
-from snnhw.golden.fast import run_samples_fast
-from snnhw.golden.learning import LearningState
+from snnhw.golden.networks.diehl_cook import LearningState
+from snnhw.golden.networks.diehl_cook_fast import run_samples_fast
 from snnhw.ir import resolve
 
 ROOT = Path(__file__).resolve().parent.parent

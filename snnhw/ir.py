@@ -35,7 +35,7 @@ __all__ = ["MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR", "resolve",
            "SPRAM_DEPTH", "SPRAM_WIDTH", "spram_layout", "spram_holds"]
 
 # Pipeline depths of the learning core (docs/semantics.md section 22): the gateware is built
-# with them and the cycle model (snnhw.golden.learning_cycles) counts them.
+# with them and the cycle model (snnhw.golden.networks.diehl_cook_cycles) counts them.
 ENC_TAIL = 4  #: encoder: a timestep of G > 0 list groups is encoded in G + ENC_TAIL cycles
 FIRE_DRAIN = 6  #: the last FIRE op's SA, S1 .. S4, then the cycle that takes the winner
 COL_TAIL = 5  #: a column pass: its NIG issues, then the last op's SA, S1 .. S4

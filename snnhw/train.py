@@ -25,9 +25,9 @@ from .config import Config, load_config
 from .datasets import load_dataset
 from .errors import ConfigError, InputError
 from .export import make_dir
-from .golden.fast import run_samples_fast
-from .golden.learning import LearningState
-from .golden.rng import Generators
+from .golden.blocks.rng import Generators
+from .golden.networks.diehl_cook import LearningState
+from .golden.networks.diehl_cook_fast import run_samples_fast
 from .ir import LayerIR, dump_resolved, resolve
 
 __all__ = ["assign_labels", "predict", "train", "evaluate", "TrainResult", "N_CLASSES",

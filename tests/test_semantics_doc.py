@@ -11,7 +11,7 @@ import pytest
 from snnhw.config import parse_config
 from snnhw.gateware.layouts import event_layout, spike_layout, state_layout
 from snnhw.golden import LayerModel, cycle_model, fire_step, ideal_cycles, integrate_events
-from snnhw.golden.cycles import group_spike_counts
+from snnhw.golden.networks.lif_layer_cycles import group_spike_counts
 from snnhw.ir import LayerIR, resolve
 from snnhw.spikes import random_events
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from snnhw.config import parse_config
-from snnhw.golden.learning_cycles import (
+from snnhw.golden.networks.diehl_cook_cycles import (
     COL_TAIL,
     ENC_TAIL,
     END_TAIL,

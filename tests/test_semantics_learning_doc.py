@@ -7,18 +7,12 @@ import numpy as np
 import pytest
 
 from snnhw.config import parse_config
-from snnhw.golden.fast import run_sample_fast
-from snnhw.golden.learning import (
-    K_MAX,
-    LearningState,
-    fire_adaptive,
-    normalize_column,
-    present,
-    rounding_offsets,
-    run_sample,
-    stdp_column,
-)
-from snnhw.golden.rng import PERIOD, SEQUENCE, Generators, initial_states, xorshift16
+from snnhw.golden.blocks.neuron import fire_adaptive
+from snnhw.golden.blocks.normalize import K_MAX, normalize_column
+from snnhw.golden.blocks.rng import PERIOD, SEQUENCE, Generators, initial_states, xorshift16
+from snnhw.golden.blocks.stdp import rounding_offsets, stdp_column
+from snnhw.golden.networks.diehl_cook import LearningState, present, run_sample
+from snnhw.golden.networks.diehl_cook_fast import run_sample_fast
 from snnhw.ir import LayerIR, resolve, trace_table
 from snnhw.train import assign_labels, predict
 

@@ -1,5 +1,5 @@
 """The learning core: rate encoder, WTA LIF layer with adaptive thresholds, STDP and weight
-normalisation, all on chip. ``snnhw.golden.learning`` is its specification.
+normalisation, all on chip. ``snnhw.golden.networks.diehl_cook`` is its specification.
 
 Memory organisation (P lanes, NPL = ceil(n_out / P) neuron groups, NIG = ceil(n_in / P)
 input groups):

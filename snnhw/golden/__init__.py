@@ -4,9 +4,9 @@
 for bit and the tests compare with ``==``.
 """
 
-from .cycles import CycleCounts, cycle_model, ideal_cycles
-from .layer import LayerModel, Trace
-from .lif import fire_step, integrate_events
+from .blocks.neuron import fire_step, integrate_events
+from .networks.lif_layer import LayerModel, Trace
+from .networks.lif_layer_cycles import CycleCounts, cycle_model, ideal_cycles
 
 __all__ = ["LayerModel", "Trace", "integrate_events", "fire_step", "CycleCounts",
            "cycle_model", "ideal_cycles"]

@@ -29,8 +29,8 @@ import numpy as np
 
 from ..config import load_config
 from ..errors import InputError
-from ..golden.learning import LearningState
-from ..golden.rng import Generators
+from ..golden.blocks.rng import Generators
+from ..golden.networks.diehl_cook import LearningState
 from ..ir import LayerIR, resolve
 from ..protocol import LABEL_NONE, N_CLASSES, ProtocolError, config_hash
 from ..train import assign_labels, predict

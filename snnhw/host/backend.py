@@ -2,7 +2,7 @@
 Verilog in simulation and a real board all learn, infer and hand over their state through it.
 
 The interface is semantic (weights as an ``(n_in, n_out)`` matrix, a whole
-:class:`~snnhw.golden.learning.LearningState`), not a byte protocol: the framed backends
+:class:`~snnhw.golden.networks.diehl_cook.LearningState`), not a byte protocol: the framed backends
 (:mod:`.framed`) turn each call into frames of ``docs/host-protocol.md``, the golden backend
 (:mod:`.golden`) into calls of the model.
 """
@@ -17,8 +17,8 @@ from types import TracebackType
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from ..golden.learning import LearningState
-from ..golden.rng import Generators
+from ..golden.blocks.rng import Generators
+from ..golden.networks.diehl_cook import LearningState
 from ..ir import LayerIR
 from ..protocol import LABEL_NONE, N_CLASSES, Info
 
@@ -146,7 +146,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def read_generators(self) -> np.ndarray:
         """Random generator states, ``(2 * n_in + n_out,)``, in the order of
-        :class:`~snnhw.golden.rng.Generators`: encoder list slots, one per input, one per
+        :class:`~snnhw.golden.blocks.rng.Generators`: encoder list slots, one per input, one per
         neuron. The per-neuron ones are drawn only with pre-spike depression (``stdp.eta_pre``);
         without it a hardware backend gives the layer's start states for them."""
 
@@ -218,7 +218,7 @@ class Backend(abc.ABC):
     def pruning_step(self, sample: int, *, learn: bool) -> bool:
         """Before training sample ``sample``: move :attr:`prune_threshold` by the connectivity
         schedule and return whether the sample may prune, as
-        :func:`snnhw.golden.learning.pruning_step` does."""
+        :func:`snnhw.golden.networks.diehl_cook.pruning_step` does."""
         p = self._layer.pruning
         if p is None or not learn:
             return False

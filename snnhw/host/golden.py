@@ -1,4 +1,4 @@
-"""The golden backend: the bit-exact model (:mod:`snnhw.golden.learning`) behind the host
+"""The golden backend: the bit-exact model (:mod:`snnhw.golden.networks.diehl_cook`) behind the host
 interface, so that a script runs unchanged with no hardware at all and gives the numbers the
 hardware must give."""
 
@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..golden.learning import LearningState, Presentation, pruning_step, run_sample
-from ..golden.rng import Generators
+from ..golden.blocks.rng import Generators
+from ..golden.networks.diehl_cook import LearningState, Presentation, pruning_step, run_sample
 from ..ir import LayerIR
 from ..protocol import LABEL_NONE, VERSION, Info, config_hash
 from .backend import Backend, Counters, Result, check_image, votes

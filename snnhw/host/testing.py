@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..golden.learning import LearningState, Presentation, run_sample
-from ..golden.rng import Generators
+from ..golden.blocks.rng import Generators
+from ..golden.networks.diehl_cook import LearningState, Presentation, run_sample
 from ..ir import LayerIR
 from ..protocol import (
     LABEL_NONE,

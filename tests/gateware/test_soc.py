@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 
 from snnhw.config import parse_config
 from snnhw.gateware.soc import SoC
-from snnhw.golden.learning import LearningState, run_sample
+from snnhw.golden.networks.diehl_cook import LearningState, run_sample
 from snnhw.ir import resolve
 from snnhw.protocol import (
     Command,

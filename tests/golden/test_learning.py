@@ -7,19 +7,14 @@ import numpy as np
 import pytest
 
 from snnhw.config import parse_config
-from snnhw.golden.fast import run_sample_fast, run_samples_fast
-from snnhw.golden.learning import (
-    K_MAX,
-    LearningState,
-    fire_adaptive,
-    normalize_column,
-    pruning_step,
-    row_cycles,
-    run_sample,
-    stdp_column,
-)
-from snnhw.golden.learning_cycles import ideal_presentation_cycles
-from snnhw.golden.rng import PERIOD, SEQUENCE, Generators, xorshift16
+from snnhw.golden.blocks.neuron import fire_adaptive
+from snnhw.golden.blocks.normalize import K_MAX, normalize_column
+from snnhw.golden.blocks.pruning import row_cycles
+from snnhw.golden.blocks.rng import PERIOD, SEQUENCE, Generators, xorshift16
+from snnhw.golden.blocks.stdp import stdp_column
+from snnhw.golden.networks.diehl_cook import LearningState, pruning_step, run_sample
+from snnhw.golden.networks.diehl_cook_cycles import ideal_presentation_cycles
+from snnhw.golden.networks.diehl_cook_fast import run_sample_fast, run_samples_fast
 from snnhw.ir import resolve, trace_table
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from snnhw.config import load_config, parse_config
 from snnhw.errors import InputError
-from snnhw.golden.learning import LearningState
+from snnhw.golden.networks.diehl_cook import LearningState
 from snnhw.host import Network
 from snnhw.host.framed import FramedBackend, LinkTimeout
 from snnhw.host.golden import GoldenBackend

@@ -11,8 +11,8 @@ import pytest
 
 from snnhw.config import load_config
 from snnhw.errors import ConfigError, InputError
-from snnhw.golden.fast import run_samples_fast
-from snnhw.golden.learning import LearningState, pruning_step, run_sample
+from snnhw.golden.networks.diehl_cook import LearningState, pruning_step, run_sample
+from snnhw.golden.networks.diehl_cook_fast import run_samples_fast
 from snnhw.host import Network, connect
 from snnhw.host.golden import GoldenBackend
 from snnhw.ir import resolve

@@ -9,8 +9,8 @@ import numpy as np
 
 from snnhw.cli import main
 from snnhw.config import load_config
-from snnhw.golden.fast import run_samples_fast
-from snnhw.golden.learning import LearningState
+from snnhw.golden.networks.diehl_cook import LearningState
+from snnhw.golden.networks.diehl_cook_fast import run_samples_fast
 from snnhw.ir import resolve
 from snnhw.train import _order
 

@@ -38,16 +38,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import LayerIR
-from .lif import integrate_events
-from .rng import Generators
+from ...ir import LayerIR
+from ..blocks.encoder import encode_step
+from ..blocks.neuron import fire_adaptive, integrate_events
+from ..blocks.normalize import normalize_column
+from ..blocks.pruning import prune_column, row_cycles
+from ..blocks.rng import Generators
+from ..blocks.stdp import depress_row, rounding_offsets, stdp_column
 
-__all__ = ["LearningState", "Presentation", "encode_step", "fire_adaptive", "stdp_column",
-           "depress_row", "normalize_column", "rounding_offsets", "prune_column", "row_cycles",
-           "pruning_step",
-           "present", "run_sample", "K_MAX"]
-
-K_MAX = 2**24 - 1  # largest normalisation factor (Q16), the width of the hardware multiplier
+__all__ = ["LearningState", "Presentation", "pruning_step", "present", "run_sample"]
 
 
 @dataclass
@@ -75,59 +74,10 @@ class LearningState:
                              self.prune_threshold)
 
 
-def encode_step(layer: LayerIR, gens: Generators, pixels: np.ndarray, nonzero: np.ndarray,
-                intensity: int) -> np.ndarray:
-    """Input spikes of one timestep, ascending. The k-th non-zero pixel draws once from
-    encoder generator k (list slot k), so P consecutive slots sit in P different banks."""
-    r = gens.draw(np.arange(len(nonzero)))
-    return nonzero[r < pixels[nonzero] * (layer.encoder.rate_scale * intensity)]
 
 
-def fire_adaptive(layer: LayerIR, v: np.ndarray, ref: np.ndarray, theta: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Leak, threshold (``threshold + theta``) with optional hard WTA, reset and refractory.
-
-    Returns ``(v, ref, spikes)``.
-    """
-    refractory = ref > 0
-    leaked = v - (v >> layer.leak_shift) if layer.leak_shift else v
-    margin = leaked - (layer.threshold + theta)
-    cand = ~refractory & (margin >= 0)
-    if layer.inhibition == "wta":
-        spikes = np.zeros(layer.n_out, dtype=bool)
-        if cand.any():
-            spikes[np.argmax(np.where(cand, margin, np.iinfo(np.int64).min))] = True
-    else:
-        spikes = cand
-    if layer.inhibition == "wta" and spikes.any():
-        v_new = np.zeros_like(v)
-    elif layer.reset == "zero":
-        v_new = np.where(refractory, v, np.where(spikes, 0, leaked))
-    else:
-        v_new = np.where(refractory, v, np.where(spikes, leaked - layer.threshold - theta,
-                                                  leaked))
-    ref_new = np.where(refractory, ref - 1, np.where(spikes, layer.refractory, 0))
-    return v_new, ref_new, spikes
 
 
-def rounding_offsets(layer: LayerIR, gens: Generators, *, per_neuron: bool = False,
-                     alive: np.ndarray | None = None) -> np.ndarray | int:
-    """The ``u`` added before the ``>> 16`` of an update: 0, 2**15, or one draw per input
-    (STDP, normalisation) or, with ``per_neuron``, one draw per neuron (pre-spike
-    depression). With ``alive`` (pruning) only the alive synapses' generators draw; the
-    others get ``u = 0``."""
-    mode = layer.stdp.rounding
-    if mode == "truncate":
-        return 0
-    if mode == "nearest":
-        return 1 << 15
-    n_in = layer.n_in
-    first, n = (2 * n_in, layer.n_out) if per_neuron else (n_in, n_in)
-    if alive is None:
-        return gens.draw(slice(first, first + n))
-    u = np.zeros(n, dtype=np.int64)
-    u[alive] = gens.draw(first + np.flatnonzero(alive))
-    return u
 
 
 def pruning_step(layer: LayerIR, state: LearningState, sample: int, *, learn: bool) -> bool:
@@ -141,55 +91,14 @@ def pruning_step(layer: LayerIR, state: LearningState, sample: int, *, learn: bo
     return p.active_at(sample)
 
 
-def prune_column(threshold: int, new: np.ndarray, alive: np.ndarray) -> None:
-    """Pruning after a column pass wrote ``new`` (in place): every alive weight at or below
-    ``threshold`` is pruned, its weight set to 0."""
-    cut = alive & (new <= threshold)
-    alive[cut] = False
-    new[cut] = 0
 
 
-def row_cycles(layer: LayerIR, alive_row: np.ndarray) -> int:
-    """Integration cycles of one input event with pruning: each lane scans its alive-bitmap
-    words of the row, one cycle per alive synapse in a word and at least one per word; the
-    lanes work in step, so the row costs the slowest lane's cycles."""
-    P, npl, c = layer.lanes, layer.npl, layer.pruning.chunk_bits
-    bits = np.zeros(layer.padded_out, dtype=np.int64)
-    bits[:layer.n_out] = alive_row
-    lanes = bits.reshape(npl, P).T  # lanes[b, k]: neuron k * P + b
-    pad = -npl % c
-    words = np.pad(lanes, ((0, 0), (0, pad))).reshape(P, -1, c).sum(axis=2)
-    return int(np.maximum(words, 1).sum(axis=1).max())
 
 
-def depress_row(layer: LayerIR, row: np.ndarray, post: np.ndarray, u: np.ndarray | int
-                ) -> np.ndarray:
-    """Pre-spike update of one input's weights (pair STDP):
-    ``w - ((y * eta_pre + u) >> 16)``, clipped to ``0..wmax``; ``y`` is each neuron's
-    post-synaptic trace."""
-    return np.clip(row - ((post * layer.stdp.eta_pre + u) >> 16), 0, layer.wmax)
 
 
-def stdp_column(layer: LayerIR, column: np.ndarray, trace: np.ndarray, eta: int,
-                u: np.ndarray | int, eta_p: int | None = None) -> np.ndarray:
-    """Post-spike update of one neuron's weights: ``w + ((x - x_tar) * rate + u) >> 16``,
-    clipped to ``0..wmax``; ``rate`` is ``eta_p`` (default ``eta``) where ``x >= x_tar``,
-    else ``eta``."""
-    x_tar = layer.stdp.x_tar
-    rate = np.where(trace >= x_tar, eta if eta_p is None else eta_p, eta)
-    dw = ((trace - x_tar) * rate + u) >> 16
-    return np.clip(column + dw, 0, layer.wmax)
 
 
-def normalize_column(layer: LayerIR, column: np.ndarray, u: np.ndarray | int) -> np.ndarray:
-    """Rescale one neuron's weights toward the sum ``normalize_target``:
-    ``K = min((target << 16) // sum, K_MAX)``; ``w = min((w * K + u) >> 16, wmax)``.
-    A neuron whose weights sum to 0 is left alone."""
-    total = int(column.sum())
-    if total == 0:
-        return column
-    k = min((layer.stdp.normalize_target << 16) // total, K_MAX)
-    return np.minimum((column * k + u) >> 16, layer.wmax)
 
 
 @dataclass
@@ -211,7 +120,7 @@ class Presentation:
         return [len(w) for w in self.winners]
 
     def cycles(self, layer: LayerIR) -> int:
-        from .learning_cycles import presentation_cycles
+        from .diehl_cook_cycles import presentation_cycles
 
         return presentation_cycles(layer, self.nonzero, self.events, self.spikes,
                                    learn=self.learn, fired=self.fired,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import LayerIR
+from ...ir import LayerIR
 
 __all__ = ["CycleCounts", "cycle_model", "ideal_cycles"]
 

@@ -1,12 +1,15 @@
-"""LIF/IF neuron arithmetic, one function per hardware step (docs/semantics.md, section 3)."""
+"""LIF/IF neurons: integration, leak, threshold and fire, reset, refractory period, and the
+adaptive threshold of the learning network; one function per hardware step
+(docs/semantics.md, section 3)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..ir import LayerIR
+from ...ir import LayerIR
+from .wta import hard_wta
 
-__all__ = ["integrate_events", "fire_step"]
+__all__ = ["integrate_events", "fire_step", "fire_adaptive"]
 
 
 def integrate_events(layer: LayerIR, weights: np.ndarray, v: np.ndarray, ref: np.ndarray,
@@ -53,5 +56,28 @@ def fire_step(layer: LayerIR, v: np.ndarray, ref: np.ndarray
     else:  # "subtract": leaked >= threshold > 0, so leaked - threshold cannot overflow
         after = np.where(spikes, leaked - layer.threshold, leaked)
     v_new = np.where(refractory, v, after)
+    ref_new = np.where(refractory, ref - 1, np.where(spikes, layer.refractory, 0))
+    return v_new, ref_new, spikes
+
+
+def fire_adaptive(layer: LayerIR, v: np.ndarray, ref: np.ndarray, theta: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Leak, threshold (``threshold + theta``) with optional hard WTA (:func:`.wta.hard_wta`),
+    reset and refractory.
+
+    Returns ``(v, ref, spikes)``.
+    """
+    refractory = ref > 0
+    leaked = v - (v >> layer.leak_shift) if layer.leak_shift else v
+    margin = leaked - (layer.threshold + theta)
+    cand = ~refractory & (margin >= 0)
+    spikes = hard_wta(cand, margin) if layer.inhibition == "wta" else cand
+    if layer.inhibition == "wta" and spikes.any():
+        v_new = np.zeros_like(v)
+    elif layer.reset == "zero":
+        v_new = np.where(refractory, v, np.where(spikes, 0, leaked))
+    else:
+        v_new = np.where(refractory, v, np.where(spikes, leaked - layer.threshold - theta,
+                                                  leaked))
     ref_new = np.where(refractory, ref - 1, np.where(spikes, layer.refractory, 0))
     return v_new, ref_new, spikes

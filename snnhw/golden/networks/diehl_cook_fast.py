@@ -1,6 +1,6 @@
-"""Fast path of :mod:`.learning`: the same arithmetic, compiled with numba.
+"""Fast path of :mod:`.diehl_cook`: the same arithmetic, compiled with numba.
 
-:func:`run_sample_fast` is a drop-in for :func:`.learning.run_sample`; ``tests/golden`` prove the
+:func:`run_sample_fast` is a drop-in for :func:`.diehl_cook.run_sample`; ``tests/golden`` prove the
 two bit-identical (weights, thresholds, generator states and spike counts). The readable NumPy
 path states the semantics; this one is for training at thousands of samples per second.
 """
@@ -11,9 +11,10 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ..ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
-from .learning import K_MAX, LearningState, pruning_step
-from .rng import PERIOD, SEQUENCE
+from ...ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
+from ..blocks.normalize import K_MAX
+from ..blocks.rng import PERIOD, SEQUENCE
+from .diehl_cook import LearningState, pruning_step
 
 __all__ = ["run_sample_fast", "run_samples_fast"]
 
@@ -315,9 +316,9 @@ _NO_ALIVE = np.zeros((1, 1), dtype=np.bool_)
 
 def run_sample_fast(layer: LayerIR, state: LearningState, image: np.ndarray, *, learn: bool,
                     eta: int = 0, prune: bool = False) -> tuple[np.ndarray, int, int, int]:
-    """Same contract and results as :func:`.learning.run_sample`, plus the learning core's busy
+    """Same contract and results as :func:`.diehl_cook.run_sample`, plus the learning core's busy
     cycles for the sample (all presentations) from the cycle model, and the ideal cycles of
-    the same work (:func:`.learning_cycles.ideal_presentation_cycles`)."""
+    the same work (:func:`.diehl_cook_cycles.ideal_presentation_cycles`)."""
     params = _params(layer)
     alive = state.alive if state.alive is not None else _NO_ALIVE
     table = (layer.stdp.trace_table if layer.stdp is not None

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
+from ...ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
 
 __all__ = ["presentation_cycles", "ideal_presentation_cycles", "ENC_TAIL", "FIRE_DRAIN",
            "COL_TAIL", "NORM_FIXED", "END_TAIL"]

@@ -1,4 +1,4 @@
-"""The layer model: a run over timesteps that returns a per-timestep trace."""
+"""The dense LIF/IF layer: a run over timesteps that returns a per-timestep trace."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import LayerIR
-from .cycles import CycleCounts, cycle_model
-from .lif import fire_step, integrate_events
+from ...ir import LayerIR
+from ..blocks.neuron import fire_step, integrate_events
+from .lif_layer_cycles import CycleCounts, cycle_model
 
 __all__ = ["LayerModel", "Trace"]
 
@@ -49,7 +49,7 @@ class LayerModel:
     def __init__(self, layer: LayerIR) -> None:
         if layer.learning_features:
             raise ValueError(f"LayerModel does not model {', '.join(layer.learning_features)};"
-                             " use snnhw.golden.learning")
+                             " use snnhw.golden.networks.diehl_cook")
         self.layer = layer
         self.weights = layer.weights.copy()
         self.v = np.zeros(layer.n_out, dtype=np.int64)

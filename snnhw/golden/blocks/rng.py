@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import GENERATOR_PERIOD, GENERATOR_SEQUENCE, generator_start_states, xorshift16
+from ...ir import GENERATOR_PERIOD, GENERATOR_SEQUENCE, generator_start_states, xorshift16
 
 __all__ = ["PERIOD", "SEQUENCE", "xorshift16", "initial_states", "Generators"]
 

@@ -284,6 +284,12 @@ class LayerIR:
         return -(-self.n_out // self.lanes)
 
     @property
+    def nig(self) -> int:
+        """Input groups, ``ceil(n_in / lanes)``: the encoder's list slots and the event words
+        per bank, and the reads of a column (STDP) pass."""
+        return -(-self.n_in // self.lanes)
+
+    @property
     def chunks(self) -> int:
         """Alive-bitmap words per row and lane (pruning): ``ceil(NPL / chunk_bits)``."""
         return -(-self.npl // self.pruning.chunk_bits) if self.pruning else 0
@@ -387,7 +393,7 @@ class LayerIR:
         derives the rest as it takes the event (bank 0, word ``index``, row ``index * NPL``),
         so that a 784-input list and its events take 10 iCE40 block RAMs, not 29. A list slot
         adds the pixel ``value`` (8) on top."""
-        P, nig = self.lanes, -(-self.n_in // self.lanes)
+        P, nig = self.lanes, self.nig
         if P == 1:
             return [("index", self.index_bits)]
         fields = [("row", self.bank_addr_bits), ("mod", max(1, ceil_log2(P))),
@@ -403,8 +409,7 @@ class LayerIR:
                 MemoryIR("weights", self.lanes, self.bank_depth, self.weight_bits),
                 MemoryIR("state", self.lanes, self.npl, self.state_bits),
             )
-        P = self.lanes
-        nig = -(-self.n_in // P)
+        P, nig = self.lanes, self.nig
         t_bits = bits_for(max(1, self.encoder.steps - 1))
         slot_bits = sum(bits for _, bits in self.slot_fields())
         return (

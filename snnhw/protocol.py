@@ -118,7 +118,7 @@ class SpaceIR:
 def memory_spaces(layer: LayerIR) -> dict[Space, SpaceIR]:
     """The spaces a SoC built from ``layer`` has, with their sizes."""
     P, npl = layer.lanes, layer.npl
-    nig = -(-layer.n_in // P)
+    nig = layer.nig
     state_bits = sum(b for _, b, _ in layer.learning_state_fields())
     spaces = [SpaceIR(Space.WEIGHT, P, layer.bank_depth, layer.weight_bits),
               SpaceIR(Space.STATE, P, npl, state_bits),

@@ -35,7 +35,7 @@ def example_layer(n_out: int = 3, n_in: int = 5) -> LayerIR:
 
 def test_example_sizes():
     layer = example_layer()
-    assert (layer.npl, -(-layer.n_in // layer.lanes), layer.padded_out) == (2, 3, 4)
+    assert (layer.npl, layer.nig, layer.padded_out) == (2, 3, 4)
     assert bits_for(100 << 16) == bits_for(6553600) == 23  # DB
     assert layer.membrane_bits == 16 and layer.refractory == 0 and layer.theta_bits == 16
 
@@ -59,7 +59,7 @@ def test_column_access_is_conflict_free():
         "synapses": {"signed": False}, "stdp": {"enabled": True}, "hardware": {"lanes": 3}}))
     P = layer.lanes
     for j in range(layer.n_out):
-        for g in range(-(-layer.n_in // P)):
+        for g in range(layer.nig):
             banks = {int(layer.weight_location(g * P + a, j)[0]) for a in range(P)}
             assert banks == set(range(P))
 
@@ -86,7 +86,7 @@ def test_cycle_example_encoder_bound():
     """Section 23: with NPL = 1 and nine inputs the encoder is not hidden in timestep 1 (two
     WAIT cycles)."""
     layer = example_layer(n_out=2, n_in=9)
-    assert (layer.npl, -(-layer.n_in // layer.lanes)) == (1, 5)
+    assert (layer.npl, layer.nig) == (1, 5)
     assert presentation_cycles(layer, 9, [0, 0], [0, 0], learn=False, fired=0) == 34
     assert ideal_presentation_cycles(layer, [0, 0], [0, 0], learn=False, fired=0) == 2
     assert 34 - 2 == 5 + (7 + 2) + 2 * 8 + 2  # WAIT: cycles 5-11, then 21-22

@@ -122,7 +122,7 @@ class LearningCore(wiring.Component):
                              "weights")
         self._layer = layer
         P = layer.lanes
-        self._nig = -(-layer.n_in // P)
+        self._nig = layer.nig
         self._count_bits = bits_for(layer.encoder.steps)
         self._t_bits = bits_for(max(1, layer.encoder.steps - 1))
         state_bits = sum(bits for _, bits, _ in layer.learning_state_fields())

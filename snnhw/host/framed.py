@@ -226,7 +226,7 @@ class FramedBackend(Backend):
         """Per-input values (or list slots) as ``(lanes, ceil(n_in / P))`` bank images: ``k``
         in bank ``k % P``, word ``k // P``; padding slots hold 1 (a valid generator)."""
         L = self.layer
-        nig = -(-L.n_in // L.lanes)
+        nig = L.nig
         padded = np.ones(nig * L.lanes, dtype=np.int64)
         padded[:L.n_in] = values
         return padded.reshape(nig, L.lanes).T

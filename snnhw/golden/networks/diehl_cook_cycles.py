@@ -41,7 +41,7 @@ def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
     winner-take-all: ``spikes[s]`` is 0 or 1. ``integration[s]``, with pruning, replaces the
     ``E[s] * NPL`` cycles of integrating timestep ``s`` (see ``row_cycles``)."""
     P, npl = layer.lanes, layer.npl
-    nig = -(-layer.n_in // P)
+    nig = layer.nig
     g = -(-nonzero // P)
     d = g + ENC_TAIL if g else 1
     t = max(npl, nig)  # first WAIT cycle of timestep 0
@@ -74,7 +74,7 @@ def ideal_presentation_cycles(layer: LayerIR, events: Sequence[int], spikes: Seq
     pass for the sum and a read-modify-write pass). With pruning, ``alive_events[s]`` (the
     alive synapses of timestep ``s``'s events) replaces ``E * NPL`` by ``ceil(alive / P)``."""
     P, npl = layer.lanes, layer.npl
-    nig = -(-layer.n_in // P)
+    nig = layer.nig
     if alive_events is None:
         total = sum(e * npl + npl for e in events)
     else:

@@ -301,7 +301,7 @@ def _params(layer: LayerIR) -> tuple:
             layer.theta_max, layer.theta_decay_shift, s is not None,
             _ROUNDING[s.rounding] if s else 0, s.x_tar if s else 0,
             s.normalize_target if s else 0, layer.wmax, layer.lanes, layer.npl,
-            -(-layer.n_in // layer.lanes), layer.padded_out,
+            layer.nig, layer.padded_out,
             bits_for(s.normalize_target << 16) if s and s.normalize_target else 1,
             s.eta_pre if s else 0, s.adaptive if s else False,
             s.potentiation_shift if s else 0, layer.pruning is not None,

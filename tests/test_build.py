@@ -274,7 +274,7 @@ def test_cli_needs_learning_config(capsys, tmp_path):
 
 
 def test_progress_follows_the_logs(tmp_path):
-    from snnhw.build import _LogFollower
+    from snnhw.build.logs import _LogFollower
 
     follow = _LogFollower(tmp_path)
     assert follow.poll() == "synthesis"

@@ -95,7 +95,10 @@ def _state_digest(state) -> dict[str, str]:
 def learning_hashes(config: Path, learn: int, infer: int, readable: int, train_set, test_set
                     ) -> dict[str, str]:
     load_config = _pick("load_config", "snnhw.config")
-    resolve = _pick("resolve", "snnhw.ir")
+    try:  # the registry's, since issue 17
+        resolve = _pick("resolve_layer", "snnhw.families")
+    except ImportError:
+        resolve = _pick("resolve", "snnhw.ir")
     dc, old = "snnhw.golden.networks.diehl_cook", "snnhw.golden.learning"  # now, before #17
     state_cls = _pick("LearningState", dc, old)
     run_fast = _pick("run_samples_fast", dc + "_fast", "snnhw.golden.fast")

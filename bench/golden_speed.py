@@ -22,9 +22,9 @@ import numpy as np
 
 from snnhw.config import load_config
 from snnhw.datasets import load_dataset
+from snnhw.families import resolve_layer
 from snnhw.golden.networks.diehl_cook import LearningState
 from snnhw.golden.networks.diehl_cook_fast import run_samples_fast
-from snnhw.ir import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None)
     args = p.parse_args(argv)
 
-    layer = resolve(load_config(args.config))
+    layer = resolve_layer(load_config(args.config))
     train = load_dataset("mnist", "train", args.data_dir)
     test = load_dataset("mnist", "test", args.data_dir)
     x_train = train.images.reshape(len(train), -1)[np.random.default_rng(0).permutation(

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from snnhw.config import load_config
+from snnhw.families import resolve_layer
 from snnhw.golden import ideal_cycles
-from snnhw.ir import resolve
 from snnhw.spikes import load_events
 from snnhw.verify import verify
 
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     p.add_argument("--sim", default="verilator", help="simulator (default: verilator)")
     args = p.parse_args(argv)
 
-    layer = resolve(load_config(args.config))
+    layer = resolve_layer(load_config(args.config))
     with tempfile.TemporaryDirectory() as tmp:
         r = verify(args.config, simulator=args.sim, seed=args.seed, timesteps=args.timesteps,
                    activity=args.activity, out_dir=tmp, check_weights=False)

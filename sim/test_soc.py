@@ -13,10 +13,10 @@ import numpy as np
 
 from snnhw.config import load_config
 from snnhw.datasets import load_dataset
+from snnhw.families import resolve_layer
 from snnhw.host import Network
 from snnhw.host.golden import GoldenBackend
 from snnhw.host.rtl import RtlBackend
-from snnhw.ir import resolve
 from snnhw.protocol import Command, Status, decode_reply, encode_request
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,7 @@ def same_state(a, b) -> bool:
 
 
 def test_soc_learns_and_infers_mnist_like_golden(data_dir, tmp_path: Path):
-    layer = resolve(load_config(CONFIG))
+    layer = resolve_layer(load_config(CONFIG))
     train = load_dataset("mnist", "train", data_dir)
     test = load_dataset("mnist", "test", data_dir)
     learn_images, infer_images = train.images[:3], test.images[:10]
@@ -108,7 +108,7 @@ def test_icebreaker_soc_with_weights_in_spram_like_golden(tmp_path: Path):
     """The SoC that snnhw build makes for the iCEBreaker (learn64, weights in double-pumped
     SPRAM, clocked at twice clk): empty weights at connection, which the host loads, then
     learning and inference equal to the golden model's."""
-    layer = resolve(load_config(ROOT / "tests" / "data" / "learn_64x8_icebreaker.toml"))
+    layer = resolve_layer(load_config(ROOT / "tests" / "data" / "learn_64x8_icebreaker.toml"))
     rng = np.random.default_rng(11)
     images = (rng.integers(0, 256, size=(6, layer.n_in))
               * (rng.random((6, layer.n_in)) < 0.6)).astype(np.uint8)

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from snnhw.config import parse_config
+from snnhw.families import resolve_layer
 from snnhw.host import Network
 from snnhw.host.golden import GoldenBackend
 from snnhw.host.rtl import RtlBackend
-from snnhw.ir import resolve
 from snnhw.protocol import ProtocolError, Space, Status
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ def tiny_pruning_pair_stdp():
     doc["stdp"].update(eta_pre=300, rounding="stochastic")
     doc["pruning"] = {"enabled": True, "threshold": 30, "warmup": 1, "target_permille": 500,
                       "schedule_samples": 2, "threshold_step": 10, "chunk_bits": 2}
-    return resolve(parse_config(doc))
+    return resolve_layer(parse_config(doc))
 
 
 def test_rtl_backend_gives_the_golden_results(tmp_path: Path):

@@ -2,9 +2,11 @@
 
 from .config import Config, load_config, parse_config
 from .errors import ConfigError, InputError, SnnhwError, ToolError
-from .ir import LayerIR, resolve
+from .families import resolve, resolve_layer
+from .ir import LayerIR, LearningLayerIR, NetworkIR
 
 __version__ = "0.1.0"
 
-__all__ = ["Config", "load_config", "parse_config", "LayerIR", "resolve", "SnnhwError",
+__all__ = ["Config", "load_config", "parse_config", "LayerIR", "LearningLayerIR", "NetworkIR",
+           "resolve", "resolve_layer", "SnnhwError",
            "ConfigError", "InputError", "ToolError", "__version__"]

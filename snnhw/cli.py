@@ -13,7 +13,7 @@ import numpy as np
 
 from . import __version__
 from .config import load_config
-from .errors import ConfigError, InputError, SnnhwError, ToolError
+from .errors import InputError, SnnhwError, ToolError
 
 __all__ = ["main"]
 
@@ -21,7 +21,7 @@ log = logging.getLogger("snnhw")
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from .ir import resolve
+    from .families import resolve
 
     try:
         resolve(load_config(args.config))
@@ -47,15 +47,14 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .export import make_dir
+    from .families import require, resolve_layer
     from .golden import LayerModel, Trace, cycle_model, ideal_cycles
-    from .ir import dump_resolved, resolve
+    from .ir import dump_resolved
     from .spikes import load_events, random_events, save_events
 
     config = load_config(args.config)
-    layer = resolve(config)
-    if layer.learning_features:
-        raise ConfigError([f"{f}: snnhw simulate runs plain LIF/IF layers; use snnhw train "
-                           "for learning networks" for f in layer.learning_features])
+    layer = resolve_layer(config)
+    require(layer, "simulate")
     if args.input is not None:
         events = load_events(args.input, layer.n_in)
     else:

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SnnhwError
+from .errors import ConfigError, SnnhwError
 
-__all__ = ["DatasetError", "Dataset", "DATASETS", "load_dataset", "dataset_dirs"]
+__all__ = ["DatasetError", "Dataset", "DATASETS", "load_dataset", "dataset_dirs", "sample_order",
+           "check_input_size"]
 
 log = logging.getLogger(__name__)
 
@@ -189,3 +190,19 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None, *,
     if len(images) != len(labels):
         raise DatasetError(f"{name} {split}: {len(images)} images but {len(labels)} labels")
     return Dataset(name=name, split=split, images=images, labels=labels)
+
+
+def sample_order(n_data: int, samples: int, seed: int) -> np.ndarray:
+    """Indices of ``samples`` samples of a set of ``n_data``: seeded shuffled passes, a new
+    permutation per pass (snnhw train's and snnhw run's order)."""
+    rng = np.random.default_rng(seed)
+    passes = -(-samples // n_data)
+    return np.concatenate([rng.permutation(n_data) for _ in range(passes)])[:samples]
+
+
+def check_input_size(n_in: int, dataset: Dataset) -> None:
+    """:class:`ConfigError` unless a network of ``n_in`` inputs takes one pixel per input."""
+    n_pixels = dataset.images[0].size
+    if n_in != n_pixels:
+        raise ConfigError([f"input.size = {n_in}: must be {n_pixels} (one input per pixel of "
+                           "the dataset)"])

@@ -13,33 +13,13 @@ import numpy as np
 from amaranth.back import verilog
 
 from .config import Config
-from .errors import ConfigError, OutputError
-from .gateware import NeuronCore
-from .gateware.learning import LearningCore
-from .ir import LayerIR, bits_for, dump_resolved, resolve
+from .errors import OutputError
+from .families import require, resolve_layer
+from .ir import LayerIR, dump_resolved
 
 __all__ = ["Generated", "generate", "top_name", "write_memh", "verilog_ports"]
 
 log = logging.getLogger(__name__)
-
-
-def _layouts(layer: LayerIR) -> dict[str, list]:
-    """Packed payloads and words, fields from bit 0 upward: ``[name, bits]``."""
-    if not layer.has_learning_core:
-        return {
-            "i_event__payload": [["index", layer.index_bits], ["eot", 1]],
-            "o_spike__payload": [["neuron", layer.neuron_bits],
-                                 ["timestep", layer.timestep_bits]],
-            "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits]],
-        }
-    t = layer.encoder.steps
-    return {
-        "i_pixel__payload": [["value", 8]],
-        "o_spike__payload": [["neuron", layer.neuron_bits], ["timestep", bits_for(max(1, t - 1))],
-                             ["attempt", 4]],
-        "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits],
-                       ["count", bits_for(t)]],
-    }
 
 
 def make_dir(path: str | Path) -> Path:
@@ -83,22 +63,16 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
     ``lanes``, and the port list).
     """
     out = make_dir(out_dir)
-    layer = resolve(config)
-    if layer.learning_features and not layer.has_learning_core:
-        raise ConfigError([f"{feature}: the learning core needs stdp.enabled = true, "
-                           'neurons.inhibition = "wta" and synapses.signed = false; other '
-                           "learning networks run only in the golden model (snnhw train)"
-                           for feature in layer.learning_features])
+    layer = resolve_layer(config)
+    family = require(layer, "generate")
     top = top_name(layer)
-    core = LearningCore(layer) if layer.has_learning_core else NeuronCore(layer)
+    core = family.core_for(layer)
     log.info("elaborating %s: %d x %d, %d lanes", top, layer.n_in, layer.n_out, layer.lanes)
     text = verilog.convert(core, name=top, emit_src=False)
     vpath = out / f"{top}.v"
     vpath.write_text(text)
 
-    images = {"weights": layer.weight_banks()}
-    if layer.pruning is not None:
-        images["alive"] = layer.alive_banks()
+    images = layer.memory_images()
     memories = []
     for mem in layer.memories:
         files = []
@@ -122,7 +96,8 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
         "weight_layout": "W[i, j] in bank (i + j) % lanes at address i * npl + j // lanes",
         "ports": verilog_ports(text),
         "core": type(core).__name__,
-        "layouts": _layouts(layer),
+        "family": family.name,
+        "layouts": family.layouts(layer),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir=out, verilog=vpath, manifest=manifest, layer=layer)

@@ -28,7 +28,8 @@ import numpy as np
 from .config import Config, toml_value, weight_range
 from .errors import ConfigError
 
-__all__ = ["MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR", "resolve", "dump_resolved",
+__all__ = ["MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR", "LearningLayerIR",
+           "NetworkIR", "resolve_dense_layer", "resolve_learning_layer", "dump_resolved",
            "trace_table", "ceil_log2", "bits_for", "from_twos", "xorshift16",
            "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states",
            "ENC_TAIL", "FIRE_DRAIN", "COL_TAIL", "NORM_FIXED", "END_TAIL",
@@ -250,7 +251,8 @@ class PruningIR:
 
 @dataclass(frozen=True, eq=False)
 class LayerIR:
-    """One dense layer of LIF/IF neurons, resolved for hardware."""
+    """One dense layer of LIF/IF neurons, resolved for hardware: the layer of the ``lif_layer``
+    family, and the base of every dense layer kind (weights, neurons, the skewed layout)."""
 
     name: str
     n_in: int
@@ -268,13 +270,6 @@ class LayerIR:
     counter_bits: int
     weights: np.ndarray = field(repr=False)  # (n_in, n_out) int64, read-only
     weight_shift: int = 0  # an input spike adds weight << weight_shift
-    inhibition: str = "none"  # "none" or "wta"
-    theta_increment: int = 0  # 0: fixed thresholds
-    theta_decay_shift: int = 12
-    theta_bits: int = 16
-    encoder: EncoderIR | None = None
-    stdp: StdpIR | None = None  # None: no learning
-    pruning: PruningIR | None = None  # None: every synapse stays
 
     # -- derived sizes ---------------------------------------------------------------------
 
@@ -288,18 +283,6 @@ class LayerIR:
         """Input groups, ``ceil(n_in / lanes)``: the encoder's list slots and the event words
         per bank, and the reads of a column (STDP) pass."""
         return -(-self.n_in // self.lanes)
-
-    @property
-    def chunks(self) -> int:
-        """Alive-bitmap words per row and lane (pruning): ``ceil(NPL / chunk_bits)``."""
-        return -(-self.npl // self.pruning.chunk_bits) if self.pruning else 0
-
-    @property
-    def alive_stride(self) -> int:
-        """Alive-bitmap words per row in a bank (pruning): :attr:`chunks` rounded up to a power
-        of two, so that a row's word 0 is ``i << log2(stride)``: no multiplier or adder on the
-        way from an event to the bitmap address (words ``chunks..stride - 1`` stay 0)."""
-        return 1 << ceil_log2(self.chunks) if self.pruning else 0
 
     @property
     def padded_out(self) -> int:
@@ -354,26 +337,87 @@ class LayerIR:
         return weight_range(self.weight_bits, self.weight_signed)[1]
 
     @property
+    def memories(self) -> tuple[MemoryIR, ...]:
+        """The core's memories: weight banks and neuron state, one of each per lane."""
+        return (
+            MemoryIR("weights", self.lanes, self.bank_depth, self.weight_bits),
+            MemoryIR("state", self.lanes, self.npl, self.state_bits),
+        )
+
+    def memory_images(self) -> dict[str, np.ndarray]:
+        """The initial contents of the memories that start non-zero, bank by bank."""
+        return {"weights": self.weight_banks()}
+
+    @property
+    def total_memory_bits(self) -> int:
+        return sum(m.bits for m in self.memories)
+
+    # -- weight layout ---------------------------------------------------------------------
+
+    def weight_location(self, i, j):
+        """Bank and address of ``W[i, j]`` (scalars or broadcastable arrays)."""
+        i, j = np.asarray(i), np.asarray(j)
+        return (i + j) % self.lanes, i * self.npl + j // self.lanes
+
+    def weight_banks(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """Physical bank images, shape ``(lanes, bank_depth)``; padding neurons hold 0."""
+        w = self.weights if weights is None else weights
+        banks = np.zeros((self.lanes, self.bank_depth), dtype=np.int64)
+        i, j = np.meshgrid(np.arange(self.n_in), np.arange(self.n_out), indexing="ij")
+        bank, addr = self.weight_location(i, j)
+        banks[bank, addr] = w
+        return banks
+
+    def weights_from_banks(self, banks: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`weight_banks`: the logical ``(n_in, n_out)`` matrix."""
+        i, j = np.meshgrid(np.arange(self.n_in), np.arange(self.n_out), indexing="ij")
+        bank, addr = self.weight_location(i, j)
+        return np.asarray(banks)[bank, addr]
+
+    def neuron_valid(self) -> np.ndarray:
+        """Shape ``(npl, lanes)``: whether group ``k``, lane ``l`` is a real neuron."""
+        return (np.arange(self.padded_out) < self.n_out).reshape(self.npl, self.lanes)
+
+    # -- serialisation ---------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in (
+            "name", "n_in", "n_out", "lanes", "model", "membrane_bits", "threshold",
+            "leak_shift", "reset", "refractory", "weight_bits", "weight_signed",
+            "timestep_bits", "counter_bits")}
+        d.update(npl=self.npl, bank_depth=self.bank_depth, state_bits=self.state_bits,
+                 ref_bits=self.ref_bits)
+        return d
+
+
+@dataclass(frozen=True, eq=False)
+class LearningLayerIR(LayerIR):
+    """The dense layer of the ``diehl_cook`` family: adaptive thresholds, winner-take-all,
+    an on-chip rate encoder, STDP and optional pruning (Diehl & Cook / FSpiNN)."""
+
+    inhibition: str = "none"  # "none" or "wta"
+    theta_increment: int = 0  # 0: fixed thresholds
+    theta_decay_shift: int = 12
+    theta_bits: int = 16
+    encoder: EncoderIR | None = None
+    stdp: StdpIR | None = None  # None: no learning
+    pruning: PruningIR | None = None  # None: every synapse stays
+
+    @property
     def theta_max(self) -> int:
         return 2**self.theta_bits - 1
 
     @property
-    def learning_features(self) -> list[str]:
-        """Config keys of features beyond the plain LIF/IF layer (the neuron core) in use."""
-        used = []
-        if self.inhibition != "none":
-            used.append(f"neurons.inhibition = {toml_value(self.inhibition)}")
-        if self.theta_increment:
-            used.append(f"neurons.theta_increment = {self.theta_increment}")
-        if self.stdp is not None:
-            used.append("stdp.enabled = true")
-        return used
+    def chunks(self) -> int:
+        """Alive-bitmap words per row and lane (pruning): ``ceil(NPL / chunk_bits)``."""
+        return -(-self.npl // self.pruning.chunk_bits) if self.pruning else 0
 
     @property
-    def has_learning_core(self) -> bool:
-        """Whether the layer is built as the learning core (STDP with winner-take-all)."""
-        return (self.stdp is not None and self.inhibition == "wta"
-                and not self.weight_signed)
+    def alive_stride(self) -> int:
+        """Alive-bitmap words per row in a bank (pruning): :attr:`chunks` rounded up to a power
+        of two, so that a row's word 0 is ``i << log2(stride)``: no multiplier or adder on the
+        way from an event to the bitmap address (words ``chunks..stride - 1`` stay 0)."""
+        return 1 << ceil_log2(self.chunks) if self.pruning else 0
 
     def learning_state_fields(self) -> list[tuple[str, int, bool]]:
         """The learning core's per-neuron state word, from bit 0 up: ``(name, bits, signed)``.
@@ -404,11 +448,7 @@ class LayerIR:
 
     @property
     def memories(self) -> tuple[MemoryIR, ...]:
-        if not self.has_learning_core:
-            return (
-                MemoryIR("weights", self.lanes, self.bank_depth, self.weight_bits),
-                MemoryIR("state", self.lanes, self.npl, self.state_bits),
-            )
+        """The learning core's memories (docs/semantics.md, section 21)."""
         P, nig = self.lanes, self.nig
         t_bits = bits_for(max(1, self.encoder.steps - 1))
         slot_bits = sum(bits for _, bits in self.slot_fields())
@@ -425,31 +465,11 @@ class LayerIR:
         ) + ((MemoryIR("alive", P, self.n_in * self.alive_stride, self.pruning.chunk_bits),)
              if self.pruning else ())
 
-    @property
-    def total_memory_bits(self) -> int:
-        return sum(m.bits for m in self.memories)
-
-    # -- weight layout ---------------------------------------------------------------------
-
-    def weight_location(self, i, j):
-        """Bank and address of ``W[i, j]`` (scalars or broadcastable arrays)."""
-        i, j = np.asarray(i), np.asarray(j)
-        return (i + j) % self.lanes, i * self.npl + j // self.lanes
-
-    def weight_banks(self, weights: np.ndarray | None = None) -> np.ndarray:
-        """Physical bank images, shape ``(lanes, bank_depth)``; padding neurons hold 0."""
-        w = self.weights if weights is None else weights
-        banks = np.zeros((self.lanes, self.bank_depth), dtype=np.int64)
-        i, j = np.meshgrid(np.arange(self.n_in), np.arange(self.n_out), indexing="ij")
-        bank, addr = self.weight_location(i, j)
-        banks[bank, addr] = w
-        return banks
-
-    def weights_from_banks(self, banks: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`weight_banks`: the logical ``(n_in, n_out)`` matrix."""
-        i, j = np.meshgrid(np.arange(self.n_in), np.arange(self.n_out), indexing="ij")
-        bank, addr = self.weight_location(i, j)
-        return np.asarray(banks)[bank, addr]
+    def memory_images(self) -> dict[str, np.ndarray]:
+        images = super().memory_images()
+        if self.pruning is not None:
+            images["alive"] = self.alive_banks()
+        return images
 
     def alive_location(self, i: np.ndarray, j: np.ndarray
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -475,21 +495,6 @@ class LayerIR:
         i, j = np.meshgrid(np.arange(self.n_in), np.arange(self.n_out), indexing="ij")
         bank, addr, bit = self.alive_location(i, j)
         return ((np.asarray(banks)[bank, addr] >> bit) & 1).astype(bool)
-
-    def neuron_valid(self) -> np.ndarray:
-        """Shape ``(npl, lanes)``: whether group ``k``, lane ``l`` is a real neuron."""
-        return (np.arange(self.padded_out) < self.n_out).reshape(self.npl, self.lanes)
-
-    # -- serialisation ---------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in (
-            "name", "n_in", "n_out", "lanes", "model", "membrane_bits", "threshold",
-            "leak_shift", "reset", "refractory", "weight_bits", "weight_signed",
-            "timestep_bits", "counter_bits")}
-        d.update(npl=self.npl, bank_depth=self.bank_depth, state_bits=self.state_bits,
-                 ref_bits=self.ref_bits)
-        return d
 
 
 def _initial_weights(config: Config) -> np.ndarray:
@@ -519,12 +524,11 @@ def _initial_weights(config: Config) -> np.ndarray:
     return w.astype(np.int64)
 
 
-def resolve(config: Config) -> LayerIR:
-    """Resolve a checked configuration into the hardware description both models consume."""
+def _dense_fields(config: Config) -> dict[str, Any]:
     neu = config.neurons
     weights = _initial_weights(config)
     weights.setflags(write=False)
-    return LayerIR(
+    return dict(
         name=config.network.name,
         n_in=config.input.size,
         n_out=neu.count,
@@ -541,6 +545,19 @@ def resolve(config: Config) -> LayerIR:
         counter_bits=config.hardware.counter_bits,
         weights=weights,
         weight_shift=config.synapses.weight_shift,
+    )
+
+
+def resolve_dense_layer(config: Config) -> LayerIR:
+    """The dense LIF/IF layer of a checked configuration (the ``lif_layer`` family)."""
+    return LayerIR(**_dense_fields(config))
+
+
+def resolve_learning_layer(config: Config) -> LearningLayerIR:
+    """The learning layer of a checked configuration (the ``diehl_cook`` family)."""
+    neu = config.neurons
+    return LearningLayerIR(
+        **_dense_fields(config),
         inhibition=neu.inhibition,
         theta_increment=neu.theta_increment,
         theta_decay_shift=neu.theta_decay_shift,
@@ -551,6 +568,27 @@ def resolve(config: Config) -> LayerIR:
         stdp=_stdp(config) if config.stdp.enabled else None,
         pruning=_pruning(config) if config.pruning.enabled else None,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkIR:
+    """A resolved network: its input (``n_in`` channels and, if on chip, the encoder that
+    makes spikes of them), its layers in order, and its readout. ``family`` names the entry
+    of :mod:`snnhw.families` that built it, and that runs, builds and drives it."""
+
+    family: str
+    name: str
+    n_in: int
+    encoder: EncoderIR | None
+    layers: tuple[LayerIR, ...]
+    readout: str  # "spikes": output spikes; "votes": class votes of labelled neurons
+
+    @property
+    def layer(self) -> LayerIR:
+        """The only layer of a single-layer network."""
+        if len(self.layers) != 1:
+            raise ValueError(f"network {self.name!r} has {len(self.layers)} layers, not 1")
+        return self.layers[0]
 
 
 def _pruning(config: Config) -> PruningIR:

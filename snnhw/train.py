@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 
 from .config import Config, load_config
-from .datasets import load_dataset
-from .errors import ConfigError, InputError
+from .datasets import check_input_size, load_dataset, sample_order
+from .errors import InputError
 from .export import make_dir
+from .families import require, resolve_layer
 from .golden.blocks.rng import Generators
 from .golden.networks.diehl_cook import LearningState
 from .golden.networks.diehl_cook_fast import run_samples_fast
-from .ir import LayerIR, dump_resolved, resolve
+from .ir import LayerIR, dump_resolved
 
 __all__ = ["assign_labels", "predict", "train", "evaluate", "TrainResult", "N_CLASSES",
            "baseline_memory_bits"]
@@ -74,20 +75,6 @@ class TrainResult:
     report: dict[str, Any]
 
 
-def _order(n_data: int, samples: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    passes = -(-samples // n_data)
-    return np.concatenate([rng.permutation(n_data) for _ in range(passes)])[:samples]
-
-
-def _check_trainable(layer: LayerIR, n_pixels: int) -> None:
-    if layer.stdp is None:
-        raise ConfigError(["stdp.enabled = false: set it to true to train this network"])
-    if layer.n_in != n_pixels:
-        raise ConfigError([f"input.size = {layer.n_in}: must be {n_pixels} (one input per "
-                           "pixel of the dataset)"])
-
-
 def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 60000,
           out_dir: str | Path, data_dir: str | Path | None = None, seed: int = 0,
           label_samples: int = 10000, test_samples: int = 10000, curve_points: int = 20,
@@ -112,18 +99,19 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
         ``progress(stage, total)`` returns a function called with the samples just finished.
     """
     config = load_config(config_path)
-    layer = resolve(config)
+    layer = resolve_layer(config)
     if samples < 1 or label_samples < 1 or test_samples < 1:
         raise InputError("samples, label samples and test samples must be at least 1")
     train_set = load_dataset(dataset, "train", data_dir)
     test_set = load_dataset(dataset, "test", data_dir)
-    _check_trainable(layer, train_set.images[0].size)
+    require(layer, "train")
+    check_input_size(layer.n_in, train_set)
     out = make_dir(out_dir)
     bar = progress or (lambda stage, total: (lambda n: None))
 
     state = LearningState.initial(layer)
-    order = _order(len(train_set), samples, seed)
-    label_idx = _order(len(train_set), label_samples, seed + 1)
+    order = sample_order(len(train_set), samples, seed)
+    label_idx = sample_order(len(train_set), label_samples, seed + 1)
     fit = _fit(layer, state, order, train_set, curve_points, bar("training", samples))
     curve, tries_total, cycles, train_seconds, connectivity = fit
     assignments = _label(layer, state, label_idx, train_set, bar("labelling", label_samples))
@@ -265,7 +253,7 @@ def evaluate(model_dir: str | Path, *, data_dir: str | Path | None = None,
         raise InputError(f"{d}: not a model folder (no model.npz and config.toml); train one "
                          "with snnhw train")
     config: Config = load_config(d / "config.toml")
-    layer = resolve(config)
+    layer = resolve_layer(config)
     saved = np.load(d / "model.npz")
     state = LearningState(weights=saved["weights"].astype(np.int64),
                           theta=saved["theta"].astype(np.int64),

@@ -10,8 +10,8 @@ import pytest
 
 from snnhw.cli import main
 from snnhw.config import load_config
+from snnhw.families import resolve_layer
 from snnhw.golden import LayerModel
-from snnhw.ir import resolve
 from snnhw.spikes import load_events, random_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def read_memh(path: Path, width: int, signed: bool) -> np.ndarray:
 def test_generate_writes_verilog_images_and_manifest(config: Path, tmp_path: Path, capsys):
     assert main(["generate", str(config), "-o", str(tmp_path)]) == 0
     assert "wrote" in capsys.readouterr().out
-    layer = resolve(load_config(config))
+    layer = resolve_layer(load_config(config))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["top"] == f"{layer.name}_core"
     assert manifest["lanes"] == layer.lanes
@@ -59,7 +59,7 @@ def test_simulate_random_matches_golden(tmp_path: Path, capsys):
     assert main(["simulate", str(SMALL), "--random", "30", "--seed", "3", "--activity", "0.3",
                  "-o", str(tmp_path)]) == 0
     assert "30 timesteps" in capsys.readouterr().out
-    layer = resolve(load_config(SMALL))
+    layer = resolve_layer(load_config(SMALL))
     events = random_events(layer.n_in, 30, 0.3, 3)
     trace = LayerModel(layer).run(events)
     assert [e.tolist() for e in load_events(tmp_path / "input_events.txt", layer.n_in)] == \

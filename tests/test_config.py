@@ -11,7 +11,7 @@ import pytest
 
 from snnhw.config import SCHEMA, config_markdown, load_config, parse_config
 from snnhw.errors import ConfigError
-from snnhw.ir import resolve
+from snnhw.families import resolve_layer
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD_CONFIGS = sorted((ROOT / "tests" / "data" / "bad_configs").glob("*.toml"))
@@ -51,7 +51,7 @@ def expected_key(path: Path) -> str:
 
 
 def load_and_resolve(path: Path) -> None:
-    resolve(load_config(path))
+    resolve_layer(load_config(path))
 
 
 # -- one mistake, one line ---------------------------------------------------------------------
@@ -167,7 +167,7 @@ def test_signed_one_bit_weights():
 
 def test_unsigned_one_bit_weights_are_fine():
     cfg = parse_config(minimal(synapses={"weight_bits": 1, "signed": False, "init_high": 1}))
-    assert resolve(cfg).wmax == 1
+    assert resolve_layer(cfg).wmax == 1
 
 
 def test_init_range_follows_signedness():
@@ -180,7 +180,7 @@ def test_leak_shift_default_ignored_for_if():
     # The default leak_shift (4) is wider than this membrane, but "if" neurons have no leak.
     cfg = parse_config(minimal(neurons={"model": "if", "membrane_bits": 4, "threshold": 7},
                                synapses={"weight_bits": 3}))
-    assert resolve(cfg).leak_shift == 0
+    assert resolve_layer(cfg).leak_shift == 0
 
 
 def test_leak_shift_for_if_reported_once():
@@ -203,7 +203,7 @@ def test_init_file_wrong_shape(tmp_path: Path):
     with pytest.raises(ConfigError, match=exactly(
             "synapses.init_file = \"w.npy\": has shape (8, 16), "
             "must be (input.size, neurons.count) = (16, 8)")):
-        resolve(cfg)
+        resolve_layer(cfg)
 
 
 def test_init_file_values_out_of_range(tmp_path: Path):
@@ -214,7 +214,7 @@ def test_init_file_values_out_of_range(tmp_path: Path):
                        base_dir=tmp_path)
     with pytest.raises(ConfigError, match=exactly(
             "synapses.init_file = \"w.npy\": values 0..300 exceed the weight range -128..127")):
-        resolve(cfg)
+        resolve_layer(cfg)
 
 
 def test_init_file_loads_relative_to_config(tmp_path: Path):
@@ -222,7 +222,7 @@ def test_init_file_loads_relative_to_config(tmp_path: Path):
     np.save(tmp_path / "w.npy", w)
     path = tmp_path / "net.toml"
     path.write_text(MINIMAL + '\n[synapses]\ninit = "file"\ninit_file = "w.npy"\n')
-    np.testing.assert_array_equal(resolve(load_config(path)).weights, w)
+    np.testing.assert_array_equal(resolve_layer(load_config(path)).weights, w)
 
 
 def test_unreadable_config(tmp_path: Path):
@@ -278,7 +278,7 @@ def test_minimal_config_resolves(tmp_path: Path):
         for f in fields:
             if not f.required:
                 assert d[section][f.name] == f.default, f"{section}.{f.name}"
-    layer = resolve(cfg)
+    layer = resolve_layer(cfg)
     assert (layer.n_in, layer.n_out, layer.threshold) == (16, 8, 100)
     assert (layer.lanes, layer.membrane_bits, layer.leak_shift) == (1, 16, 4)
 
@@ -305,7 +305,7 @@ def test_defaults_satisfy_their_own_checks():
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
 def test_example_config_resolves(path: Path):
-    resolve(load_config(path))
+    resolve_layer(load_config(path))
 
 
 def test_config_md_is_generated():

@@ -12,9 +12,10 @@ import pytest
 from amaranth.back import rtlil
 
 from snnhw.config import load_config
+from snnhw.families import resolve_layer
 from snnhw.fit import DEVICES, FitError, check_fit, estimate, place
 from snnhw.gateware.learning import LearningCore
-from snnhw.ir import MemoryIR, resolve
+from snnhw.ir import MemoryIR
 
 ROOT = Path(__file__).resolve().parents[1]
 UP5K, ECP5_85F = "iCE40UP5K-SG48", "LFE5U-85F-6BG381C"
@@ -23,7 +24,7 @@ LEARN16 = ROOT / "sim/configs/learning/mnist_784x16_adaptive_rest.toml"
 
 
 def layer_of(path):
-    return resolve(load_config(path))
+    return resolve_layer(load_config(path))
 
 
 def test_mnist100_does_not_fit_icebreaker():

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from snnhw.config import parse_config
+from snnhw.families import resolve_layer
 from snnhw.gateware.layouts import event_layout, spike_layout, state_layout
 from snnhw.golden import LayerModel, cycle_model, fire_step, ideal_cycles, integrate_events
 from snnhw.golden.networks.lif_layer_cycles import group_spike_counts
-from snnhw.ir import LayerIR, resolve
+from snnhw.ir import LayerIR
 from snnhw.spikes import random_events
 
 
@@ -25,7 +26,7 @@ def make_layer(weights, *, lanes: int = 1, threshold: int = 10, membrane_bits: i
                "threshold": threshold, "reset": reset, "refractory": refractory}
     if model == "lif":
         neurons["leak_shift"] = leak_shift
-    layer = resolve(parse_config({
+    layer = resolve_layer(parse_config({
         "input": {"size": n_in},
         "neurons": neurons,
         "synapses": {"weight_bits": weight_bits, "signed": signed, "init": "zeros"},

@@ -7,19 +7,20 @@ import numpy as np
 import pytest
 
 from snnhw.config import parse_config
+from snnhw.families import resolve_layer
 from snnhw.golden.blocks.neuron import fire_adaptive
 from snnhw.golden.blocks.normalize import K_MAX, normalize_column
 from snnhw.golden.blocks.rng import PERIOD, SEQUENCE, Generators, initial_states, xorshift16
 from snnhw.golden.blocks.stdp import rounding_offsets, stdp_column
 from snnhw.golden.networks.diehl_cook import LearningState, present, run_sample
 from snnhw.golden.networks.diehl_cook_fast import run_sample_fast
-from snnhw.ir import LayerIR, resolve, trace_table
+from snnhw.ir import LayerIR, trace_table
 from snnhw.train import assign_labels, predict
 
 
 def layer_of(*, n_in: int = 5, n_out: int = 4, neurons=None, synapses=None, encoder=None,
              stdp=None) -> LayerIR:
-    return resolve(parse_config({
+    return resolve_layer(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "model": "if", "threshold": 10, "refractory": 2,
                     **(neurons or {})},

@@ -17,10 +17,11 @@ from typing import Any
 from ..boards import Board, board_constraints, get_board
 from ..boards.pll import ECP5PLL, ICE40PLL, PLLError, ecp5_pll, ice40_pll
 from ..config import Config, load_config
-from ..errors import ConfigError, InputError, ToolError
+from ..errors import InputError, ToolError
 from ..export import make_dir
+from ..families import require, resolve_layer
 from ..fit import DEVICES, check_fit
-from ..ir import LayerIR, dump_resolved, resolve
+from ..ir import LayerIR, dump_resolved
 from .ice40_dsp import ICE40_DSP_NS, ice40_dsp_ns
 from .logs import NAME, Progress, _run_plan
 from .report import _failure, _yosys_cells, format_report, parse_nextpnr_report
@@ -106,11 +107,8 @@ def synapse_ram(board: Board) -> str:
 
 
 def _learning_layer(config: Config, config_path: str | Path) -> LayerIR:
-    layer = resolve(config)
-    if not layer.has_learning_core:
-        raise ConfigError([f"{config_path}: snnhw build makes the learning SoC: the config needs "
-                           'stdp.enabled = true, neurons.inhibition = "wta" and '
-                           "synapses.signed = false"])
+    layer = resolve_layer(config)
+    require(layer, "build", str(config_path))
     return layer
 
 

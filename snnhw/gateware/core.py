@@ -57,11 +57,8 @@ class NeuronCore(wiring.Component):
     """
 
     def __init__(self, layer: LayerIR) -> None:
-        if not isinstance(layer, LayerIR):
-            raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
-        if layer.learning_features:
-            self._MustUse__silence = True  # never elaborated: don't warn about it
-            raise ValueError(f"NeuronCore has no gateware for {', '.join(layer.learning_features)}")
+        if type(layer) is not LayerIR:  # a learning layer is LearningCore's
+            raise TypeError(f"Layer must be a LayerIR (a dense LIF/IF layer), not {layer!r}")
         self._layer = layer
         data_bits = max(layer.weight_bits, layer.state_bits)
         addr_bits = max(layer.bank_addr_bits, layer.group_bits)

@@ -25,7 +25,16 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
+from ..ir import (
+    COL_TAIL,
+    END_TAIL,
+    FIRE_DRAIN,
+    LayerIR,
+    LearningLayerIR,
+    bits_for,
+    ceil_log2,
+    spram_holds,
+)
 from .common import at_most_one, saturating_counters, times_const
 from .layouts import COUNTER_NAMES, CountersSignature
 from .spram import SPRAMStore
@@ -114,8 +123,8 @@ class LearningCore(wiring.Component):
             raise ValueError(f"Synapse RAM must be one of {', '.join(SYNAPSE_RAMS)}, not "
                              f"{synapse_ram!r}")
         self._synapse_ram = synapse_ram
-        if not isinstance(layer, LayerIR):
-            raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
+        if not isinstance(layer, LearningLayerIR):
+            raise TypeError(f"Layer must be a LearningLayerIR, not {layer!r}")
         if layer.stdp is None or layer.inhibition != "wta" or layer.weight_signed:
             self._MustUse__silence = True  # never elaborated: don't warn about it
             raise ValueError("LearningCore needs stdp.enabled, inhibition = \"wta\" and unsigned "

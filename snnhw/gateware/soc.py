@@ -20,7 +20,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ir import LayerIR, bits_for, ceil_log2
+from ..ir import LayerIR, LearningLayerIR, bits_for, ceil_log2
 from ..protocol import (
     COUNTER_FIELDS,
     LABEL_BITS,
@@ -83,7 +83,7 @@ class SoC(wiring.Component):
     Parameters
     ----------
     layer : LayerIR
-        A learning layer (``LayerIR.has_learning_core``).
+        A learning layer that :class:`LearningCore` builds.
     clk_hz : int
         The ``sync`` clock the SoC runs on; INFO reports it.
     baud : int
@@ -103,8 +103,8 @@ class SoC(wiring.Component):
             raise ValueError(f"Synapse RAM must be one of {', '.join(SYNAPSE_RAMS)}, not "
                              f"{synapse_ram!r}")
         self._synapse_ram = synapse_ram
-        if not isinstance(layer, LayerIR) or not layer.has_learning_core:
-            raise TypeError(f"Layer must be a learning LayerIR, not {layer!r}")
+        if not isinstance(layer, LearningLayerIR):
+            raise TypeError(f"Layer must be a LearningLayerIR, not {layer!r}")
         if not isinstance(timeout_cycles, int) or timeout_cycles < 1:
             raise ValueError(f"Timeout must be a positive number of cycles, not "
                              f"{timeout_cycles!r}")

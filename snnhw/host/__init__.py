@@ -29,9 +29,10 @@ import numpy as np
 
 from ..config import load_config
 from ..errors import InputError
+from ..families import resolve_layer
 from ..golden.blocks.rng import Generators
 from ..golden.networks.diehl_cook import LearningState
-from ..ir import LayerIR, resolve
+from ..ir import LayerIR
 from ..protocol import LABEL_NONE, N_CLASSES, ProtocolError, config_hash
 from ..train import assign_labels, predict
 from .backend import Backend, Counters, Result
@@ -92,7 +93,7 @@ def connect(config: str | Path | LayerIR, backend: str = "golden", *,
             port: str | None = None, baud: int | None = None, **options: Any) -> Network:
     """Open a :class:`Network` on a backend (see :func:`open_backend`); ``config`` is a
     TOML path or a resolved layer. Use it as a context manager."""
-    layer = config if isinstance(config, LayerIR) else resolve(load_config(config))
+    layer = config if isinstance(config, LayerIR) else resolve_layer(load_config(config))
     return Network(open_backend(layer, backend, port=port, baud=baud, **options))
 
 
@@ -178,7 +179,7 @@ class Network:
             raise InputError(f"{d}: not a model folder (no model.npz); train one with snnhw "
                              "train")
         if (d / "config.toml").is_file():
-            theirs = resolve(load_config(d / "config.toml"))
+            theirs = resolve_layer(load_config(d / "config.toml"))
             if config_hash(theirs) != config_hash(self.layer):
                 raise InputError(f"{d} holds a model of another network ({theirs.name}, "
                                  f"{theirs.n_in} inputs, {theirs.n_out} neurons) than "

@@ -16,7 +16,8 @@ from types import TracebackType
 
 import numpy as np
 
-from ..errors import ConfigError, InputError
+from ..errors import InputError
+from ..families import require
 from ..golden.blocks.rng import Generators
 from ..golden.networks.diehl_cook import LearningState
 from ..ir import LayerIR
@@ -77,12 +78,7 @@ class Counters:
 
 def check_layer(layer: LayerIR) -> None:
     """Refuse a layer that is not built as the learning core: only that one has a SoC."""
-    if not isinstance(layer, LayerIR):
-        raise TypeError(f"Layer must be a LayerIR, not {layer!r}")
-    if not layer.has_learning_core:
-        raise ConfigError([f"{layer.name}: the host runtime drives the learning core; set "
-                           "stdp.enabled = true, neurons.inhibition = \"wta\" and "
-                           "synapses.signed = false"])
+    require(layer, "run")
 
 
 def check_image(layer: LayerIR, image: np.ndarray) -> np.ndarray:

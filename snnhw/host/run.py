@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from ..config import load_config
-from ..datasets import load_dataset
+from ..datasets import check_input_size, load_dataset, sample_order
 from ..errors import InputError
 from ..export import make_dir
-from ..ir import dump_resolved, resolve
-from ..train import _check_trainable, _order
+from ..families import require, resolve_layer
+from ..ir import dump_resolved
 from . import Network, Responses, open_backend
 
 __all__ = ["RunResult", "run"]
@@ -63,7 +63,7 @@ def run(config_path: str | Path, *, backend: str = "serial", port: str | None = 
     ``rtl/`` (the SoC's Verilog, the Verilator build, ``sim.log``).
     """
     config = load_config(config_path)
-    layer = resolve(config)
+    layer = resolve_layer(config)
     if learn < 0 or infer < 0 or (label is not None and label < 0):
         raise InputError("--learn, --label and --infer take counts of 0 or more")
     bar = progress or (lambda stage, total: (lambda n: None))
@@ -72,7 +72,8 @@ def run(config_path: str | Path, *, backend: str = "serial", port: str | None = 
     test_set = load_dataset(dataset, "test", data_dir) if infer else None
     for d in (train_set, test_set):
         if d is not None:
-            _check_trainable(layer, d.images[0].size)
+            require(layer, "train")
+            check_input_size(layer.n_in, d)
     out = make_dir(out_dir or Path("build") / "run" / layer.name)
 
     if backend == "rtl":
@@ -87,14 +88,14 @@ def run(config_path: str | Path, *, backend: str = "serial", port: str | None = 
         report["model"] = None if model is None else str(model)
         if learn:
             images = train_set.images.reshape(len(train_set), -1)
-            order = _order(len(train_set), learn, seed)
+            order = sample_order(len(train_set), learn, seed)
             report["learning"] = _stage(net, "learning", lambda tick: net.learn(
                 images[order], progress=tick), learn, bar)
         if label is None:
             label = 1000 if learn or net.assignments is None else 0
         if label:
             images = train_set.images.reshape(len(train_set), -1)
-            idx = _order(len(train_set), label, seed + 1)
+            idx = sample_order(len(train_set), label, seed + 1)
             report["labelling"] = _stage(net, "labelling", lambda tick: net.label(
                 images[idx], train_set.labels[idx], progress=tick), label, bar)
         if infer:

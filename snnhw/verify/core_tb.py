@@ -14,8 +14,8 @@ from pathlib import Path
 import cocotb
 
 from ..config import load_config
+from ..families import resolve_layer
 from ..gateware.layouts import COUNTER_NAMES
-from ..ir import resolve
 from ..spikes import load_events
 from .bench import CoreBench
 
@@ -25,7 +25,7 @@ async def core_matches_golden(dut):
     """Every output spike, final membrane, refractory counter, weight and counter equals the
     golden model's."""
     job = json.loads(Path(os.environ["SNNHW_VERIFY_JOB"]).read_text())
-    layer = resolve(load_config(job["golden_config"]))
+    layer = resolve_layer(load_config(job["golden_config"]))
     events = load_events(job["events"], layer.n_in)
     bench = CoreBench(dut, layer, events)
     start = time.monotonic()

@@ -17,9 +17,10 @@ import numpy as np
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from ..config import load_config
+from ..families import resolve_layer
 from ..gateware.learning import LearnSpace
 from ..golden.networks.diehl_cook import LearningState, pruning_step, run_sample
-from ..ir import LayerIR, resolve
+from ..ir import LayerIR
 from .bench import Checker, read_words, start_and_reset
 
 
@@ -155,7 +156,7 @@ class LearningBench:
 async def learning_matches_golden(dut):
     """The RTL learns the samples exactly as the golden model does."""
     job = json.loads(Path(os.environ["SNNHW_VERIFY_JOB"]).read_text())
-    layer = resolve(load_config(job["golden_config"]))
+    layer = resolve_layer(load_config(job["golden_config"]))
     data = np.load(job["samples"])
     bench = LearningBench(dut, layer)
     await bench.reset()

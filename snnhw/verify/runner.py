@@ -18,7 +18,7 @@ from ..config import load_config
 from ..datasets import load_dataset
 from ..errors import ConfigError, InputError, ToolError
 from ..export import generate
-from ..ir import resolve
+from ..families import require, resolve_layer
 from ..spikes import load_events, random_events, save_events
 
 __all__ = ["VerifyResult", "verify", "find_simulator", "SIMULATORS"]
@@ -166,7 +166,9 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
     config_path = Path(config_path)
     config = load_config(config_path)
     env = find_simulator(simulator)
-    learning = resolve(config).has_learning_core
+    layer = resolve_layer(config)
+    family = require(layer, "verify")
+    learning = family.verify_input == "samples"
     n_in = config.input.size
     if learning:
         if samples < 1 or infer_samples < 0:
@@ -220,8 +222,7 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
         say(f"simulating {samples + infer_samples} samples" if learning else
             f"simulating {len(events)} timesteps and comparing with the golden model")
         try:
-            module = "snnhw.verify.learning_tb" if learning else "snnhw.verify.core_tb"
-            runner.test(test_module=module, hdl_toplevel=gen.manifest["top"],
+            runner.test(test_module=family.verify_bench, hdl_toplevel=gen.manifest["top"],
                         build_dir=build_dir, test_dir=out,
                         extra_env={"SNNHW_VERIFY_JOB": str(job_path)}, waves=waves,
                         results_xml=str(out / "results.xml"), log_file=out / "sim.log")

@@ -13,11 +13,12 @@ import pytest
 from amaranth.sim import Simulator
 
 from snnhw.config import parse_config
+from snnhw.families import resolve_layer
 from snnhw.gateware import NeuronCore
 from snnhw.gateware.layouts import COUNTER_NAMES, Space
 from snnhw.gateware.testing import host_read, host_write, read_state, run_events
 from snnhw.golden import LayerModel, integrate_events
-from snnhw.ir import LayerIR, resolve
+from snnhw.ir import LayerIR
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Case:
                    "refractory": self.refractory}
         if self.model == "lif":
             neurons["leak_shift"] = self.leak_shift
-        return resolve(parse_config({
+        return resolve_layer(parse_config({
             "input": {"size": self.n_in},
             "neurons": neurons,
             "synapses": {"weight_bits": self.weight_bits, "signed": self.signed,
@@ -452,7 +453,7 @@ def test_host_read_data_holds_until_next_read(tmp_path):
 
 def test_counters_saturate_like_the_model(tmp_path):
     """16-bit counters overflow in this run: the RTL and the cycle model both saturate."""
-    layer = resolve(parse_config({
+    layer = resolve_layer(parse_config({
         "input": {"size": 32},
         "neurons": {"count": 40, "threshold": 200, "membrane_bits": 12},
         "synapses": {"weight_bits": 6, "init_low": -8, "init_high": 31, "init_seed": 4},

@@ -10,17 +10,17 @@ from amaranth import ClockDomain, Module
 from amaranth.sim import Simulator
 
 from snnhw.config import parse_config
+from snnhw.families import resolve_layer
 from snnhw.gateware.learning import LearningCore, LearnSpace
 from snnhw.gateware.testing import learning_read, learning_sample, learning_write
 from snnhw.golden.networks.diehl_cook import LearningState, pruning_step, run_sample
-from snnhw.ir import resolve
 
 
 def make_layer(*, lanes=4, n_in=20, n_out=6, timesteps=20, rounding="stochastic",
                normalize_target=600, refractory=2, max_tries=3, weight_bits=8, weight_shift=0,
                threshold=300, theta_increment=50, theta_bits=16, eta_pre=0, rest=0,
                potentiation="fixed", potentiation_spikes=4, pruning=None):
-    return resolve(parse_config({
+    return resolve_layer(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
                     "leak_shift": 4, "refractory": refractory, "inhibition": "wta",
@@ -199,7 +199,7 @@ def test_learning_core_matches_golden(case, synapse_ram):
 
 
 def test_learning_core_refuses_non_wta():
-    layer = resolve(parse_config({
+    layer = resolve_layer(parse_config({
         "input": {"size": 4}, "neurons": {"count": 2, "threshold": 10},
         "synapses": {"signed": False}, "stdp": {"enabled": True}}))
     with pytest.raises(ValueError, match="LearningCore needs"):

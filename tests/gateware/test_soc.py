@@ -10,9 +10,9 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from snnhw.config import parse_config
+from snnhw.families import resolve_layer
 from snnhw.gateware.soc import SoC
 from snnhw.golden.networks.diehl_cook import LearningState, run_sample
-from snnhw.ir import resolve
 from snnhw.protocol import (
     Command,
     Counters,
@@ -30,7 +30,7 @@ TIMEOUT = 300
 
 
 def small_layer(**pruning):
-    return resolve(parse_config({
+    return resolve_layer(parse_config({
         "input": {"size": 20},
         "neurons": {"count": 6, "membrane_bits": 16, "threshold": 300, "leak_shift": 4,
                     "refractory": 2, "inhibition": "wta", "theta_increment": 50,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from snnhw.config import parse_config
+from snnhw.families import resolve_layer
 from snnhw.golden.blocks.neuron import fire_adaptive
 from snnhw.golden.blocks.normalize import K_MAX, normalize_column
 from snnhw.golden.blocks.pruning import row_cycles
@@ -15,7 +16,7 @@ from snnhw.golden.blocks.stdp import stdp_column
 from snnhw.golden.networks.diehl_cook import LearningState, pruning_step, run_sample
 from snnhw.golden.networks.diehl_cook_cycles import ideal_presentation_cycles
 from snnhw.golden.networks.diehl_cook_fast import run_sample_fast, run_samples_fast
-from snnhw.ir import resolve, trace_table
+from snnhw.ir import trace_table
 
 
 def make_layer(n_in=64, n_out=10, *, inhibition="wta", reset="zero", rounding="stochastic",
@@ -23,7 +24,7 @@ def make_layer(n_in=64, n_out=10, *, inhibition="wta", reset="zero", rounding="s
                min_spikes=4, theta_increment=50, threshold=300, stdp=True, refractory=2,
                leak_shift=4, seed=1, eta_pre=0, rest=0, potentiation="fixed",
                potentiation_spikes=4, pruning=None, lanes=1):
-    return resolve(parse_config({
+    return resolve_layer(parse_config({
         "input": {"size": n_in},
         "neurons": {"count": n_out, "membrane_bits": 16, "threshold": threshold,
                     "leak_shift": leak_shift, "reset": reset, "refractory": refractory,
@@ -125,7 +126,7 @@ def test_fast_path_is_bit_identical(case, learn):
 
 
 def test_fast_path_on_mnist(mnist_train):
-    layer = resolve(parse_config({
+    layer = resolve_layer(parse_config({
         "input": {"size": 784},
         "neurons": {"count": 20, "membrane_bits": 18, "threshold": 4000, "leak_shift": 6,
                     "refractory": 5, "inhibition": "wta", "theta_increment": 50},

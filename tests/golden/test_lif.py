@@ -1,6 +1,7 @@
 """Hand-computed and reference-checked tests of the golden model: neuron arithmetic
 (:mod:`snnhw.golden.blocks.neuron`), the cycle model
-(:mod:`snnhw.golden.networks.lif_layer_cycles`) and the skewed weight layout of :class:`snnhw.ir.LayerIR`."""
+(:mod:`snnhw.golden.networks.lif_layer_cycles`) and the skewed weight layout of
+:class:`snnhw.ir.LayerIR`."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 
 from snnhw.config import parse_config
+from snnhw.families import resolve_layer
 from snnhw.golden import LayerModel, cycle_model, fire_step, ideal_cycles, integrate_events
-from snnhw.ir import LayerIR, resolve
+from snnhw.ir import LayerIR
 
 
 def make_layer(weights=None, *, n_in: int = 1, n_out: int = 1, lanes: int = 1,
@@ -26,7 +28,7 @@ def make_layer(weights=None, *, n_in: int = 1, n_out: int = 1, lanes: int = 1,
                "threshold": threshold, "reset": reset, "refractory": refractory}
     if model == "lif":
         neurons["leak_shift"] = leak_shift
-    layer = resolve(parse_config({
+    layer = resolve_layer(parse_config({
         "input": {"size": n_in},
         "neurons": neurons,
         "synapses": {"weight_bits": weight_bits, "signed": signed, "init": "zeros"},

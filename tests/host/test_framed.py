@@ -14,12 +14,12 @@ import pytest
 
 from snnhw.config import load_config, parse_config
 from snnhw.errors import InputError
+from snnhw.families import resolve_layer
 from snnhw.golden.networks.diehl_cook import LearningState
 from snnhw.host import Network
 from snnhw.host.framed import FramedBackend, LinkTimeout
 from snnhw.host.golden import GoldenBackend
 from snnhw.host.testing import FakeSoC
-from snnhw.ir import resolve
 from snnhw.protocol import (
     MEM_HEADER,
     Command,
@@ -43,7 +43,7 @@ def tiny(**changes):
     doc = tomllib.loads(TINY.read_text())
     for section, keys in changes.items():
         doc[section] = {**doc.get(section, {}), **keys}
-    return resolve(parse_config(doc))
+    return resolve_layer(parse_config(doc))
 
 
 def images(layer, n: int, seed: int = 5) -> np.ndarray:
@@ -58,7 +58,7 @@ def connect(layer, **kw) -> tuple[FramedBackend, FakeSoC]:
 
 
 def test_connect_sends_info_and_checks_the_hash():
-    layer = resolve(load_config(TINY))
+    layer = resolve_layer(load_config(TINY))
     client, soc = connect(layer)
     assert soc.requests == [(Command.INFO, b"")]
     assert client.info() == soc.info
@@ -73,7 +73,7 @@ def test_connect_sends_info_and_checks_the_hash():
 @pytest.mark.parametrize("empty,pruning", [(True, False), (False, False), (True, True)],
                          ids=["fresh", "learnt", "fresh-pruning"])
 def test_empty_spram_gets_the_initial_weights(empty, pruning):
-    layer = tiny(pruning={"enabled": True}) if pruning else resolve(load_config(TINY))
+    layer = tiny(pruning={"enabled": True}) if pruning else resolve_layer(load_config(TINY))
     info = FakeSoC(layer).info
     fresh = Info(**{**info.__dict__, "spram": True, "weights_empty": empty})
     assert Info.unpack(fresh.pack()) == fresh
@@ -97,7 +97,7 @@ def test_empty_spram_gets_the_initial_weights(empty, pruning):
 
 
 def test_another_config_is_refused():
-    layer = resolve(load_config(TINY))
+    layer = resolve_layer(load_config(TINY))
     other = tiny(neurons={"threshold": 301})
     soc = FakeSoC(other)
     h, mine = config_hash(other), config_hash(layer)
@@ -113,7 +113,7 @@ def test_another_config_is_refused():
 
 
 def test_error_status_raises_protocol_error_with_the_status():
-    layer = resolve(load_config(TINY))
+    layer = resolve_layer(load_config(TINY))
     client, soc = connect(layer)
     with pytest.raises(ProtocolError, match="^READ_MEM failed: BAD_ADDRESS$") as e:
         client.read_words(Space.WEIGHT, 4, 1)  # 4 lanes: banks 0..3
@@ -127,7 +127,7 @@ def test_error_status_raises_protocol_error_with_the_status():
 
 
 def test_corrupt_noisy_and_truncated_replies():
-    layer = resolve(load_config(TINY))
+    layer = resolve_layer(load_config(TINY))
     client, soc = connect(layer)
     soc.hook = lambda cmd, request, reply: reply[:-1] + bytes([reply[-1] ^ 0x01])
     with pytest.raises(ProtocolError, match="^reply CRC mismatch: the link corrupted it$"):
@@ -173,7 +173,7 @@ def test_writes_are_chunked_to_the_frame_buffer_and_reads_to_u16_replies():
 
 
 def test_spikes_are_read_in_chunks():
-    layer = resolve(load_config(TINY))
+    layer = resolve_layer(load_config(TINY))
     client, soc = connect(layer)
     many = [(k % 6, k % 20, k % 3) for k in range(13200)]  # more than one reply can hold
     original = soc._run

@@ -11,11 +11,11 @@ import pytest
 
 from snnhw.config import load_config
 from snnhw.errors import ConfigError, InputError
+from snnhw.families import resolve_layer
 from snnhw.golden.networks.diehl_cook import LearningState, pruning_step, run_sample
 from snnhw.golden.networks.diehl_cook_fast import run_samples_fast
 from snnhw.host import Network, connect
 from snnhw.host.golden import GoldenBackend
-from snnhw.ir import resolve
 from snnhw.protocol import LABEL_NONE, config_hash
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,7 +34,7 @@ def digits(mnist_train):
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_network_learns_like_the_golden_model(name, digits):
-    layer = resolve(load_config(LEARNING / f"{name}.toml"))
+    layer = resolve_layer(load_config(LEARNING / f"{name}.toml"))
     images, _ = digits
     labels = np.arange(layer.n_out) % 12  # 10 and 11 do not vote
     expected = LearningState.initial(layer)
@@ -83,7 +83,7 @@ def test_network_learns_like_the_golden_model(name, digits):
 
 
 def test_present_gives_spikes_votes_and_counts(digits):
-    layer = resolve(load_config(LEARNING / "mnist_784x16_adaptive_rest.toml"))
+    layer = resolve_layer(load_config(LEARNING / "mnist_784x16_adaptive_rest.toml"))
     images, _ = digits
     labels = np.array([3, 1, 15, 3, 0, 1, 9, 9, 12, 4, 4, 4, 2, 2, 7, 15])
     backend = GoldenBackend(layer, spike_buffer=3)
@@ -110,7 +110,7 @@ def test_present_gives_spikes_votes_and_counts(digits):
 def test_learning_matches_snnhw_train_fast_path(digits):
     """Network.learn follows the schedule of snnhw train (run_samples_fast): eta halving,
     pair STDP."""
-    layer = resolve(load_config(LEARNING / "mnist_784x32.toml"))
+    layer = resolve_layer(load_config(LEARNING / "mnist_784x32.toml"))
     images, _ = digits
     state = LearningState.initial(layer)
     counts, *_ = run_samples_fast(layer, state, images, learn=True)
@@ -123,7 +123,7 @@ def test_learning_matches_snnhw_train_fast_path(digits):
 
 
 def test_state_round_trip_and_model_folder(digits, tmp_path):
-    layer = resolve(load_config(LEARNING / "mnist_784x24_prune.toml"))
+    layer = resolve_layer(load_config(LEARNING / "mnist_784x24_prune.toml"))
     images, classes = digits
     with connect(layer) as net:
         net.learn(images[:LEARN])
@@ -154,7 +154,7 @@ def test_state_round_trip_and_model_folder(digits, tmp_path):
 
 
 def test_bad_arguments_are_one_line_errors():
-    layer = resolve(load_config(LEARNING / "mnist_784x16_adaptive_rest.toml"))
+    layer = resolve_layer(load_config(LEARNING / "mnist_784x16_adaptive_rest.toml"))
     backend = GoldenBackend(layer)
     with pytest.raises(InputError, match=r"^a sample of 10 pixels: the network has 784 inputs$"):
         backend.present(np.zeros(10, dtype=np.uint8), learn=False)
@@ -167,7 +167,7 @@ def test_bad_arguments_are_one_line_errors():
     with pytest.raises(InputError, match="the network does not prune"):
         backend.prune_threshold = 5
     assert backend.read_labels().tolist() == [LABEL_NONE] * 16
-    plain = resolve(load_config(ROOT / "examples" / "lif_784x100.toml"))
+    plain = resolve_layer(load_config(ROOT / "examples" / "lif_784x100.toml"))
     with pytest.raises(ConfigError, match="the host runtime drives the learning core"):
         Network(GoldenBackend(plain))
 
@@ -176,7 +176,7 @@ def test_fixed_prune_threshold_cannot_move(tmp_path):
     text = (LEARNING / "mnist_784x24_prune.toml").read_text()
     path = tmp_path / "fixed.toml"
     path.write_text(text.replace("target_permille = 500\n", ""))
-    layer = resolve(load_config(path))
+    layer = resolve_layer(load_config(path))
     backend = GoldenBackend(layer)
     with pytest.raises(InputError, match=r"without a connectivity schedule it is fixed at 20"):
         backend.prune_threshold = 30

@@ -9,10 +9,10 @@ import numpy as np
 
 from snnhw.cli import main
 from snnhw.config import load_config
+from snnhw.datasets import sample_order
+from snnhw.families import resolve_layer
 from snnhw.golden.networks.diehl_cook import LearningState
 from snnhw.golden.networks.diehl_cook_fast import run_samples_fast
-from snnhw.ir import resolve
-from snnhw.train import _order
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "sim" / "configs" / "learning" / "mnist_784x16_adaptive_rest.toml"
@@ -56,10 +56,10 @@ def test_run_learns_in_the_order_and_schedule_of_snnhw_train(tmp_path: Path, dat
     assert main(["run", str(CONFIG), "--backend", "golden", "--learn", "12", "--label", "0",
                  "--infer", "0", "--seed", "3", "--data-dir", str(data_dir), "-o",
                  str(tmp_path)]) == 0
-    layer = resolve(load_config(CONFIG))
+    layer = resolve_layer(load_config(CONFIG))
     state = LearningState.initial(layer)
     images = mnist_train.images.reshape(len(mnist_train), -1)
-    run_samples_fast(layer, state, images[_order(len(mnist_train), 12, 3)], learn=True)
+    run_samples_fast(layer, state, images[sample_order(len(mnist_train), 12, 3)], learn=True)
     model = np.load(tmp_path / "model.npz")
     assert np.array_equal(model["weights"], state.weights)
     assert np.array_equal(model["theta"], state.theta)

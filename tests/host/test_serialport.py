@@ -14,11 +14,11 @@ import pytest
 
 from snnhw.config import load_config
 from snnhw.errors import InputError, ToolError
+from snnhw.families import resolve_layer
 from snnhw.host import Network, connect
 from snnhw.host.golden import GoldenBackend
 from snnhw.host.serialport import SerialBackend
 from snnhw.host.testing import FakeSoC
-from snnhw.ir import resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "tests" / "data" / "host_tiny_20x6.toml"
@@ -26,7 +26,7 @@ TINY = ROOT / "tests" / "data" / "host_tiny_20x6.toml"
 
 @pytest.fixture
 def layer():
-    return resolve(load_config(TINY))
+    return resolve_layer(load_config(TINY))
 
 
 @pytest.fixture

@@ -47,9 +47,9 @@ class LayerModel:
     """Bit-exact model of one neuron core, holding its weights and neuron state."""
 
     def __init__(self, layer: LayerIR) -> None:
-        if layer.learning_features:
-            raise ValueError(f"LayerModel does not model {', '.join(layer.learning_features)};"
-                             " use snnhw.golden.networks.diehl_cook")
+        if type(layer) is not LayerIR:
+            raise TypeError(f"LayerModel models a dense LIF/IF layer (LayerIR), not "
+                            f"{type(layer).__name__}; see snnhw.golden.networks")
         self.layer = layer
         self.weights = layer.weights.copy()
         self.v = np.zeros(layer.n_out, dtype=np.int64)

@@ -1,0 +1,241 @@
+"""Network families: the one place that dispatches on the kind of network.
+
+A family is a set of files: an IR builder (in :mod:`snnhw.ir`), a golden network and its cycle
+model (``snnhw/golden/networks/``), a gateware core (``snnhw/gateware/networks/``), its host
+link's memory spaces, and the verbs it supports. This module maps a family's name to them;
+export, build, fit, verify, host, train and the CLI ask it, and no other module branches on
+the family. A new family is a new :class:`Family` entry in :data:`FAMILIES` (see
+docs/architecture.md).
+
+Everything heavy (Amaranth, numba, cocotb) is named by a ``"module:attribute"`` reference and
+imported only when asked for, so asking which family a config belongs to stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config, toml_value
+from .errors import ConfigError
+from .ir import (
+    LayerIR,
+    LearningLayerIR,
+    NetworkIR,
+    bits_for,
+    resolve_dense_layer,
+    resolve_learning_layer,
+)
+
+__all__ = ["Family", "FAMILIES", "VERBS", "family_of", "family_for", "resolve", "resolve_layer",
+           "require", "load"]
+
+#: What a user can ask of a network, by CLI verb: simulate (random or given input spikes on
+#: the golden model), train and evaluate (a dataset on the golden model), generate and verify
+#: (Verilog of the core, checked against the golden model), build (a bitstream of the SoC)
+#: and run (the host runtime, on a board, on RTL or on the golden model).
+VERBS = ("simulate", "train", "evaluate", "generate", "verify", "build", "run")
+
+
+def load(ref: str) -> Any:
+    """The object a ``"package.module:attribute"`` reference names, imported now."""
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One network family and everything that serves it.
+
+    ``claims`` says whether a checked config describes a network of this family (the first
+    family in :data:`FAMILIES` that claims it gets it); ``build_ir`` resolves it. The
+    references name the golden model, its cycle model, the gateware core (``None``: golden
+    model only), the cocotb bench and the host link's memory spaces. ``verbs`` are the verbs
+    the family supports at all; ``refusals(verb, layer, source)`` gives the error lines for a
+    verb that cannot run this network (one per reason; empty: it can).
+    """
+
+    name: str
+    summary: str
+    claims: Callable[[Config], bool]
+    build_ir: Callable[[Config], NetworkIR]
+    layer_type: type
+    golden: str
+    cycle_model: str
+    core: str | None
+    verify_bench: str
+    verify_input: str  # "events": input spike trains; "samples": dataset images
+    refusals: Callable[[str, LayerIR, str], list[str]]
+    layouts: Callable[[LayerIR], dict[str, list]]
+    memory_spaces: str | None = None
+    verbs: frozenset[str] = field(default_factory=frozenset)
+
+    def core_for(self, layer: LayerIR, **options: Any) -> Any:
+        """The gateware core (an Amaranth component) of ``layer``."""
+        if self.core is None:  # pragma: no cover - every family so far has a core
+            raise ConfigError([f"{layer.name}: the {self.name} family has no gateware"])
+        return load(self.core)(layer, **options)
+
+
+# -- lif_layer: one dense layer of LIF/IF neurons, input spikes in, output spikes out --------
+
+_LEARNING_SETUP = ('stdp.enabled = true, neurons.inhibition = "wta" and '
+                   "synapses.signed = false")
+
+
+def _refuse_learning_verbs(verb: str, layer: LayerIR, source: str) -> list[str]:
+    """Why a network without learning cannot ``train``, ``run`` or ``build``."""
+    if verb in ("train", "evaluate"):
+        return ["stdp.enabled = false: set it to true to train this network"]
+    if verb == "run":
+        return [f"{layer.name}: the host runtime drives the learning core; set "
+                f"{_LEARNING_SETUP}"]
+    if verb == "build":
+        return [f"{source}: snnhw build makes the learning SoC: the config needs "
+                f"{_LEARNING_SETUP}"]
+    return []
+
+
+def _lif_layouts(layer: LayerIR) -> dict[str, list]:
+    return {
+        "i_event__payload": [["index", layer.index_bits], ["eot", 1]],
+        "o_spike__payload": [["neuron", layer.neuron_bits], ["timestep", layer.timestep_bits]],
+        "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits]],
+    }
+
+
+def _lif_network(config: Config) -> NetworkIR:
+    layer = resolve_dense_layer(config)
+    return NetworkIR(family="lif_layer", name=layer.name, n_in=layer.n_in, encoder=None,
+                     layers=(layer,), readout="spikes")
+
+
+# -- diehl_cook: the learning layer (Diehl & Cook / FSpiNN), with its on-chip encoder ---------
+
+def _learning_features(layer: LearningLayerIR) -> list[str]:
+    """Config keys of features beyond the plain LIF/IF layer in use."""
+    used = []
+    if layer.inhibition != "none":
+        used.append(f"neurons.inhibition = {toml_value(layer.inhibition)}")
+    if layer.theta_increment:
+        used.append(f"neurons.theta_increment = {layer.theta_increment}")
+    if layer.stdp is not None:
+        used.append("stdp.enabled = true")
+    return used
+
+
+def _claims_learning(config: Config) -> bool:
+    n = config.neurons
+    return n.inhibition != "none" or n.theta_increment != 0 or config.stdp.enabled
+
+
+def _has_core(layer: LearningLayerIR) -> bool:
+    """The learning core is STDP with winner-take-all on unsigned weights; other learning
+    networks run only in the golden model."""
+    return layer.stdp is not None and layer.inhibition == "wta" and not layer.weight_signed
+
+
+def _refuse_dc(verb: str, layer: LearningLayerIR, source: str) -> list[str]:
+    features = _learning_features(layer)
+    if verb == "simulate":
+        return [f"{f}: snnhw simulate runs plain LIF/IF layers; use snnhw train for learning "
+                "networks" for f in features]
+    if verb in ("train", "evaluate") and layer.stdp is None:
+        return ["stdp.enabled = false: set it to true to train this network"]
+    if verb in ("generate", "verify") and not _has_core(layer):
+        return [f"{f}: the learning core needs {_LEARNING_SETUP}; other learning networks run "
+                "only in the golden model (snnhw train)" for f in features]
+    if verb in ("build", "run") and not _has_core(layer):
+        return _refuse_learning_verbs(verb, layer, source)
+    return []
+
+
+def _dc_layouts(layer: LearningLayerIR) -> dict[str, list]:
+    t = layer.encoder.steps
+    return {
+        "i_pixel__payload": [["value", 8]],
+        "o_spike__payload": [["neuron", layer.neuron_bits], ["timestep", bits_for(max(1, t - 1))],
+                             ["attempt", 4]],
+        "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits],
+                       ["count", bits_for(t)]],
+    }
+
+
+def _dc_network(config: Config) -> NetworkIR:
+    layer = resolve_learning_layer(config)
+    return NetworkIR(family="diehl_cook", name=layer.name, n_in=layer.n_in,
+                     encoder=layer.encoder, layers=(layer,), readout="votes")
+
+
+#: The families, in the order they are asked whether they claim a config.
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family(
+        name="diehl_cook",
+        summary="a learning layer of adaptive-threshold LIF neurons with winner-take-all, an "
+                "on-chip rate encoder, STDP and optional pruning (Diehl & Cook, FSpiNN)",
+        claims=_claims_learning,
+        build_ir=_dc_network,
+        layer_type=LearningLayerIR,
+        golden="snnhw.golden.networks.diehl_cook:run_sample",
+        cycle_model="snnhw.golden.networks.diehl_cook_cycles:presentation_cycles",
+        core="snnhw.gateware.learning:LearningCore",
+        verify_bench="snnhw.verify.learning_tb",
+        verify_input="samples",
+        refusals=_refuse_dc,
+        layouts=_dc_layouts,
+        memory_spaces="snnhw.protocol:memory_spaces",
+        verbs=frozenset(("train", "evaluate", "generate", "verify", "build", "run")),
+    ),
+    Family(
+        name="lif_layer",
+        summary="one dense layer of LIF/IF neurons: input spikes in, output spikes out",
+        claims=lambda config: True,
+        build_ir=_lif_network,
+        layer_type=LayerIR,
+        golden="snnhw.golden.networks.lif_layer:LayerModel",
+        cycle_model="snnhw.golden.networks.lif_layer_cycles:cycle_model",
+        core="snnhw.gateware.core:NeuronCore",
+        verify_bench="snnhw.verify.core_tb",
+        verify_input="events",
+        refusals=_refuse_learning_verbs,
+        layouts=_lif_layouts,
+        verbs=frozenset(("simulate", "generate", "verify")),
+    ),
+)}
+
+
+def family_of(config: Config) -> Family:
+    """The family a checked config belongs to."""
+    return next(f for f in FAMILIES.values() if f.claims(config))
+
+
+def family_for(layer: LayerIR) -> Family:
+    """The family whose IR builder makes layers like ``layer``."""
+    for f in FAMILIES.values():
+        if type(layer) is f.layer_type:
+            return f
+    raise TypeError(f"Layer must be a resolved layer of a network family, not {layer!r}")
+
+
+def resolve(config: Config) -> NetworkIR:
+    """Resolve a checked config into the network IR of its family."""
+    return family_of(config).build_ir(config)
+
+
+def resolve_layer(config: Config) -> LayerIR:
+    """The layer of a single-layer network: what both families so far are built of."""
+    return resolve(config).layer
+
+
+def require(layer: LayerIR, verb: str, source: str = "") -> Family:
+    """The family of ``layer``, when it can do ``verb``; else :class:`ConfigError` with one
+    line per reason. ``source`` (the config's path) is named in messages that need it."""
+    if verb not in VERBS:  # pragma: no cover - a programming error
+        raise ValueError(f"Verb must be one of {', '.join(VERBS)}, not {verb!r}")
+    fam = family_for(layer)
+    lines = fam.refusals(verb, layer, source or layer.name)
+    if lines or verb not in fam.verbs:
+        raise ConfigError(lines or [f"{layer.name}: a {fam.name} network cannot {verb}"])
+    return fam

@@ -147,7 +147,8 @@ def train_hashes(config: Path, learn: int, infer: int, data_dir: str | None) -> 
         _cli(argv + (["--data-dir", data_dir] if data_dir else []))
         saved = np.load(out / "model.npz")
         report = json.loads((out / "report.json").read_text())
-        return {"train_model_" + k: _digest(saved[k]) for k in sorted(saved.files)} | {
+        return {"train_model_" + k: _digest(saved[k]) for k in sorted(saved.files)
+                if k != "version"} | {  # the format's version field came with #17
             "train_report": _json_digest({k: v for k, v in report.items() if k not in TIMING})}
 
 

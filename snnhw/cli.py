@@ -14,6 +14,7 @@ import numpy as np
 from . import __version__
 from .config import load_config
 from .errors import InputError, SnnhwError, ToolError
+from .protocol import DEFAULT_BAUD
 
 __all__ = ["main"]
 
@@ -199,7 +200,7 @@ def _cmd_program(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .boards import get_board
     from .host.run import run
-    from .host.serialport import DEFAULT_BAUD, board_port
+    from .host.serialport import board_port
     from .protocol import ProtocolError
 
     board = get_board(args.board) if args.board else None
@@ -391,7 +392,7 @@ def _parser() -> argparse.ArgumentParser:
                         "socket://host:port (default: where Linux puts the board's UART, "
                         "/dev/ttyUSB0 for ulx3s-85f, else /dev/ttyUSB1)")
     s.add_argument("--baud", type=int, default=None,
-                   help="baud rate the bitstream was built with (default: 115200)")
+                   help=f"baud rate the bitstream was built with (default: {DEFAULT_BAUD})")
     s.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
                    help="dataset (default: mnist)")
     s.add_argument("--data-dir", default=None, help=data_help)
@@ -423,8 +424,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--target-mhz", type=float, default=None, metavar="F",
                    help="sync clock asked of the PLL; the closest it makes at or below is used "
                         "(default: the board's, constraints/<board>.toml)")
-    s.add_argument("--baud", type=int, default=115200, metavar="B",
-                   help="host link baud rate (default: 115200)")
+    s.add_argument("--baud", type=int, default=DEFAULT_BAUD, metavar="B",
+                   help=f"host link baud rate (default: {DEFAULT_BAUD})")
     s.add_argument("--timeout-ms", type=float, default=20.0, metavar="MS",
                    help="frame timeout between two bytes of a request (default: 20)")
     s.add_argument("--seed", type=int, default=1, metavar="N",

@@ -35,12 +35,18 @@ from typing import Any
 
 from .errors import InputError
 from .ir import LayerIR, MemoryIR, bits_for, spram_holds, spram_layout
-from .protocol import LABEL_BITS, N_CLASSES, SPIKE_BYTES, VOTE_BITS, max_payload
+from .protocol import (
+    DEFAULT_SPIKE_BUFFER,
+    LABEL_BITS,
+    N_CLASSES,
+    SPIKE_BYTES,
+    VOTE_BITS,
+    max_payload,
+)
 
 __all__ = ["Device", "DEVICES", "Placement", "FitReport", "FitError", "soc_memories",
            "estimate", "check_fit"]
 
-SPIKE_BUFFER = 512  # the SoC's default spike buffer (snnhw.gateware.soc.SoC)
 
 
 class FitError(InputError):
@@ -82,7 +88,8 @@ DEVICES = {d.name: d for d in (
 )}
 
 
-def soc_memories(layer: LayerIR, spike_buffer: int = SPIKE_BUFFER) -> tuple[MemoryIR, ...]:
+def soc_memories(layer: LayerIR, spike_buffer: int = DEFAULT_SPIKE_BUFFER
+                 ) -> tuple[MemoryIR, ...]:
     """The SoC's own memories (``SoC.elaborate``): the request frame buffer, the spikes of a
     run, and the neurons' labels followed by the class votes (one memory of
     ``VOTE_BITS``-bit words).
@@ -177,7 +184,7 @@ class FitReport:
 
 
 def estimate(layer: LayerIR, device: str | Device,
-             spike_buffer: int = SPIKE_BUFFER) -> FitReport:
+             spike_buffer: int = DEFAULT_SPIKE_BUFFER) -> FitReport:
     """Where the SoC's memories go on ``device`` (a :data:`DEVICES` name or a Device)."""
     dev = device if isinstance(device, Device) else DEVICES[device]
     # where the device has SPRAM, the weights go there (snnhw.build.synapse_ram), and the
@@ -193,7 +200,7 @@ def _n(x: int) -> str:
 
 
 def check_fit(layer: LayerIR, device: str | Device,
-              spike_buffer: int = SPIKE_BUFFER) -> FitReport:
+              spike_buffer: int = DEFAULT_SPIKE_BUFFER) -> FitReport:
     """:func:`estimate`, raising a one-line :class:`FitError` if the design does not fit."""
     r = estimate(layer, device, spike_buffer)
     dev = r.device

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,10 +223,10 @@ class PruningIR:
     # schedule)
     warmup: int  # training samples before pruning starts
     chunk_bits: int  # alive-bitmap word per lane and row
-    target_permille: int = 0  # connectivity schedule's goal; 0: fixed threshold
-    schedule_samples: int = 1
-    threshold_step: int = 1
-    wmax: int = 255
+    target_permille: int  # connectivity schedule's goal; 0: fixed threshold
+    schedule_samples: int
+    threshold_step: int
+    wmax: int
 
     def active_at(self, sample: int) -> bool:
         """Whether training sample ``sample`` (0-based) may prune."""
@@ -238,6 +239,16 @@ class PruningIR:
         done = min(max(sample - self.warmup, 0), self.schedule_samples)
         return 1000 - (1000 - self.target_permille) * done // self.schedule_samples
 
+    def step(self, threshold: int, sample: int, alive: Callable[[], int], synapses: int
+             ) -> tuple[int, bool]:
+        """Before training sample ``sample``: the prune threshold it uses (moved from
+        ``threshold`` by the schedule) and whether it may prune. ``alive()`` gives the number
+        of synapses alive; it is called only when the schedule needs it (a host reads it over
+        the link). The golden model and every host backend take this step."""
+        if self.target_permille and self.active_at(sample):
+            threshold = self.next_threshold(threshold, sample, alive(), synapses)
+        return threshold, self.active_at(sample)
+
     def next_threshold(self, threshold: int, sample: int, alive: int, synapses: int) -> int:
         """The threshold for training sample ``sample``, given the one before and the number
         of synapses alive: with a schedule, raised by ``threshold_step`` (up to the weight
@@ -249,7 +260,7 @@ class PruningIR:
         return threshold
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class LayerIR:
     """One dense layer of LIF/IF neurons, resolved for hardware: the layer of the ``lif_layer``
     family, and the base of every dense layer kind (weights, neurons, the skewed layout)."""
@@ -269,7 +280,7 @@ class LayerIR:
     timestep_bits: int
     counter_bits: int
     weights: np.ndarray = field(repr=False)  # (n_in, n_out) int64, read-only
-    weight_shift: int = 0  # an input spike adds weight << weight_shift
+    weight_shift: int  # an input spike adds weight << weight_shift
 
     # -- derived sizes ---------------------------------------------------------------------
 
@@ -390,18 +401,18 @@ class LayerIR:
         return d
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, kw_only=True)
 class LearningLayerIR(LayerIR):
     """The dense layer of the ``diehl_cook`` family: adaptive thresholds, winner-take-all,
     an on-chip rate encoder, STDP and optional pruning (Diehl & Cook / FSpiNN)."""
 
-    inhibition: str = "none"  # "none" or "wta"
-    theta_increment: int = 0  # 0: fixed thresholds
-    theta_decay_shift: int = 12
-    theta_bits: int = 16
-    encoder: EncoderIR | None = None
-    stdp: StdpIR | None = None  # None: no learning
-    pruning: PruningIR | None = None  # None: every synapse stays
+    inhibition: str  # "none" or "wta"
+    theta_increment: int  # 0: fixed thresholds
+    theta_decay_shift: int
+    theta_bits: int
+    encoder: EncoderIR
+    stdp: StdpIR | None  # None: no learning
+    pruning: PruningIR | None  # None: every synapse stays
 
     @property
     def theta_max(self) -> int:

@@ -31,6 +31,8 @@ SYNC_REPLY = 0x5A
 VERSION = 1
 MAGIC = b"SNNH"
 
+DEFAULT_BAUD = 115200  #: the host link's baud rate unless a build asks for another
+DEFAULT_SPIKE_BUFFER = 512  #: spikes of a run the SoC keeps for READ_SPIKES unless asked
 N_CLASSES = 10  #: class votes the SoC adds up
 LABEL_BITS = 4
 LABEL_NONE = 15  #: a neuron with this label (or any label >= N_CLASSES) does not vote

@@ -26,10 +26,10 @@ from .datasets import check_input_size, load_dataset, sample_order
 from .errors import InputError
 from .export import make_dir
 from .families import require, resolve_layer
-from .golden.blocks.rng import Generators
 from .golden.networks.diehl_cook import LearningState
 from .golden.networks.diehl_cook_fast import run_samples_fast
 from .ir import LayerIR, dump_resolved
+from .modelfile import load_model, save_model
 
 __all__ = ["assign_labels", "predict", "train", "evaluate", "TrainResult", "N_CLASSES",
            "baseline_memory_bits"]
@@ -115,10 +115,7 @@ def train(config_path: str | Path, *, dataset: str = "mnist", samples: int = 600
     fit = _fit(layer, state, order, train_set, curve_points, bar("training", samples))
     curve, tries_total, cycles, train_seconds, connectivity = fit
     assignments = _label(layer, state, label_idx, train_set, bar("labelling", label_samples))
-    saved = ({} if state.alive is None else
-             {"alive": state.alive, "prune_threshold": state.prune_threshold})
-    np.savez(out / "model.npz", weights=state.weights, theta=state.theta,
-             generators=state.gens.states, assignments=assignments, **saved)
+    save_model(out, state, assignments)
     shutil.copyfile(config_path, out / "config.toml")
     dump_resolved(config, layer, out / "resolved_config.json")
     report = _evaluate(layer, state, assignments, test_set, test_samples, bar("testing",
@@ -254,17 +251,15 @@ def evaluate(model_dir: str | Path, *, data_dir: str | Path | None = None,
                          "with snnhw train")
     config: Config = load_config(d / "config.toml")
     layer = resolve_layer(config)
-    saved = np.load(d / "model.npz")
-    state = LearningState(weights=saved["weights"].astype(np.int64),
-                          theta=saved["theta"].astype(np.int64),
-                          gens=Generators(saved["generators"]),
-                          alive=saved["alive"] if "alive" in saved else None,
-                          prune_threshold=int(saved["prune_threshold"])
-                          if "prune_threshold" in saved else 0)
+    require(layer, "evaluate")
+    state, assignments = load_model(d, layer)
+    if assignments is None:
+        raise InputError(f"{d}: the model has no neuron labels (assignments); label it with "
+                         "snnhw run --label N")
     report = json.loads((d / "report.json").read_text()) if (d / "report.json").is_file() else {}
     test_set = load_dataset(report.get("dataset", "mnist"), "test", data_dir)
     bar = progress or (lambda stage, total: (lambda n: None))
-    result = _evaluate(layer, state, saved["assignments"], test_set, test_samples,
+    result = _evaluate(layer, state, assignments, test_set, test_samples,
                        bar("testing", test_samples))
     (d / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -22,6 +22,7 @@ from ..export import make_dir
 from ..families import require, resolve_layer
 from ..fit import DEVICES, check_fit
 from ..ir import LayerIR, dump_resolved
+from ..protocol import DEFAULT_BAUD
 from .ice40_dsp import ICE40_DSP_NS, ice40_dsp_ns
 from .logs import NAME, Progress, _run_plan
 from .report import _failure, _yosys_cells, format_report, parse_nextpnr_report
@@ -32,7 +33,6 @@ __all__ = ["BuildResult", "build", "choose_pll", "synapse_ram", "strip_zero_init
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BAUD = 115200  # docs/host-protocol.md
 DEFAULT_TIMEOUT_MS = 20.0
 
 

@@ -23,6 +23,7 @@ from amaranth.lib.wiring import In, Out
 from ..ir import LayerIR, LearningLayerIR, bits_for, ceil_log2
 from ..protocol import (
     COUNTER_FIELDS,
+    DEFAULT_SPIKE_BUFFER,
     LABEL_BITS,
     LABEL_NONE,
     MEM_HEADER,
@@ -98,7 +99,7 @@ class SoC(wiring.Component):
     """
 
     def __init__(self, layer: LayerIR, *, clk_hz: int, baud: int, timeout_cycles: int,
-                 spike_buffer: int = 512, synapse_ram: str = "block") -> None:
+                 spike_buffer: int = DEFAULT_SPIKE_BUFFER, synapse_ram: str = "block") -> None:
         if synapse_ram not in SYNAPSE_RAMS:
             raise ValueError(f"Synapse RAM must be one of {', '.join(SYNAPSE_RAMS)}, not "
                              f"{synapse_ram!r}")

@@ -30,9 +30,8 @@ import numpy as np
 from ..config import load_config
 from ..errors import InputError
 from ..families import resolve_layer
-from ..golden.blocks.rng import Generators
-from ..golden.networks.diehl_cook import LearningState
 from ..ir import LayerIR
+from ..modelfile import MODEL_FILE, load_model, save_model
 from ..protocol import LABEL_NONE, N_CLASSES, ProtocolError, config_hash
 from ..train import assign_labels, predict
 from .backend import Backend, Counters, Result
@@ -81,7 +80,8 @@ def open_backend(layer: LayerIR, backend: str = "golden", *, port: str | None = 
 
         return RtlBackend(layer, **({"baud": baud} if baud else {}), **options)
     if backend == "serial":
-        from .serialport import DEFAULT_BAUD, SerialBackend
+        from ..protocol import DEFAULT_BAUD
+        from .serialport import SerialBackend
 
         if not port:
             raise InputError("the serial backend needs a port: pass --port or --board")
@@ -174,28 +174,13 @@ class Network:
         """Load a model folder written by ``snnhw train`` (or :meth:`save_model`): its
         state, labels and position in the learning schedule."""
         d = Path(model_dir)
-        path = d / "model.npz"
-        if not path.is_file():
-            raise InputError(f"{d}: not a model folder (no model.npz); train one with snnhw "
-                             "train")
-        if (d / "config.toml").is_file():
+        if (d / MODEL_FILE).is_file() and (d / "config.toml").is_file():
             theirs = resolve_layer(load_config(d / "config.toml"))
             if config_hash(theirs) != config_hash(self.layer):
                 raise InputError(f"{d} holds a model of another network ({theirs.name}, "
                                  f"{theirs.n_in} inputs, {theirs.n_out} neurons) than "
                                  f"{self.layer.name}")
-        with np.load(path) as saved:
-            if saved["weights"].shape != (self.layer.n_in, self.layer.n_out):
-                raise InputError(f"{path}: weights of shape {saved['weights'].shape}, the "
-                                 f"network needs {(self.layer.n_in, self.layer.n_out)}")
-            state = LearningState(
-                weights=saved["weights"].astype(np.int64),
-                theta=saved["theta"].astype(np.int64),
-                gens=Generators(saved["generators"]),
-                alive=saved["alive"].astype(bool) if "alive" in saved else None,
-                prune_threshold=int(saved["prune_threshold"]) if "prune_threshold" in saved
-                else (self.layer.pruning.threshold if self.layer.pruning else 0))
-            assignments = saved["assignments"] if "assignments" in saved else None
+        state, assignments = load_model(d, self.layer)
         self.backend.write_state(state)
         if assignments is not None and (assignments < N_CLASSES).any():
             self.set_labels(assignments)
@@ -212,11 +197,7 @@ class Network:
         state = self.backend.read_state()
         labels = (self.assignments if self.assignments is not None
                   else np.full(self.layer.n_out, LABEL_NONE, dtype=np.int64))
-        saved = ({} if state.alive is None else
-                 {"alive": state.alive, "prune_threshold": state.prune_threshold})
-        np.savez(out / "model.npz", weights=state.weights, theta=state.theta,
-                 generators=state.gens.states, assignments=labels, **saved)
-        return out / "model.npz"
+        return save_model(out, state, labels)
 
     # -- lifetime -------------------------------------------------------------------------
 

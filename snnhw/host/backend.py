@@ -218,11 +218,9 @@ class Backend(abc.ABC):
         p = self._layer.pruning
         if p is None or not learn:
             return False
-        if p.target_permille and p.active_at(sample):
-            self._prune_threshold = p.next_threshold(
-                self._prune_threshold, sample, self.alive_count(),
-                self._layer.n_in * self._layer.n_out)
-        return p.active_at(sample)
+        self._prune_threshold, active = p.step(self._prune_threshold, sample, self.alive_count,
+                                               self._layer.n_in * self._layer.n_out)
+        return active
 
     def read_state(self) -> LearningState:
         """Everything the core keeps between samples, as the golden model holds it."""

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import ToolError
 from ..ir import LayerIR
+from ..protocol import DEFAULT_BAUD
 from .backend import check_layer
 from .framed import FramedBackend, Transport
 
@@ -111,7 +112,7 @@ class RtlBackend(FramedBackend):
     """
 
     def __init__(self, layer: LayerIR, *, out_dir: str | Path | None = None,
-                 baud: int = 115200, bit_cycles: int = 8, timeout_cycles: int | None = None,
+                 baud: int = DEFAULT_BAUD, bit_cycles: int = 8, timeout_cycles: int | None = None,
                  spike_buffer: int = 256, waves: bool = False, timeout: float = 300.0,
                  synapse_ram: str = "block") -> None:
         from amaranth.back import verilog

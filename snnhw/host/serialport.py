@@ -12,11 +12,11 @@ import serial
 from ..boards import Board
 from ..errors import InputError, ToolError
 from ..ir import LayerIR
+from ..protocol import DEFAULT_BAUD
 from .framed import FramedBackend, LinkTimeout, Transport
 
 __all__ = ["SerialTransport", "SerialBackend", "DEFAULT_BAUD", "board_port"]
 
-DEFAULT_BAUD = 115200
 FRAME_TIMEOUT = 0.05  # seconds: longer than the SoC's frame timeout (20 ms on a board)
 POLL = 0.02  # seconds a read of the port waits at most before the deadline is checked
 

@@ -18,6 +18,8 @@ from ..golden.blocks.rng import Generators
 from ..golden.networks.diehl_cook import LearningState, Presentation, run_sample
 from ..ir import LayerIR
 from ..protocol import (
+    DEFAULT_BAUD,
+    DEFAULT_SPIKE_BUFFER,
     LABEL_NONE,
     MEM_HEADER,
     N_CLASSES,
@@ -61,7 +63,7 @@ class FakeSoC(Transport):
 
     name = "the fake SoC"
 
-    def __init__(self, layer: LayerIR, *, spike_buffer: int = 512,
+    def __init__(self, layer: LayerIR, *, spike_buffer: int = DEFAULT_SPIKE_BUFFER,
                  info: Info | None = None) -> None:
         from ..protocol import VERSION, config_hash
 
@@ -71,7 +73,7 @@ class FakeSoC(Transport):
             version=VERSION, config_hash=config_hash(L), n_in=L.n_in, n_out=L.n_out,
             lanes=L.lanes, weight_bits=L.weight_bits, pruning=L.pruning is not None,
             schedule=bool(L.pruning and L.pruning.target_permille), spike_buffer=spike_buffer,
-            clk_hz=12_000_000, baud=115200)
+            clk_hz=12_000_000, baud=DEFAULT_BAUD)
         self.requests: list[tuple[int, bytes]] = []
         self.hook: Callable[[Command | None, bytes, bytes], bytes] | None = None
         self.mem = {s: np.zeros((sp.banks, sp.depth), dtype=np.int64)

@@ -36,7 +36,7 @@ def test_run_learns_labels_infers_and_writes_a_model(tmp_path: Path, data_dir, c
     assert c["cycles"] is None and c["busy_cycles"] > 0
     assert c["presentations"] == round(30 * r["inference"]["presentations_per_sample"])
     model = np.load(out / "model.npz")
-    assert sorted(model.files) == ["assignments", "generators", "theta", "weights"]
+    assert sorted(model.files) == ["assignments", "generators", "theta", "version", "weights"]
     assert model["assignments"].max() < 10
     assert (out / "config.toml").read_text() == CONFIG.read_text()
     assert (out / "resolved_config.json").is_file()

@@ -86,9 +86,9 @@ def pruning_step(layer: LayerIR, state: LearningState, sample: int, *, learn: bo
     p = layer.pruning
     if p is None or not learn:
         return False
-    state.prune_threshold = p.next_threshold(state.prune_threshold, sample,
-                                             int(state.alive.sum()), state.alive.size)
-    return p.active_at(sample)
+    state.prune_threshold, active = p.step(state.prune_threshold, sample,
+                                           lambda: int(state.alive.sum()), state.alive.size)
+    return active
 
 
 

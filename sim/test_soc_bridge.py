@@ -1,5 +1,5 @@
 """The host runtime's rtl backend: the SoC's generated Verilog in Verilator, driven over its
-UART pins by the framed client through the cocotb bridge (snnhw/verify/soc_bridge.py), gives
+UART pins by the framed client through the cocotb bridge (snnhw/host/rtl_bridge.py), gives
 the golden backend's results with ==."""
 
 from __future__ import annotations

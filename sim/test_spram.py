@@ -15,7 +15,7 @@ from amaranth.back import verilog
 from cocotb_tools.runner import get_runner
 
 from snnhw.gateware.spram import SPRAMStore
-from snnhw.verify.runner import find_simulator
+from snnhw.simulators import find_simulator
 
 
 class ICE40:

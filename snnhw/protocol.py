@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ir import LayerIR, ceil_log2
+from .readout import N_CLASSES  # class votes the SoC adds up
 
 __all__ = ["SYNC_REQUEST", "SYNC_REPLY", "VERSION", "MAGIC", "Command", "Status", "Space",
            "SpaceIR", "memory_spaces", "crc16", "crc16_update", "encode_request",
@@ -33,7 +34,6 @@ MAGIC = b"SNNH"
 
 DEFAULT_BAUD = 115200  #: the host link's baud rate unless a build asks for another
 DEFAULT_SPIKE_BUFFER = 512  #: spikes of a run the SoC keeps for READ_SPIKES unless asked
-N_CLASSES = 10  #: class votes the SoC adds up
 LABEL_BITS = 4
 LABEL_NONE = 15  #: a neuron with this label (or any label >= N_CLASSES) does not vote
 VOTE_BITS = 16  #: a class vote (READ_VOTES), wrapping

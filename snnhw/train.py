@@ -30,35 +30,14 @@ from .golden.networks.diehl_cook import LearningState
 from .golden.networks.diehl_cook_fast import run_samples_fast
 from .ir import LayerIR, dump_resolved
 from .modelfile import load_model, save_model
+from .readout import N_CLASSES, assign_labels, predict
 
 __all__ = ["assign_labels", "predict", "train", "evaluate", "TrainResult", "N_CLASSES",
            "baseline_memory_bits"]
 
 log = logging.getLogger(__name__)
 
-N_CLASSES = 10
 Progress = Callable[[str, int], Callable[[int], None]]
-
-
-def assign_labels(counts: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Class of each neuron: the one with its highest mean spike count (ties: lower class).
-    A neuron that never fired gets class 0."""
-    rates = np.zeros((N_CLASSES, counts.shape[1]))
-    for c in range(N_CLASSES):
-        sel = labels == c
-        if sel.any():
-            rates[c] = counts[sel].mean(axis=0)
-    return np.argmax(rates, axis=0)
-
-
-def predict(counts: np.ndarray, assignments: np.ndarray) -> np.ndarray:
-    """Class of each sample: the one whose neurons fired most on average (ties: lower)."""
-    votes = np.zeros((len(counts), N_CLASSES))
-    for c in range(N_CLASSES):
-        sel = assignments == c
-        if sel.any():
-            votes[:, c] = counts[:, sel].mean(axis=1)
-    return np.argmax(votes, axis=1)
 
 
 def baseline_memory_bits(layer: LayerIR) -> int:

@@ -12,7 +12,7 @@ Example::
 
 :class:`Network` follows the schedule of ``snnhw train`` (learning rate from
 ``stdp.eta_at(sample)``, pruning from ``pruning_step``, labels and predictions from
-:func:`snnhw.train.assign_labels` and :func:`snnhw.train.predict`); the backends
+:func:`snnhw.readout.assign_labels` and :func:`snnhw.readout.predict`); the backends
 (:class:`Backend`) hold the state and do the work. ``docs/host-runtime.md`` describes both.
 """
 
@@ -33,7 +33,7 @@ from ..families import resolve_layer
 from ..ir import LayerIR
 from ..modelfile import MODEL_FILE, load_model, save_model
 from ..protocol import LABEL_NONE, N_CLASSES, ProtocolError, config_hash
-from ..train import assign_labels, predict
+from ..readout import assign_labels, predict
 from .backend import Backend, Counters, Result
 from .framed import FramedBackend, LinkTimeout, Transport
 from .golden import GoldenBackend

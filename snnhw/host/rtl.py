@@ -3,7 +3,7 @@ pins with the same frames as a board.
 
 The backend only moves bytes. It builds the SoC (``snnhw.gateware.soc.SoC``) into Verilog,
 starts the simulation in a thread (the simulator is a subprocess of cocotb's runner) with the
-bench :mod:`snnhw.verify.soc_bridge`, and accepts that bench's connection on a localhost TCP
+bench :mod:`snnhw.host.rtl_bridge`, and accepts that bench's connection on a localhost TCP
 socket. Closing the backend closes the socket, which ends the simulation.
 """
 
@@ -27,7 +27,7 @@ __all__ = ["RtlBackend", "SocketTransport", "TOP"]
 log = logging.getLogger(__name__)
 
 TOP = "snnhw_soc"
-BRIDGE = "snnhw.verify.soc_bridge"
+BRIDGE = "snnhw.host.rtl_bridge"
 
 
 class SocketTransport(Transport):
@@ -119,8 +119,8 @@ class RtlBackend(FramedBackend):
         from cocotb_tools.runner import get_runner
 
         from ..gateware.soc import SoC
-        from ..verify.runner import find_simulator
-        from ..verify.soc_bridge import ENV_ADDRESS, ENV_BIT_CYCLES
+        from ..simulators import find_simulator
+        from .rtl_bridge import ENV_ADDRESS, ENV_BIT_CYCLES
 
         check_layer(layer)
         self.out_dir = out = Path(out_dir or Path("build") / "rtl" / layer.name).resolve()

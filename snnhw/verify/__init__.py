@@ -1,5 +1,6 @@
 """Verify generated Verilog against the golden model with cocotb (Verilator or Icarus)."""
 
-from .runner import VerifyResult, find_simulator, verify
+from ..simulators import find_simulator
+from .runner import VerifyResult, verify
 
 __all__ = ["VerifyResult", "verify", "find_simulator"]

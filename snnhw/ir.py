@@ -18,6 +18,7 @@ Neuron ``j`` belongs to lane ``j % P`` and neuron group ``k = j // P`` (``P`` la
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ import numpy as np
 from .config import Config, toml_value, weight_range
 from .errors import ConfigError
 
-__all__ = ["MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR", "LearningLayerIR",
+__all__ = ["Space", "SPACE_MEMORY", "MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR",
+           "LearningLayerIR",
            "NetworkIR", "resolve_dense_layer", "resolve_learning_layer", "dump_resolved",
            "trace_table", "ceil_log2", "bits_for", "from_twos", "xorshift16",
            "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states",
@@ -88,6 +90,26 @@ def spram_holds(mem: MemoryIR) -> bool:
 def bits_for(n: int) -> int:
     """Bits to hold the unsigned value ``n`` (at least 1)."""
     return max(1, int(n).bit_length())
+
+
+class Space(enum.IntEnum):
+    """The memories a host reads and writes, by number: the host port of a core
+    (``snnhw.gateware``) and WRITE_MEM / READ_MEM of the host link (docs/host-protocol.md)
+    take these numbers. Each names a memory of :attr:`LayerIR.memories` (:data:`SPACE_MEMORY`),
+    which gives its banks, depth and width; LABELS is the SoC's label table."""
+
+    WEIGHT = 0  #: a weight bank; bank, word (``LayerIR.weight_location``)
+    STATE = 1  #: a lane's neuron state; bank is the lane, word the neuron group
+    THETA = 2  #: learning: a lane's adaptive thresholds; bank is the lane, word the group
+    ENC_GEN = 3  #: learning: the encoder's list-slot generators; bank, input group
+    IN_GEN = 4  #: learning: the per-input rounding generators; bank, input group
+    ALIVE = 5  #: pruning: bank, word of the alive bitmap (``LearningLayerIR.alive_location``)
+    LABELS = 6  #: the SoC's neuron labels (its vote table)
+
+
+#: The memory of :attr:`LayerIR.memories` each core space exposes.
+SPACE_MEMORY = {Space.WEIGHT: "weights", Space.STATE: "state", Space.THETA: "theta",
+                Space.ENC_GEN: "enc_gen", Space.IN_GEN: "in_gen", Space.ALIVE: "alive"}
 
 
 @dataclass(frozen=True)
@@ -358,6 +380,11 @@ class LayerIR:
     def memory_images(self) -> dict[str, np.ndarray]:
         """The initial contents of the memories that start non-zero, bank by bank."""
         return {"weights": self.weight_banks()}
+
+    def host_spaces(self) -> dict[Space, MemoryIR]:
+        """The memories the core's host port reaches, by space, in space order."""
+        mems = {m.name: m for m in self.memories}
+        return {s: mems[n] for s, n in SPACE_MEMORY.items() if n in mems}
 
     @property
     def total_memory_bits(self) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import LayerIR, ceil_log2
+from .ir import LayerIR, LearningLayerIR, Space, ceil_log2
 from .readout import N_CLASSES  # class votes the SoC adds up
 
 __all__ = ["SYNC_REQUEST", "SYNC_REPLY", "VERSION", "MAGIC", "Command", "Status", "Space",
@@ -71,19 +71,6 @@ class Status(enum.IntEnum):
     SAMPLE_LOADED = 7  #: LOAD_SAMPLE while a sample waits for RUN
 
 
-class Space(enum.IntEnum):
-    """Memories a host reaches with WRITE_MEM and READ_MEM. 0-5 are the learning core's
-    (``snnhw.gateware.learning.LearnSpace``), LABELS is the SoC's vote table."""
-
-    WEIGHT = 0
-    STATE = 1
-    THETA = 2
-    ENC_GEN = 3
-    IN_GEN = 4
-    ALIVE = 5
-    LABELS = 6
-
-
 class ProtocolError(Exception):
     """A reply that breaks the protocol, or an error status (``status`` is set then)."""
 
@@ -117,19 +104,10 @@ class SpaceIR:
         return word_bytes(self.width)
 
 
-def memory_spaces(layer: LayerIR) -> dict[Space, SpaceIR]:
-    """The spaces a SoC built from ``layer`` has, with their sizes."""
-    P, npl = layer.lanes, layer.npl
-    nig = layer.nig
-    state_bits = sum(b for _, b, _ in layer.learning_state_fields())
-    spaces = [SpaceIR(Space.WEIGHT, P, layer.bank_depth, layer.weight_bits),
-              SpaceIR(Space.STATE, P, npl, state_bits),
-              SpaceIR(Space.THETA, P, npl, layer.theta_bits),
-              SpaceIR(Space.ENC_GEN, P, nig, 16),
-              SpaceIR(Space.IN_GEN, P, nig, 16)]
-    if layer.pruning:
-        spaces.append(SpaceIR(Space.ALIVE, P, layer.n_in * layer.alive_stride,
-                              layer.pruning.chunk_bits))
+def memory_spaces(layer: LearningLayerIR) -> dict[Space, SpaceIR]:
+    """The spaces a SoC built from ``layer`` has, with their sizes: the learning core's host
+    spaces (:meth:`LayerIR.host_spaces`) and the SoC's label table."""
+    spaces = [SpaceIR(s, m.count, m.depth, m.width) for s, m in layer.host_spaces().items()]
     spaces.append(SpaceIR(Space.LABELS, 1, layer.n_out, LABEL_BITS))
     return {s.space: s for s in spaces}
 

@@ -6,15 +6,16 @@ from amaranth import signed, unsigned
 from amaranth.lib import data, enum, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..ir import Space as IRSpace
+
 __all__ = ["Space", "event_layout", "spike_layout", "state_layout", "HostPortSignature",
            "CountersSignature", "COUNTER_NAMES"]
 
 
-class Space(enum.Enum, shape=1):
-    """Which memory a host access addresses."""
-
-    WEIGHT = 0  #: a weight bank; ``bank`` selects it, ``addr`` is the word in it
-    STATE = 1  #: a lane's neuron state; ``bank`` is the lane, ``addr`` the neuron group
+#: Which memory a host access of the neuron core addresses: the spaces of
+#: :class:`snnhw.ir.Space` it has (WEIGHT: ``bank`` selects the bank, ``addr`` the word;
+#: STATE: ``bank`` is the lane, ``addr`` the neuron group), as an Amaranth enum (1 bit).
+Space = enum.Enum("Space", [(s.name, s.value) for s in (IRSpace.WEIGHT, IRSpace.STATE)])
 
 
 def event_layout(index_bits: int) -> data.StructLayout:

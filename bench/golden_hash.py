@@ -218,12 +218,15 @@ def main(argv=None) -> int:
         Path(args.out).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     if args.compare:
         other = json.loads(Path(args.compare).read_text())
-        diff = [f"{c}: {k}" for c in sorted(set(result) | set(other))
-                for k in sorted(set(result.get(c, {})) | set(other.get(c, {})))
-                if result.get(c, {}).get(k) != other.get(c, {}).get(k)]
+        new = sorted(set(result) - set(other))  # configs added since: nothing to compare
+        diff = [f"{c}: {k}" for c in sorted(other)
+                for k in sorted(set(result.get(c, {})) | set(other[c]))
+                if result.get(c, {}).get(k) != other[c].get(k)]
+        for c in new:
+            print(f"NEW {c} (not in {args.compare})")
         for d in diff:
             print(f"DIFFERS {d}")
-        print(f"{len(diff)} of {sum(len(v) for v in result.values())} hashes differ")
+        print(f"{len(diff)} of {sum(len(v) for v in other.values())} hashes differ")
         return 1 if diff else 0
     return 0
 

@@ -211,6 +211,12 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
     ),
 }
 
+#: The sections that describe a layer: given at the top level (one layer, the form of the
+#: first configs), or inside each ``[[layer]]`` table (the ordered-layers form).
+LAYER_SECTIONS = ("neurons", "synapses", "stdp", "pruning")
+#: Layer kinds of the ``[[layer]]`` form (``kind`` key; the default is the first).
+LAYER_KINDS = ("dense",)
+
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -296,8 +302,25 @@ class HardwareConfig:
 
 
 @dataclass(frozen=True)
+class LayerConfig:
+    """One layer of the ordered-layers form: its kind and its sections."""
+
+    kind: str
+    neurons: NeuronsConfig
+    synapses: SynapsesConfig
+    stdp: StdpConfig
+    pruning: PruningConfig
+
+
+@dataclass(frozen=True)
 class Config:
-    """A checked network configuration. Build one with :func:`load_config`."""
+    """A checked network configuration. Build one with :func:`load_config`.
+
+    ``layers`` lists the layers in order. A config in the single-layer form (top-level
+    ``[neurons]``, ``[synapses]``, ``[stdp]``, ``[pruning]``) has one ``"dense"`` layer made
+    of those sections; the same sections stay reachable as ``neurons`` ... ``pruning`` (the
+    first layer's), which is what the single-layer families read.
+    """
 
     network: NetworkConfig
     input: InputConfig
@@ -308,6 +331,7 @@ class Config:
     pruning: PruningConfig
     hardware: HardwareConfig
     base_dir: Path = Path(".")
+    layers: tuple[LayerConfig, ...] = ()
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         """The configuration with every default filled in, as plain TOML-able data."""
@@ -480,15 +504,67 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path | str = ".") -> Confi
     ConfigError
         Listing every problem found, one line each.
     """
+    if not isinstance(raw, Mapping):
+        raise ConfigError([f"<top level>: must be a table, not {type(raw).__name__}"])
+    if "layer" not in raw:
+        config = _parse_sections(raw, base_dir)
+        first = LayerConfig("dense", *(getattr(config, s) for s in LAYER_SECTIONS))
+        return dataclasses.replace(config, layers=(first,))
+    return _parse_layers(raw, base_dir)
+
+
+def _parse_layers(raw: Mapping[str, Any], base_dir: Path | str) -> Config:
+    """The ordered-layers form: ``[[layer]]`` tables, each with a ``kind`` and its layer
+    sections; every message about a layer's key names it ``layer[k].section.key``."""
+    layers = raw["layer"]
+    if not isinstance(layers, list) or not layers or not all(isinstance(t, Mapping)
+                                                             for t in layers):
+        raise ConfigError(["layer: must be one or more [[layer]] tables"])
+    errors = [f"{s}: give it inside [[layer]], not at the top level, when the config has "
+              "[[layer]] tables" for s in LAYER_SECTIONS if s in raw]
+    kinds = []
+    for k, table in enumerate(layers):
+        kind = table.get("kind", LAYER_KINDS[0])
+        if kind not in LAYER_KINDS:
+            allowed = " or ".join(f'"{x}"' for x in LAYER_KINDS)
+            errors.append(f"layer[{k}].kind = {toml_value(kind)}: must be {allowed}")
+        kinds.append(kind)
+        errors += [f"layer[{k}].{key}: unknown key; allowed in [[layer]]: kind, "
+                   f"{', '.join(LAYER_SECTIONS)}" for key in table
+                   if key != "kind" and key not in LAYER_SECTIONS]
+    if len(layers) > 1:
+        errors.append(f"layer: {len(layers)} layers; the network families so far "
+                      f"({', '.join(LAYER_KINDS)}) are built of one [[layer]]")
+    if errors:
+        raise ConfigError(errors)
+    top = {s: v for s, v in raw.items() if s != "layer"}
+    parsed = []
+    for k, table in enumerate(layers):
+        flat = top | {s: table[s] for s in LAYER_SECTIONS if s in table}
+        try:
+            config = _parse_sections(flat, base_dir)
+        except ConfigError as e:
+            raise ConfigError([_in_layer(line, k) for line in e.errors]) from None
+        parsed.append(LayerConfig(kinds[k], *(getattr(config, s) for s in LAYER_SECTIONS)))
+    return dataclasses.replace(config, layers=tuple(parsed))
+
+
+def _in_layer(line: str, k: int) -> str:
+    """A message about a layer section's key, named as the ``[[layer]]`` form spells it."""
+    for s in LAYER_SECTIONS:
+        if line.startswith((f"{s}.", f"{s}:", f"{s} =")):
+            return f"layer[{k}].{line}"
+    return line
+
+
+def _parse_sections(raw: Mapping[str, Any], base_dir: Path | str) -> Config:
     errors: list[str] = []
     checked: dict[str, dict[str, Any]] = {s: {} for s in SCHEMA}
     explicit: set[str] = set()
     malformed: set[str] = set()  # sections given as non-tables: their keys are not "missing"
-    if not isinstance(raw, Mapping):
-        raise ConfigError([f"<top level>: must be a table, not {type(raw).__name__}"])
     for section, value in raw.items():
         if section not in SCHEMA:
-            errors.append(f"{section}: unknown section; allowed: {', '.join(SCHEMA)}")
+            errors.append(f"{section}: unknown section; allowed: {', '.join(SCHEMA)}, layer")
             continue
         if not isinstance(value, Mapping):
             errors.append(f"{section} = {toml_value(value)}: must be a table ([{section}])")

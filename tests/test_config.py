@@ -131,7 +131,7 @@ def test_unknown_key_lists_allowed_keys():
 def test_unknown_section_lists_allowed_sections():
     with pytest.raises(ConfigError, match=exactly(
             "learning: unknown section; allowed: network, input, neurons, synapses, encoder, "
-            "stdp, pruning, hardware")):
+            "stdp, pruning, hardware, layer")):
         parse_config(minimal(learning={"rate": 1}))
 
 
@@ -314,3 +314,50 @@ def test_config_md_is_generated():
     generated = text.split(BEGIN)[1].split(END)[0]
     assert generated.strip("\n") == config_markdown().strip("\n"), (
         "docs/config.md is stale; run: python docs/gen_config_md.py")
+
+
+# -- the ordered-layers form ([[layer]]) ---------------------------------------------------
+
+LAYERED = ROOT / "tests" / "data" / "host_tiny_20x6_layers.toml"
+
+
+def test_layer_form_resolves_like_the_single_layer_form():
+    """The same network in both forms: equal sections, one "dense" layer, and the same IR
+    (weights, generator states, memories)."""
+    from snnhw.families import resolve
+
+    flat, layered = load_config(ROOT / "tests" / "data" / "host_tiny_20x6.toml"), load_config(
+        LAYERED)
+    assert layered.to_dict() == flat.to_dict()
+    assert [layer.kind for layer in layered.layers] == ["dense"] == [
+        layer.kind for layer in flat.layers]
+    assert layered.layers[0].neurons == flat.neurons == layered.neurons
+    a, b = resolve(flat), resolve(layered)
+    assert (a.family, len(a.layers)) == (b.family, len(b.layers)) == ("diehl_cook", 1)
+    assert np.array_equal(a.layer.weights, b.layer.weights)
+    assert np.array_equal(a.layer.encoder.generator_states, b.layer.encoder.generator_states)
+    assert a.layer.memories == b.layer.memories
+
+
+@pytest.mark.parametrize("layers, top, message", [
+    ([{"neurons": {"threshold": 100}}], {},
+     "layer[0].neurons.count: required key is missing (neurons, 1 to 65536)"),
+    ([{"kind": "conv", "neurons": {"count": 8, "threshold": 100}}], {},
+     'layer[0].kind = "conv": must be "dense"'),
+    ([{"neurons": {"count": 8, "threshold": 100}, "pool": {}}], {},
+     "layer[0].pool: unknown key; allowed in [[layer]]: kind, neurons, synapses, stdp, pruning"),
+    ([{"neurons": {"count": 8, "threshold": 100}}] * 2, {},
+     "layer: 2 layers; the network families so far (dense) are built of one [[layer]]"),
+    ([{"neurons": {"count": 8, "threshold": 100}}], {"neurons": {"count": 8}},
+     "neurons: give it inside [[layer]], not at the top level, when the config has [[layer]] "
+     "tables"),
+    ([{"neurons": {"count": 8, "threshold": 100}, "synapses": {"weight_bits": 99}}], {},
+     "layer[0].synapses.weight_bits = 99: must be 1 to 16"),
+    ("dense", {}, "layer: must be one or more [[layer]] tables"),
+], ids=["missing-key", "bad-kind", "unknown-section", "two-layers", "mixed-forms",
+        "bad-value", "not-tables"])
+def test_layer_form_errors_name_the_layer(layers, top, message):
+    raw = {"input": {"size": 16}, "layer": layers, **top}
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw)
+    assert message in e.value.errors, e.value.errors

@@ -72,7 +72,8 @@ def _configs(root: Path) -> list[Path]:
 
 def _is_learning(path: Path) -> bool:
     doc = tomllib.loads(path.read_text())
-    return bool(doc.get("stdp", {}).get("enabled", False))
+    first = (doc.get("layer") or [doc])[0]  # the [[layer]] form keeps stdp in its layer
+    return bool(first.get("stdp", {}).get("enabled", False))
 
 
 def _images(n_in: int, n: int, seed: int, mnist) -> np.ndarray:

@@ -24,7 +24,6 @@ from .ir import (
     LayerIR,
     LearningLayerIR,
     NetworkIR,
-    bits_for,
     resolve_dense_layer,
     resolve_learning_layer,
 )
@@ -153,13 +152,12 @@ def _refuse_dc(verb: str, layer: LearningLayerIR, source: str) -> list[str]:
 
 
 def _dc_layouts(layer: LearningLayerIR) -> dict[str, list]:
-    t = layer.encoder.steps
     return {
         "i_pixel__payload": [["value", 8]],
-        "o_spike__payload": [["neuron", layer.neuron_bits], ["timestep", bits_for(max(1, t - 1))],
+        "o_spike__payload": [["neuron", layer.neuron_bits], ["timestep", layer.t_bits],
                              ["attempt", 4]],
         "state_word": [["v", layer.membrane_bits], ["ref", layer.ref_bits],
-                       ["count", bits_for(t)]],
+                       ["count", layer.count_bits]],
     }
 
 

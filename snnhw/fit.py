@@ -34,7 +34,7 @@ from math import ceil
 from typing import Any
 
 from .errors import InputError
-from .ir import LayerIR, MemoryIR, bits_for, spram_holds, spram_layout
+from .ir import LayerIR, MemoryIR, spram_holds, spram_layout
 from .protocol import (
     DEFAULT_SPIKE_BUFFER,
     LABEL_BITS,
@@ -96,7 +96,7 @@ def soc_memories(layer: LayerIR, spike_buffer: int = DEFAULT_SPIKE_BUFFER
 
     A spike is stored as its ``SPIKE_BYTES`` wire bytes, but only its neuron, timestep and
     attempt bits vary; yosys drops the constant bits, so the memory is that narrow."""
-    spike_bits = layer.neuron_bits + bits_for(max(1, layer.encoder.steps - 1)) + 4
+    spike_bits = layer.neuron_bits + layer.t_bits + 4
     assert spike_bits <= 8 * SPIKE_BYTES
     return (MemoryIR("frame", 1, max_payload(layer), 8),
             MemoryIR("spikes", 1, spike_buffer, spike_bits),

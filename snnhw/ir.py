@@ -446,6 +446,29 @@ class LearningLayerIR(LayerIR):
         return 2**self.theta_bits - 1
 
     @property
+    def t_bits(self) -> int:
+        """Bits of a timestep within a presentation (``0 .. steps - 1``): the spikes' timestep
+        field and the last-spike words."""
+        return bits_for(max(1, self.encoder.steps - 1))
+
+    @property
+    def count_bits(self) -> int:
+        """Bits of a neuron's spike count in a presentation (``0 .. steps``)."""
+        return bits_for(self.encoder.steps)
+
+    @property
+    def alive_count_bits(self) -> int:
+        """Bits of the count of alive synapses (``0 .. n_in * n_out``)."""
+        return bits_for(self.n_in * self.n_out)
+
+    @property
+    def dividend_bits(self) -> int:
+        """Bits of the normalisation divider's dividend, ``normalize_target << 16`` (1 without
+        normalisation): the divider takes one cycle per bit."""
+        s = self.stdp
+        return bits_for(s.normalize_target << 16) if s is not None and s.normalize_target else 1
+
+    @property
     def chunks(self) -> int:
         """Alive-bitmap words per row and lane (pruning): ``ceil(NPL / chunk_bits)``."""
         return -(-self.npl // self.pruning.chunk_bits) if self.pruning else 0
@@ -460,11 +483,10 @@ class LearningLayerIR(LayerIR):
     def learning_state_fields(self) -> list[tuple[str, int, bool]]:
         """The learning core's per-neuron state word, from bit 0 up: ``(name, bits, signed)``.
         With pre-spike depression it also holds the last post spike and a generator."""
-        t = self.encoder.steps
         fields = [("v", self.membrane_bits, True), ("ref", self.ref_bits, False),
-                  ("count", bits_for(t), False)]
+                  ("count", self.count_bits, False)]
         if self.stdp is not None and self.stdp.eta_pre:
-            fields += [("post_valid", 1, False), ("post_t", bits_for(max(1, t - 1)), False),
+            fields += [("post_valid", 1, False), ("post_t", self.t_bits, False),
                        ("gen", 16, False)]
         return fields
 
@@ -488,7 +510,6 @@ class LearningLayerIR(LayerIR):
     def memories(self) -> tuple[MemoryIR, ...]:
         """The learning core's memories (docs/semantics.md, section 21)."""
         P, nig = self.lanes, self.nig
-        t_bits = bits_for(max(1, self.encoder.steps - 1))
         slot_bits = sum(bits for _, bits in self.slot_fields())
         return (
             MemoryIR("weights", P, self.bank_depth, self.weight_bits),
@@ -497,7 +518,7 @@ class LearningLayerIR(LayerIR):
             MemoryIR("list", P, nig, slot_bits + 8),
             MemoryIR("enc_gen", P, nig, 16),
             MemoryIR("in_gen", P, nig, 16),
-            MemoryIR("last", P, nig, 1 + t_bits),
+            MemoryIR("last", P, nig, 1 + self.t_bits),
             MemoryIR("events", P, 2 * nig, slot_bits),
             MemoryIR("trace_rom", 1, self.stdp.trace_depth, 8, async_read=True),
         ) + ((MemoryIR("alive", P, self.n_in * self.alive_stride, self.pruning.chunk_bits),)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ...ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
+from ...ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR
 
 __all__ = ["presentation_cycles", "ideal_presentation_cycles", "ENC_TAIL", "FIRE_DRAIN",
            "COL_TAIL", "NORM_FIXED", "END_TAIL"]
@@ -60,7 +60,7 @@ def presentation_cycles(layer: LayerIR, nonzero: int, events: Sequence[int],
     if learn:
         t += npl + 1  # DECAY: the last op's write lands a cycle after its issue
         if layer.stdp is not None and layer.stdp.normalize_target:
-            db = bits_for(layer.stdp.normalize_target << 16)
+            db = layer.dividend_bits
             t += layer.padded_out + 1 + fired * (2 * nig + db + NORM_FIXED)
     return t + 1 + END_TAIL
 

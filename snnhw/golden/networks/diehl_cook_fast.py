@@ -11,7 +11,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from ...ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR, bits_for
+from ...ir import COL_TAIL, ENC_TAIL, END_TAIL, FIRE_DRAIN, NORM_FIXED, LayerIR
 from ..blocks.normalize import K_MAX
 from ..blocks.rng import PERIOD, SEQUENCE
 from .diehl_cook import LearningState, pruning_step
@@ -302,7 +302,7 @@ def _params(layer: LayerIR) -> tuple:
             _ROUNDING[s.rounding] if s else 0, s.x_tar if s else 0,
             s.normalize_target if s else 0, layer.wmax, layer.lanes, layer.npl,
             layer.nig, layer.padded_out,
-            bits_for(s.normalize_target << 16) if s and s.normalize_target else 1,
+            layer.dividend_bits,
             s.eta_pre if s else 0, s.adaptive if s else False,
             s.potentiation_shift if s else 0, layer.pruning is not None,
             layer.pruning.chunk_bits if layer.pruning else 1,

@@ -44,6 +44,7 @@ class SpikeBuffer(wiring.Component):
     """
 
     def __init__(self, *, spike_layout: data.StructLayout, depth: int, max_total: int) -> None:
+        self._MustUse__silence = True  # not elaborated if a check fails: don't warn about it
         if not isinstance(spike_layout, data.StructLayout) or \
                 set(spike_layout.members) != {"neuron", "timestep", "attempt"}:
             raise TypeError(f"Spike layout must be a StructLayout of neuron, timestep and "
@@ -55,6 +56,7 @@ class SpikeBuffer(wiring.Component):
             raise ValueError(f"Depth must be a positive integer, not {depth!r}")
         if not isinstance(max_total, int) or max_total < 0:
             raise ValueError(f"Maximum total must be a non-negative integer, not {max_total!r}")
+        self._MustUse__silence = False
         self._depth = depth
         self._max_total = max_total
         super().__init__({

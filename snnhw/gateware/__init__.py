@@ -1,5 +1,5 @@
 """Amaranth 0.5 components of the generated hardware. They read only :mod:`snnhw.ir`."""
 
-from .core import NeuronCore
+from .networks.lif_layer import NeuronCore
 
 __all__ = ["NeuronCore"]

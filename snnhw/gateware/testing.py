@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..ir import from_twos
-from .core import NeuronCore
 from .layouts import Space
+from .networks.lif_layer import NeuronCore
 
 __all__ = ["stream_put", "stream_get", "run_events", "host_write", "host_read", "read_state",
            "learning_sample", "learning_read", "learning_write"]

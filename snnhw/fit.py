@@ -1,7 +1,7 @@
 """Does a design's memory fit the FPGA? Checked before synthesis, from the IR alone.
 
 Each memory of the learning core (:attr:`snnhw.ir.LayerIR.memories`) and of the SoC around it
-(frame buffer, spike buffer, labels: :func:`soc_memories`) goes where yosys'
+(frame buffer, spike buffer, labels: :func:`snnhw.protocol.soc_memories`) goes where yosys'
 ``memory_libmap`` would put it, by the same cost model (yosys ``passes/memory/memory_libmap.cc``
 and the primitive libraries in ``share/ice40``, ``share/lattice``): every shape of the
 device's RAM primitives is tried, and the cheapest of block RAM, LUT RAM (ECP5) and flip-flops
@@ -35,18 +35,9 @@ from typing import Any
 
 from .errors import InputError
 from .ir import LayerIR, MemoryIR, spram_holds, spram_layout
-from .protocol import (
-    DEFAULT_SPIKE_BUFFER,
-    LABEL_BITS,
-    N_CLASSES,
-    SPIKE_BYTES,
-    VOTE_BITS,
-    max_payload,
-)
+from .protocol import DEFAULT_SPIKE_BUFFER, soc_memories
 
-__all__ = ["Device", "DEVICES", "Placement", "FitReport", "FitError", "soc_memories",
-           "estimate", "check_fit"]
-
+__all__ = ["Device", "DEVICES", "Placement", "FitReport", "FitError", "estimate", "check_fit"]
 
 
 class FitError(InputError):
@@ -86,21 +77,6 @@ DEVICES = {d.name: d for d in (
     Device("LFE5UM5G-85F-8BG554I", "ecp5", bram=208, bram_bits=18432,
            bram_shapes=_ECP5_BRAM, bram_cost=128, lutram_shape=(16, 4, 0), lutram_cost=4),
 )}
-
-
-def soc_memories(layer: LayerIR, spike_buffer: int = DEFAULT_SPIKE_BUFFER
-                 ) -> tuple[MemoryIR, ...]:
-    """The SoC's own memories (``SoC.elaborate``): the request frame buffer, the spikes of a
-    run, and the neurons' labels followed by the class votes (one memory of
-    ``VOTE_BITS``-bit words).
-
-    A spike is stored as its ``SPIKE_BYTES`` wire bytes, but only its neuron, timestep and
-    attempt bits vary; yosys drops the constant bits, so the memory is that narrow."""
-    spike_bits = layer.neuron_bits + layer.t_bits + 4
-    assert spike_bits <= 8 * SPIKE_BYTES
-    return (MemoryIR("frame", 1, max_payload(layer), 8),
-            MemoryIR("spikes", 1, spike_buffer, spike_bits),
-            MemoryIR("labels", 1, layer.n_out + N_CLASSES, max(LABEL_BITS, VOTE_BITS)))
 
 
 @dataclass(frozen=True)
@@ -190,7 +166,7 @@ def estimate(layer: LayerIR, device: str | Device,
     # where the device has SPRAM, the weights go there (snnhw.build.synapse_ram), and the
     # pruning bitmap if its words fit (LearningCore.alive_in_spram)
     mems = tuple(replace(m, huge=True) if dev.spram and spram_holds(m) else m
-                 for m in layer.memories) + soc_memories(layer, spike_buffer)
+                 for m in layer.memories) + tuple(soc_memories(layer, spike_buffer).values())
     return FitReport(dev, tuple(place(m, dev) for m in mems))
 
 

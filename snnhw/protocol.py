@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import LayerIR, LearningLayerIR, Space, ceil_log2
+from .ir import LayerIR, LearningLayerIR, MemoryIR, Space, ceil_log2
 from .readout import N_CLASSES  # class votes the SoC adds up
 
 __all__ = ["SYNC_REQUEST", "SYNC_REPLY", "VERSION", "MAGIC", "Command", "Status", "Space",
-           "SpaceIR", "memory_spaces", "crc16", "crc16_update", "encode_request",
+           "SpaceIR", "memory_spaces", "soc_memories", "crc16", "crc16_update", "encode_request",
            "encode_reply", "decode_reply", "Info", "Params", "RunReply", "Counters",
            "SPIKE_BYTES", "N_CLASSES", "LABEL_NONE", "LABEL_BITS", "VOTE_BITS", "max_payload",
            "config_hash", "ProtocolError", "word_bytes", "MEM_HEADER", "READ_HEADER",
@@ -115,6 +115,24 @@ def memory_spaces(layer: LearningLayerIR) -> dict[Space, SpaceIR]:
 def max_payload(layer: LayerIR) -> int:
     """The SoC's frame buffer: the longest request payload it takes (a power of two)."""
     return 1 << max(10, ceil_log2(layer.n_in))
+
+
+def soc_memories(layer: LearningLayerIR, spike_buffer: int = DEFAULT_SPIKE_BUFFER
+                 ) -> dict[str, MemoryIR]:
+    """The SoC's own memories, by name: the request frame buffer, the spikes of a run, and
+    the neurons' labels followed by the class votes (one memory of ``VOTE_BITS``-bit words).
+    :class:`snnhw.gateware.soc.SoC` makes them from these sizes, and :mod:`snnhw.fit` counts
+    their block RAM.
+
+    A spike is stored as its ``SPIKE_BYTES`` wire bytes, but only its neuron, timestep and
+    attempt bits vary; yosys drops the constant bits, so the memory is that narrow."""
+    spike_bits = layer.neuron_bits + layer.t_bits + 4
+    assert spike_bits <= 8 * SPIKE_BYTES
+    mems = (MemoryIR("frame", 1, max_payload(layer), 8),
+            MemoryIR("spikes", 1, spike_buffer, spike_bits),
+            MemoryIR("labels", 1, layer.n_out + N_CLASSES, max(LABEL_BITS, VOTE_BITS)))
+    return {m.name: m for m in mems}
+
 
 
 def config_hash(layer: LayerIR) -> int:

@@ -43,6 +43,7 @@ from ..protocol import (
     config_hash,
     max_payload,
     memory_spaces,
+    soc_memories,
 )
 from .blocks.crc import CRC_INIT, CRC16Update
 from .blocks.spike_buffer import SpikeBuffer
@@ -147,18 +148,19 @@ class SoC(wiring.Component):
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.busy.eq(~core.idle)]
 
         # -- memories: the request's payload, the neurons' labels and votes, the run's spikes --
-        m.submodules.frame = frame = memory.Memory(shape=unsigned(8), depth=max_payload(L),
-                                                   init=[])
+        mems = soc_memories(L, self._spike_buffer)  # their sizes, as snnhw.fit counts them
+        m.submodules.frame = frame = memory.Memory(shape=unsigned(mems["frame"].width),
+                                                   depth=mems["frame"].depth, init=[])
         # the labels, then the votes of the N_CLASSES classes (16 bits, valid while vote_ok)
         m.submodules.labels = labels = memory.Memory(
-            shape=unsigned(VOTE_BITS), depth=L.n_out + N_CLASSES,
+            shape=unsigned(mems["labels"].width), depth=mems["labels"].depth,
             init=[LABEL_NONE] * L.n_out + [0] * N_CLASSES)
         # spikes emitted in the run: one a timestep at most (winner-take-all), so at most
         # max_tries * steps, far below the u32 of the reply, where it would saturate
         max_spikes = L.encoder.max_tries * L.encoder.steps
         assert max_spikes < 2**32 - 1
         m.submodules.spikes = spikes = SpikeBuffer(
-            spike_layout=core.o_spike.payload.shape(), depth=self._spike_buffer,
+            spike_layout=core.o_spike.payload.shape(), depth=mems["spikes"].depth,
             max_total=max_spikes)
         m.submodules.crc = crc_unit = CRC16Update()
 

@@ -15,7 +15,7 @@ from amaranth.back import verilog
 from .config import Config
 from .errors import ConfigError, OutputError
 from .gateware import NeuronCore
-from .gateware.learning import LearningCore
+from .gateware.networks.diehl_cook import LearningCore
 from .ir import LayerIR, bits_for, dump_resolved, resolve
 
 __all__ = ["Generated", "generate", "top_name", "write_memh", "verilog_ports"]

@@ -71,7 +71,7 @@ class Status(enum.IntEnum):
 
 class Space(enum.IntEnum):
     """Memories a host reaches with WRITE_MEM and READ_MEM. 0-5 are the learning core's
-    (``snnhw.gateware.learning.LearnSpace``), LABELS is the SoC's vote table."""
+    (``snnhw.gateware.networks.diehl_cook.LearnSpace``), LABELS is the SoC's vote table."""
 
     WEIGHT = 0
     STATE = 1

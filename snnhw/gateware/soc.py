@@ -45,7 +45,7 @@ from ..protocol import (
     memory_spaces,
 )
 from .common import times_const
-from .learning import SYNAPSE_RAMS, LearningCore, LearnSpace
+from .networks.diehl_cook import SYNAPSE_RAMS, LearningCore, LearnSpace
 from .uart import UARTReceiver, UARTTransmitter, baud_divisor
 
 __all__ = ["SoC"]

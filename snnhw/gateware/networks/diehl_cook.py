@@ -25,10 +25,10 @@ from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
-from .common import at_most_one, saturating_counters, times_const
-from .layouts import COUNTER_NAMES, CountersSignature
-from .spram import SPRAMStore
+from ...ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
+from ..common import at_most_one, saturating_counters, times_const
+from ..layouts import COUNTER_NAMES, CountersSignature
+from ..spram import SPRAMStore
 
 __all__ = ["LearningCore", "LearnSpace", "SYNAPSE_RAMS"]
 

@@ -179,8 +179,20 @@ class LearningCore(wiring.Component):
         pruning bitmap with them, :attr:`alive_in_spram`)."""
         return self._synapse_ram
 
-    def elaborate(self, platform):  # noqa: C901 - one datapath, commented stage by stage
+    def elaborate(self, platform):
         m = Module()
+        s = SimpleNamespace()  # the signals and sizes the engines share
+        for engine in (
+                self._constants, self._memories, self._loader, self._run_control, self._encoder,
+                self._neuron_issue, self._neuron_lanes, self._wta, self._column_issue,
+                self._column_lanes, self._weight_writes, self._last_spikes, self._event_reader,
+                self._pruning_walk, self._fsm, self._outputs, self._counters,
+        ):
+            engine(m, s)
+        return m
+
+    def _constants(self, m, s):
+        """Sizes, layouts and widths every engine uses."""
         L = self._layer
         P, NPL, NIG = L.lanes, L.npl, self._nig
         enc, sd = L.encoder, L.stdp
@@ -204,7 +216,14 @@ class LearningCore(wiring.Component):
             if "row" in slot_fields:
                 return ev.row, ev.mod, ev.div
             return times_const(ev.index, NPL), Const(0, 1), ev.index
+        s.L, s.NIG, s.NPL, s.P, s.T, s.cb, s.enc, s.ev_l = L, NIG, NPL, P, T, cb, enc, ev_l
+        s.ev_row, s.last_l, s.list_l, s.mb, s.nb, s.pair = ev_row, last_l, list_l, mb, nb, pair
+        s.sd, s.slot_fields, s.state_l, s.tb, s.wb = sd, slot_fields, state_l, tb, wb
 
+    def _memories(self, m, s):
+        """The memories (see the module docstring)."""
+        L, NIG, NPL, P, enc, ev_l, last_l = s.L, s.NIG, s.NPL, s.P, s.enc, s.ev_l, s.last_l
+        list_l, pair, sd, state_l, wb = s.list_l, s.pair, s.sd, s.state_l, s.wb
         # -- memories ------------------------------------------------------------------------
         gens = enc.generator_states
         banks = L.weight_banks()
@@ -235,6 +254,7 @@ class LearningCore(wiring.Component):
             LS.append(mem("last", last_l, NIG))
             EV.append(mem("events", ev_l, 2 * NIG))
         AL = []  # pruning: the alive bitmap, in the weights' banks (LayerIR.alive_location)
+        C = NC = NS = NSB = cb_shift = None
         if L.pruning:
             C, NC = L.pruning.chunk_bits, L.chunks
             NS, NSB = L.alive_stride, ceil_log2(L.alive_stride)  # words per row: 2**NSB >= NC
@@ -254,7 +274,13 @@ class LearningCore(wiring.Component):
         idle = Signal()
         host_ok = Signal()
         m.d.comb += [host_ok.eq(idle), self.idle.eq(idle)]
+        s.AL, s.C, s.EG, s.EV, s.IG, s.LS, s.LST, s.NC, s.NS = AL, C, EG, EV, IG, LS, LST, NC, NS
+        s.NSB, s.S, s.TH, s.W, s.cb_shift, s.host_ok = NSB, S, TH, W, cb_shift, host_ok
+        s.idle, s.trace_last, s.trace_rom = idle, trace_last, trace_rom
 
+    def _loader(self, m, s):
+        """Sample loader: pixels in, non-zero ones appended to the list."""
+        L, LST, NPL, P, idle, nb, slot_fields = s.L, s.LST, s.NPL, s.P, s.idle, s.nb, s.slot_fields
         # -- sample loader: pixels in, non-zero ones appended to the list ----------------------
         ld_i = Signal(range(L.n_in + 1))
         ld_row = Signal(range(L.bank_depth + 1))  # ld_i * NPL
@@ -289,7 +315,12 @@ class LearningCore(wiring.Component):
                     m.d.sync += [ld_kmod.eq(0), ld_kdiv.eq(ld_kdiv + 1)]
                 with m.Else():
                     m.d.sync += ld_kmod.eq(ld_kmod + 1)
+        s.ld_i, s.ld_idiv, s.ld_imod, s.ld_kdiv = ld_i, ld_idiv, ld_imod, ld_kdiv
+        s.ld_kmod, s.ld_row, s.list_len = ld_kmod, ld_row, list_len
 
+    def _run_control(self, m, s):
+        """Run control: a run's parameters, sampled at start."""
+        L, T, cb, enc, idle, ld_i, wb = s.L, s.T, s.cb, s.enc, s.idle, s.ld_i, s.wb
         # -- run control ---------------------------------------------------------------------
         phase = Signal(_P)
         in_integ = Signal()  # phase == INTEG, as a register of its own (it picks SPRAM addresses)
@@ -318,7 +349,17 @@ class LearningCore(wiring.Component):
         with m.If(start_run):
             m.d.sync += [learning.eq(self.learn), attempt.eq(0),
                          intensity.eq(enc.intensity), running.eq(1)]
+        s.attempt, s.enc_done, s.eta, s.in_integ = attempt, enc_done, eta, in_integ
+        s.intensity, s.learning, s.phase, s.pres_start = intensity, learning, phase, pres_start
+        s.proc_started, s.prune_thr, s.pruning = proc_started, prune_thr, pruning
+        s.running, s.spikes_total, s.start_run, s.step = running, spikes_total, start_run, step
 
+    def _encoder(self, m, s):
+        """Encoder: P list slots per cycle -> compacted events of one timestep."""
+        EG, EV, L, LST, NIG, P, T, enc = s.EG, s.EV, s.L, s.LST, s.NIG, s.P, s.T, s.enc
+        enc_done, ev_l, host_ok, intensity = s.enc_done, s.ev_l, s.host_ok, s.intensity
+        list_l, list_len, nb, pres_start = s.list_l, s.list_len, s.nb, s.pres_start
+        proc_started, running, slot_fields = s.proc_started, s.running, s.slot_fields
         # -- encoder: P list slots per cycle -> compacted events of one timestep --------------
         enc_busy = Signal()
         enc_step = Signal(range(T + 1))
@@ -412,7 +453,12 @@ class LearningCore(wiring.Component):
                 m.d.sync += ev_count[0].eq(enc_e)
         with m.If(pres_start):
             m.d.sync += [enc_step.eq(0), enc_done.eq(0), enc_busy.eq(0)]
+        s.enc_gen2, s.ev_count = enc_gen2, ev_count
 
+    def _neuron_issue(self, m, s):
+        """Neuron-group pipeline: issue, addresses, reads and forwarding registers."""
+        L, NPL, P, S, TH, W, host_ok, pair = s.L, s.NPL, s.P, s.S, s.TH, s.W, s.host_ok, s.pair
+        state_l, step, trace_rom, wb = s.state_l, s.step, s.trace_rom, s.wb
         # -- neuron-group pipeline ------------------------------------------------------------
         # S0 issues an op and registers its addresses, SA reads, S1 registers the words read,
         # S2 computes each lane's new state and writes it back, S3 picks the FIRE ops' best
@@ -505,7 +551,24 @@ class LearningCore(wiring.Component):
         for b in range(P):
             m.d.sync += [fwd1_valid[b].eq(s2_lval[b]), fwd1_k[b].eq(s2_lk[b]),
                          fwd2_s[b].eq(fwd1_s[b]), fwd2_th[b].eq(fwd1_th[b])]
+        s.base_reg, s.col_active, s.col_addr, s.dep_en = base_reg, col_active, col_addr, dep_en
+        s.dep_w, s.fwd1_k, s.fwd1_s, s.fwd1_th = dep_w, fwd1_k, fwd1_s, fwd1_th
+        s.fwd1_valid, s.fwd2_s, s.fwd2_th, s.lane_scan = fwd1_valid, fwd2_s, fwd2_th, lane_scan
+        s.op, s.op_base, s.op_k, s.op_rot, s.post_rom = op, op_base, op_k, op_rot, post_rom
+        s.r_s, s.r_th, s.ra, s.rot_reg, s.rotated, s.s1_lk = r_s, r_th, ra, rot_reg, rotated, s1_lk
+        s.s2_lk, s.s2_lval, s.s2_op, s.s2_rot, s.s2_step = s2_lk, s2_lval, s2_op, s2_rot, s2_step
+        s.s_rd, s.s_wr, s.scan_emit, s.scan_k, s.th_wr = s_rd, s_wr, scan_emit, scan_k, th_wr
+        s.w_bank, s.w_wr = w_bank, w_wr
 
+    def _neuron_lanes(self, m, s):
+        """Neuron-group pipeline, S2: each lane's new state, and its FIRE candidate."""
+        L, NPL, P, cb, dep_en, dep_w, fwd1_k = s.L, s.NPL, s.P, s.cb, s.dep_en, s.dep_w, s.fwd1_k
+        fwd1_s, fwd1_th, fwd1_valid, fwd2_s = s.fwd1_s, s.fwd1_th, s.fwd1_valid, s.fwd2_s
+        fwd2_th, host_ok, learning, mb, op_k = s.fwd2_th, s.host_ok, s.learning, s.mb, s.op_k
+        pair, post_rom, r_s, r_th, s1_lk = s.pair, s.post_rom, s.r_s, s.r_th, s.s1_lk
+        s2_lk, s2_lval, s2_op, s2_rot, s2_step = s.s2_lk, s.s2_lval, s.s2_op, s.s2_rot, s.s2_step
+        s_wr, sd, state_l, tb, th_wr = s.s_wr, s.sd, s.state_l, s.tb, s.th_wr
+        trace_last, w_bank, wb = s.trace_last, s.w_bank, s.wb
         thr0 = L.threshold
         mw = max(mb, L.theta_bits + 1) + 3
         cand_l = data.StructLayout({"valid": unsigned(1), "margin": signed(mw),
@@ -613,7 +676,12 @@ class LearningCore(wiring.Component):
             ]
             with m.If(s2_lval[b]):
                 m.d.sync += [fwd1_s[b].eq(new), fwd1_th[b].eq(new_th)]
+        s.best, s.cand_l, s.most, s.s3_cand, s.win_k = best, cand_l, most, s3_cand, win_k
+        s.win_lane = win_lane
 
+    def _wta(self, m, s):
+        """Neuron-group pipeline, S3 and S4: the winner of the FIRE pass."""
+        P, best, cand_l, s3_cand = s.P, s.best, s.cand_l, s.s3_cand
         def better(a, b):
             """``b`` beats ``a``, which holds lower neuron numbers: strictly larger margin (ties
             keep the lower index)."""
@@ -640,6 +708,11 @@ class LearningCore(wiring.Component):
         with m.If(better(best, s4_cand)):
             m.d.sync += best.eq(s4_cand)
 
+    def _column_issue(self, m, s):
+        """Column pipeline: issue and addresses."""
+        IG, L, LS, NIG, NPL, P, col_active = s.IG, s.L, s.LS, s.NIG, s.NPL, s.P, s.col_active
+        col_addr, eta, host_ok, most, nb, op_k = s.col_addr, s.eta, s.host_ok, s.most, s.nb, s.op_k
+        sd, tb, trace_rom, win_lane = s.sd, s.tb, s.trace_rom, s.win_lane
         # -- column pipeline: P inputs of one neuron per cycle --------------------------------
         # S0 issues input group g (its addresses registered), SA reads, S1 registers the words
         # read, S2 looks up each input's trace and steps its generator, S3 multiplies, S4 clips
@@ -696,6 +769,19 @@ class LearningCore(wiring.Component):
         for a in range(P):
             m.d.comb += [ls_r[a].addr.eq(sac_g), ig_r[a].addr.eq(Mux(host_ok, self.host_addr,
                                                                        sac_g))]
+        s.col, s.col_g, s.col_sum, s.column_counter = col, col_g, col_sum, column_counter
+        s.eta_p, s.ig_r, s.ig_w, s.k_factor, s.ls_r = eta_p, ig_r, ig_w, k_factor, ls_r
+        s.ls_w, s.norm_skip, s.rom, s.s2c, s.s2c_g, s.s3c = ls_w, norm_skip, rom, s2c, s2c_g, s3c
+        s.s4c, s.t_now, s.tj_k, s.tj_l = s4c, t_now, tj_k, tj_l
+
+    def _column_lanes(self, m, s):
+        """Column pipeline, per input lane: S1 .. S4."""
+        AL, C, L, P, cb_shift, eta, eta_p = s.AL, s.C, s.L, s.P, s.cb_shift, s.eta, s.eta_p
+        host_ok, ig_r, ig_w, k_factor, last_l = s.host_ok, s.ig_r, s.ig_w, s.k_factor, s.last_l
+        ls_r, norm_skip, prune_thr, pruning = s.ls_r, s.norm_skip, s.prune_thr, s.pruning
+        rom, s2c, s2c_g, s4c, sd, t_now, tb = s.rom, s.s2c, s.s2c_g, s.s4c, s.sd, s.t_now, s.tb
+        tj_k, tj_l, trace_last, w_bank, w_wr = s.tj_k, s.tj_l, s.trace_last, s.w_bank, s.w_wr
+        wb = s.wb
         sum_terms = []
         col_writes, prunes = [], []  # per input lane: weight written, synapse pruned
         al_r, al_w = _ports(AL, self.alive_in_spram)
@@ -801,6 +887,15 @@ class LearningCore(wiring.Component):
                 with m.If(writes & (wbnk_sel == r)):
                     m.d.comb += [w_wr[r].data.eq(Mux(prunes[-1], 0, neww) if L.pruning
                                                  else neww), w_wr[r].en.eq(1)]
+        s.al_r, s.al_w, s.col_gen2, s.col_writes = al_r, al_w, col_gen2, col_writes
+        s.prunes, s.sum_terms = prunes, sum_terms
+
+    def _weight_writes(self, m, s):
+        """The weight banks' write ports: depression, column write-back, host."""
+        NIG, NPL, P, col_sum, column_counter = s.NIG, s.NPL, s.P, s.col_sum, s.column_counter
+        dep_en, dep_w, host_ok, pair, ra = s.dep_en, s.dep_w, s.host_ok, s.pair, s.ra
+        s2_rot, s2c, s3c, s4c, sum_terms, tj_k = s.s2_rot, s.s2c, s.s3c, s.s4c, s.sum_terms, s.tj_k
+        w_wr = s.w_wr
         # pre-spike depression (S2 of the integration ops): lane b's weight came from bank
         # (rot + b) % P (integration and column passes never share a cycle)
         for b in range(P):
@@ -834,6 +929,9 @@ class LearningCore(wiring.Component):
         with m.If(s2c == _Col.SUM):
             m.d.sync += col_sum.eq(col_sum + tree[0])
 
+    def _last_spikes(self, m, s):
+        """Last-spike times and the divider's registers."""
+        P, col_sum, ls_w, nb, sd, step = s.P, s.col_sum, s.ls_w, s.nb, s.sd, s.step
         # last-spike times: written by integration (one event at a time), cleared per
         # presentation
         ls_clear = Signal()
@@ -859,7 +957,16 @@ class LearningCore(wiring.Component):
         div_big = Signal()
         div_n = Signal(range(dividend_bits + 1))
         dividend = Const(sd.normalize_target << 16, dividend_bits)
+        s.div_big, s.div_n, s.div_q, s.div_rem = div_big, div_n, div_q, div_rem
+        s.dividend, s.dividend_bits, s.ev_div, s.ev_mod = dividend, dividend_bits, ev_div, ev_mod
+        s.ev_write, s.ls_clear, s.ls_clear_g = ev_write, ls_clear, ls_clear_g
 
+    def _event_reader(self, m, s):
+        """Processor registers and the event reader."""
+        EV, L, NIG, NPL, P, enc_done, ev_l = s.EV, s.L, s.NIG, s.NPL, s.P, s.enc_done, s.ev_l
+        ev_row, idle, nb, op, phase = s.ev_row, s.idle, s.nb, s.op, s.phase
+        pres_start, running, s_rd, sd = s.pres_start, s.running, s.s_rd, s.sd
+        slot_fields, step, t_now = s.slot_fields, s.step, s.t_now
         # -- processor FSM ---------------------------------------------------------------------
         k = Signal(range(max(2, NPL + 1)))
         g = Signal(range(nb + COL_TAIL))
@@ -968,7 +1075,18 @@ class LearningCore(wiring.Component):
         m.d.comb += [op.eq(op_next)]
         m.d.comb += [idle.eq(~running), pres_start.eq(0)]
         m.d.comb += t_now.eq(step)
+        s.cur_par, s.e, s.ev_more, s.ev_next, s.fe_take = cur_par, e, ev_more, ev_next, fe_take
+        s.g, s.k, s.n_events, s.norm_prep, s.nx_div = g, k, n_events, norm_prep, nx_div
+        s.nx_mod, s.nx_row, s.op_next, s.scan_hit = nx_mod, nx_row, op_next, scan_hit
+        s.scan_j, s.spike_now, s.took_event, s.wait = scan_j, spike_now, took_event, wait
 
+    def _pruning_walk(self, m, s):
+        """Pruning: each lane walks the alive bits of the row."""
+        C, L, NC, NIG, NS, NSB, P, al_r = s.C, s.L, s.NC, s.NIG, s.NS, s.NSB, s.P, s.al_r
+        al_w, cb_shift, column_counter, ev_next = s.al_w, s.cb_shift, s.column_counter, s.ev_next
+        host_ok, in_integ, lane_scan, prunes = s.host_ok, s.in_integ, s.lane_scan, s.prunes
+        rot_reg, rotated, s4c, scan_emit = s.rot_reg, s.rotated, s.s4c, s.scan_emit
+        scan_k, tj_k = s.scan_k, s.tj_k
         # -- pruning: each lane walks the alive bits of the row, one bitmap word at a time ----
         primed = Signal()  # the first row's words have been fetched
         pick_ev = Signal()  # the bitmap ports present the next event's words (see below)
@@ -1076,7 +1194,27 @@ class LearningCore(wiring.Component):
             m.d.sync += pruned.eq(sum(prunes[1:], prunes[0]) if P > 1 else prunes[0])
             m.d.sync += alive_total.eq(alive_total - pruned)
             m.d.comb += self.alive_count.eq(alive_total)
+        s.al_fetch, s.pick_ev, s.primed, s.row_done = al_fetch, pick_ev, primed, row_done
 
+    def _fsm(self, m, s):
+        """The processor's phases."""
+        L, NIG, NPL, P, T, al_fetch, attempt = s.L, s.NIG, s.NPL, s.P, s.T, s.al_fetch, s.attempt
+        base_reg, best, col, col_g, col_sum = s.base_reg, s.best, s.col, s.col_g, s.col_sum
+        cur_par, div_big, div_n, div_q, div_rem = s.cur_par, s.div_big, s.div_n, s.div_q, s.div_rem
+        dividend, dividend_bits, e, enc = s.dividend, s.dividend_bits, s.e, s.enc
+        enc_done, ev_count, ev_div, ev_mod = s.enc_done, s.ev_count, s.ev_div, s.ev_mod
+        ev_more, ev_write, fe_take, g, in_integ = s.ev_more, s.ev_write, s.fe_take, s.g, s.in_integ
+        intensity, k, k_factor, lane_scan, ld_i = s.intensity, s.k, s.k_factor, s.lane_scan, s.ld_i
+        ld_idiv, ld_imod, ld_kdiv, ld_kmod = s.ld_idiv, s.ld_imod, s.ld_kdiv, s.ld_kmod
+        ld_row, learning, list_len, ls_clear = s.ld_row, s.learning, s.list_len, s.ls_clear
+        ls_clear_g, most, n_events, norm_prep = s.ls_clear_g, s.most, s.n_events, s.norm_prep
+        norm_skip, nx_div, nx_mod, nx_row = s.norm_skip, s.nx_div, s.nx_mod, s.nx_row
+        op_base, op_k, op_next, op_rot, phase = s.op_base, s.op_k, s.op_next, s.op_rot, s.phase
+        pick_ev, pres_start, primed = s.pick_ev, s.pres_start, s.primed
+        proc_started, rot_reg, row_done, running = s.proc_started, s.rot_reg, s.row_done, s.running
+        scan_hit, scan_j, sd, spike_now = s.scan_hit, s.scan_j, s.sd, s.spike_now
+        spikes_total, start_run, step, tj_k = s.spikes_total, s.start_run, s.step, s.tj_k
+        tj_l, took_event, wait, win_k, win_lane = s.tj_l, s.took_event, s.wait, s.win_k, s.win_lane
         with m.Switch(phase):
             with m.Case(_P.IDLE):
                 with m.If(start_run):
@@ -1245,6 +1383,11 @@ class LearningCore(wiring.Component):
                                  list_len.eq(0), ld_imod.eq(0), ld_idiv.eq(0), ld_kmod.eq(0),
                                  ld_kdiv.eq(0)]
 
+    def _outputs(self, m, s):
+        """Spike output and host reads."""
+        C, L, P, al_r, attempt, best = s.C, s.L, s.P, s.al_r, s.attempt, s.best
+        col_gen2, enc_gen2, host_ok, r_s, r_th = s.col_gen2, s.enc_gen2, s.host_ok, s.r_s, s.r_th
+        spike_now, step, w_bank = s.spike_now, s.step, s.w_bank
         # -- spike output: one register; the consumer is expected to keep up (at most one
         # spike per timestep), a spike still pending when the next one comes is overwritten
         with m.If(spike_now):
@@ -1284,6 +1427,11 @@ class LearningCore(wiring.Component):
                         with m.Case(LearnSpace.ALIVE):
                             m.d.comb += self.host_r_data.eq(al_word[b])
 
+    def _counters(self, m, s):
+        """Counters."""
+        L, col, col_writes, g, norm_skip = s.L, s.col, s.col_writes, s.g, s.norm_skip
+        phase, pres_start, running, scan_emit = s.phase, s.pres_start, s.running, s.scan_emit
+        spike_now, took_event = s.spike_now, s.took_event
         # -- counters ----------------------------------------------------------------------------
         col_pass_start = ((phase == _P.STDP) | (phase == _P.NORM_SCALE)) & (g == 0) & \
             (col != _Col.NONE)
@@ -1315,4 +1463,3 @@ class LearningCore(wiring.Component):
             m.d.sync += self.presentations.eq(0)
         with m.Elif(pres_start):
             m.d.sync += self.presentations.eq(self.presentations + 1)
-        return m

@@ -26,6 +26,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
+from ..blocks.rng import xorshift16
 from ..common import at_most_one, saturating_counters, times_const
 from ..layouts import COUNTER_NAMES, CountersSignature
 from ..spram import SPRAMStore
@@ -80,12 +81,6 @@ class _P(enum.Enum, shape=4):  # processor phases
     NORM_DIV = 12
     NORM_SCALE = 13
     PRES_END = 14
-
-
-def _xorshift16(s):
-    a = s ^ (s << 7)[:16]
-    b = a ^ (a >> 9)
-    return (b ^ (b << 8)[:16])[:16]
 
 
 def _ports(mems, spram: bool):
@@ -405,7 +400,7 @@ class LearningCore(wiring.Component):
         slot3 = [Signal(ev_l, name=f"enc_slot3_{b}") for b in range(P)]
         for b in range(P):
             nxt = Signal(16, name=f"enc_next_{b}")
-            m.d.comb += nxt.eq(_xorshift16(enc_gen2[b]))
+            m.d.comb += nxt.eq(xorshift16(enc_gen2[b]))
             slot_ok = (enc_s2_g * P + b) < list_len
             m.d.sync += [
                 spike[b].eq(enc_s2 & slot_ok & (nxt < slot2[b].value * rate)),
@@ -635,7 +630,7 @@ class LearningCore(wiring.Component):
                             y = Mux(cur.post_valid, post_rom[b].data, 0)
                             if sd.rounding == "stochastic":
                                 g2 = Signal(16, name=f"dep_gen_{b}")
-                                m.d.comb += [g2.eq(_xorshift16(cur.gen)), new.gen.eq(g2)]
+                                m.d.comb += [g2.eq(xorshift16(cur.gen)), new.gen.eq(g2)]
                                 u_dep = g2
                             else:
                                 u_dep = Const(1 << 15 if sd.rounding == "nearest" else 0, 16)
@@ -826,7 +821,7 @@ class LearningCore(wiring.Component):
             m.d.comb += age.eq(t_now - last2.t)
             m.d.comb += rom[a].addr.eq(Mux(age > trace_last, trace_last, age))
             gen_next = Signal(16, name=f"ig_next_{a}")
-            m.d.comb += gen_next.eq(_xorshift16(gen2))
+            m.d.comb += gen_next.eq(xorshift16(gen2))
             draws_now = in_ok2 & alive2 & ((s2c == _Col.STDP) | (s2c == _Col.RESCALE))
             host_i = host_ok & self.host_w_en & (self.host_bank == a)
             m.d.comb += [

@@ -26,6 +26,7 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
+from ..blocks.normalize import Divider
 from ..blocks.rng import xorshift16
 from ..common import at_most_one, saturating_counters, times_const
 from ..layouts import COUNTER_NAMES, CountersSignature
@@ -34,9 +35,6 @@ from ..spram import SPRAMStore
 __all__ = ["LearningCore", "LearnSpace", "SYNAPSE_RAMS"]
 
 SYNAPSE_RAMS = ("block", "spram")  # LearningCore.synapse_ram
-
-K_MAX = 2**24 - 1
-
 
 class LearnSpace(enum.Enum, shape=3):
     """Memories the host can read and write (while the core is idle)."""
@@ -926,7 +924,7 @@ class LearningCore(wiring.Component):
 
     def _last_spikes(self, m, s):
         """Last-spike times and the divider's registers."""
-        P, col_sum, ls_w, nb, sd, step = s.P, s.col_sum, s.ls_w, s.nb, s.sd, s.step
+        P, ls_w, nb, sd, step = s.P, s.ls_w, s.nb, s.sd, s.step
         # last-spike times: written by integration (one event at a time), cleared per
         # presentation
         ls_clear = Signal()
@@ -943,17 +941,11 @@ class LearningCore(wiring.Component):
             ]
 
         # -- divider: K = min((target << 16) // sum, K_MAX), one quotient bit per cycle ---------
-        dividend_bits = bits_for(sd.normalize_target << 16) if sd.normalize_target else 1
-        # restoring division keeps the remainder below the divisor (when the divisor is 0 no
-        # bit fits, the quotient is 0 and the remainder unused): the divisor's width holds it
-        div_rem = Signal(min(dividend_bits + 1, len(col_sum)))
-        # the quotient's low 24 bits, and whether a bit above them is set (then K = K_MAX)
-        div_q = Signal(min(dividend_bits, 24))
-        div_big = Signal()
-        div_n = Signal(range(dividend_bits + 1))
-        dividend = Const(sd.normalize_target << 16, dividend_bits)
-        s.div_big, s.div_n, s.div_q, s.div_rem = div_big, div_n, div_q, div_rem
-        s.dividend, s.dividend_bits, s.ev_div, s.ev_mod = dividend, dividend_bits, ev_div, ev_mod
+        m.submodules.divider = divider = Divider(target=sd.normalize_target or 0,
+                                                 divisor_bits=len(s.col_sum))
+        m.d.comb += divider.divisor.eq(s.col_sum)
+        s.divider = divider
+        s.ev_div, s.ev_mod = ev_div, ev_mod
         s.ev_write, s.ls_clear, s.ls_clear_g = ev_write, ls_clear, ls_clear_g
 
     def _event_reader(self, m, s):
@@ -1195,8 +1187,7 @@ class LearningCore(wiring.Component):
         """The processor's phases."""
         L, NIG, NPL, P, T, al_fetch, attempt = s.L, s.NIG, s.NPL, s.P, s.T, s.al_fetch, s.attempt
         base_reg, best, col, col_g, col_sum = s.base_reg, s.best, s.col, s.col_g, s.col_sum
-        cur_par, div_big, div_n, div_q, div_rem = s.cur_par, s.div_big, s.div_n, s.div_q, s.div_rem
-        dividend, dividend_bits, e, enc = s.dividend, s.dividend_bits, s.e, s.enc
+        cur_par, divider, e, enc = s.cur_par, s.divider, s.e, s.enc
         enc_done, ev_count, ev_div, ev_mod = s.enc_done, s.ev_count, s.ev_div, s.ev_mod
         ev_more, ev_write, fe_take, g, in_integ = s.ev_more, s.ev_write, s.fe_take, s.g, s.in_integ
         intensity, k, k_factor, lane_scan, ld_i = s.intensity, s.k, s.k_factor, s.lane_scan, s.ld_i
@@ -1339,22 +1330,14 @@ class LearningCore(wiring.Component):
                 with m.Elif(wait < 2):
                     m.d.sync += wait.eq(wait + 1)  # the last SUM op's SA, S1; S2 adds it
                 with m.Else():
-                    m.d.sync += [wait.eq(0), phase.eq(_P.NORM_DIV), div_rem.eq(0), div_q.eq(0),
-                                 div_big.eq(0), div_n.eq(dividend_bits)]
+                    m.d.sync += [wait.eq(0), phase.eq(_P.NORM_DIV)]
+                    m.d.comb += divider.start.eq(1)
             with m.Case(_P.NORM_DIV):
-                with m.If(div_n == 0):
-                    m.d.sync += [k_factor.eq(Mux(div_big, K_MAX, div_q)),
+                with m.If(divider.done):
+                    m.d.sync += [k_factor.eq(divider.quotient),
                                  norm_skip.eq(col_sum == 0), g.eq(0), phase.eq(_P.NORM_SCALE)]
                 with m.Else():
-                    bit_at = Signal(range(dividend_bits + 1))
-                    m.d.comb += bit_at.eq(div_n - 1)
-                    rem2 = Cat(dividend.bit_select(bit_at, 1), div_rem)
-                    fits = (col_sum != 0) & (rem2 >= col_sum)
-                    m.d.sync += [div_rem.eq(Mux(fits, rem2 - col_sum, rem2)),
-                                 div_q.eq(Cat(fits, div_q)), div_n.eq(div_n - 1)]
-                    if len(div_q) == 24:  # a set bit shifts out past bit 23
-                        with m.If(div_q[23]):
-                            m.d.sync += div_big.eq(1)
+                    m.d.comb += divider.run.eq(1)
             with m.Case(_P.NORM_SCALE):
                 with m.If(g < NIG):
                     m.d.comb += [col.eq(_Col.RESCALE), col_g.eq(g)]

@@ -25,8 +25,10 @@ class Divider(wiring.Component):
 
     def __init__(self, *, target: int, divisor_bits: int) -> None:
         if not isinstance(target, int) or target < 0:
+            self._MustUse__silence = True  # never elaborated: don't warn about it
             raise ValueError(f"Target must be a non-negative integer, not {target!r}")
         if not isinstance(divisor_bits, int) or divisor_bits < 1:
+            self._MustUse__silence = True
             raise ValueError(f"Divisor width must be a positive integer, not {divisor_bits!r}")
         self._target = target
         self._cycles = bits_for(target << 16) if target else 1

@@ -28,6 +28,7 @@ from amaranth.lib.wiring import In, Out
 from ...ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
 from ..blocks.normalize import Divider
 from ..blocks.rng import xorshift16
+from ..blocks.wta import WinnerTree, better, candidate_layout
 from ..common import at_most_one, saturating_counters, times_const
 from ..layouts import COUNTER_NAMES, CountersSignature
 from ..spram import SPRAMStore
@@ -564,10 +565,8 @@ class LearningCore(wiring.Component):
         trace_last, w_bank, wb = s.trace_last, s.w_bank, s.wb
         thr0 = L.threshold
         mw = max(mb, L.theta_bits + 1) + 3
-        cand_l = data.StructLayout({"valid": unsigned(1), "margin": signed(mw),
-                                    "k": unsigned(len(op_k)),
-                                    "lane": unsigned(max(1, ceil_log2(P))),
-                                    "count": unsigned(cb)})
+        cand_l = candidate_layout(margin_bits=mw, k_bits=len(op_k),
+                                  lane_bits=max(1, ceil_log2(P)), count_bits=cb)
         best = Signal(cand_l)  # S4: the best candidate of the FIRE pass so far
         most = Signal(cb)  # the most spikes of any neuron in this presentation
         win_k = Signal.like(op_k)
@@ -675,28 +674,14 @@ class LearningCore(wiring.Component):
     def _wta(self, m, s):
         """Neuron-group pipeline, S3 and S4: the winner of the FIRE pass."""
         P, best, cand_l, s3_cand = s.P, s.best, s.cand_l, s.s3_cand
-        def better(a, b):
-            """``b`` beats ``a``, which holds lower neuron numbers: strictly larger margin (ties
-            keep the lower index)."""
-            return b.valid & (~a.valid | (b.margin > a.margin))
-
         # S3: the FIRE op's lanes, ascending, reduced pairwise to the group's best candidate
-        tree = s3_cand
-        while len(tree) > 1:
-            level = []
-            for i in range(0, len(tree), 2):
-                if i + 1 == len(tree):
-                    level.append(tree[i])
-                    continue
-                pick = Signal(cand_l, name=f"fire_tree_{len(tree)}_{i}")
-                m.d.comb += pick.eq(Mux(better(tree[i], tree[i + 1]), tree[i + 1], tree[i]))
-                level.append(pick)
-            tree = level
+        m.submodules.fire_tree = fire_tree = WinnerTree(cand_l, count=P)
+        m.d.comb += [fire_tree.i_cands[b].eq(s3_cand[b]) for b in range(P)]
         if P > 1:  # registered after the reduction tree
             s4_cand = Signal(cand_l)
-            m.d.sync += s4_cand.eq(tree[0])
+            m.d.sync += s4_cand.eq(fire_tree.o_best)
         else:  # one lane: S3's candidate (best is final FIRE_DRAIN cycles after the op anyway)
-            s4_cand = tree[0]
+            s4_cand = fire_tree.o_best
         # S4: the group's best against the pass's best so far (groups come in ascending order)
         with m.If(better(best, s4_cand)):
             m.d.sync += best.eq(s4_cand)

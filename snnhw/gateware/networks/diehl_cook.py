@@ -22,16 +22,16 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
+from ..blocks.banks import add_banks, bank_ports
 from ..blocks.normalize import Divider
 from ..blocks.rng import xorshift16
 from ..blocks.wta import WinnerTree, better, candidate_layout
 from ..common import at_most_one, saturating_counters, times_const
 from ..layouts import COUNTER_NAMES, CountersSignature
-from ..spram import SPRAMStore
 
 __all__ = ["LearningCore", "LearnSpace", "SYNAPSE_RAMS"]
 
@@ -80,15 +80,6 @@ class _P(enum.Enum, shape=4):  # processor phases
     NORM_DIV = 12
     NORM_SCALE = 13
     PRES_END = 14
-
-
-def _ports(mems, spram: bool):
-    """A read port and a write port of each memory; of an :class:`SPRAMStore`, its members
-    under a Memory port's names."""
-    if spram:
-        return ([SimpleNamespace(addr=w.rd_addr, data=w.rd_data) for w in mems],
-                [SimpleNamespace(addr=w.wr_addr, data=w.wr_data, en=w.wr_en) for w in mems])
-    return [w.read_port() for w in mems], [w.write_port() for w in mems]
 
 
 class LearningCore(wiring.Component):
@@ -216,54 +207,19 @@ class LearningCore(wiring.Component):
 
     def _memories(self, m, s):
         """The memories (see the module docstring)."""
-        L, NIG, NPL, P, enc, ev_l, last_l = s.L, s.NIG, s.NPL, s.P, s.enc, s.ev_l, s.last_l
-        list_l, pair, sd, state_l, wb = s.list_l, s.pair, s.sd, s.state_l, s.wb
-        # -- memories ------------------------------------------------------------------------
-        gens = enc.generator_states
-        banks = L.weight_banks()
-        W, S, TH, LST, EG, IG, LS, EV = [], [], [], [], [], [], [], []
-        for b in range(P):
-            def mem(name, shape, depth, init=(), b=b):
-                mm = memory.Memory(shape=shape, depth=max(1, depth), init=list(init))
-                m.submodules[f"{name}_{b}"] = mm
-                return mm
-            slots = [int(gens[k]) for k in range(b, L.n_in, P)]
-            inputs = [int(gens[L.n_in + i]) for i in range(b, L.n_in, P)]
-            if self._synapse_ram == "spram":
-                store = SPRAMStore(width=wb, depth=L.bank_depth)
-                m.submodules[f"weights_{b}"] = store
-                W.append(store)
-            else:
-                W.append(mem("weights", unsigned(wb), L.bank_depth, banks[b].tolist()))
-            if pair:  # each neuron's depression generator starts from the IR's state
-                S.append(mem("state", state_l, NPL, [
-                    {"gen": int(gens[2 * L.n_in + k * P + b]) if k * P + b < L.n_out else 1}
-                    for k in range(NPL)]))
-            else:
-                S.append(mem("state", state_l, NPL))
-            TH.append(mem("theta", unsigned(L.theta_bits), NPL))
-            LST.append(mem("list", list_l, NIG))
-            EG.append(mem("enc_gen", unsigned(16), NIG, slots + [1] * (NIG - len(slots))))
-            IG.append(mem("in_gen", unsigned(16), NIG, inputs + [1] * (NIG - len(inputs))))
-            LS.append(mem("last", last_l, NIG))
-            EV.append(mem("events", ev_l, 2 * NIG))
-        AL = []  # pruning: the alive bitmap, in the weights' banks (LayerIR.alive_location)
+        L, ev_l, last_l, list_l, sd, state_l = s.L, s.ev_l, s.last_l, s.list_l, s.sd, s.state_l
+        # -- memories (blocks/banks.py) -------------------------------------------------------
+        banks = add_banks(m, L, state_l=state_l, list_l=list_l, last_l=last_l, ev_l=ev_l,
+                          spram=self._synapse_ram == "spram", alive_spram=self.alive_in_spram)
+        W, S, TH, LST, EG, IG, LS, EV, AL = (banks.W, banks.S, banks.TH, banks.LST, banks.EG,
+                                             banks.IG, banks.LS, banks.EV, banks.AL)
+        trace_rom = banks.trace_rom
         C = NC = NS = NSB = cb_shift = None
         if L.pruning:
             C, NC = L.pruning.chunk_bits, L.chunks
             NS, NSB = L.alive_stride, ceil_log2(L.alive_stride)  # words per row: 2**NSB >= NC
             cb_shift = ceil_log2(C)
-            for b, image in enumerate(L.alive_banks()):
-                if self.alive_in_spram:
-                    mm = SPRAMStore(width=C, depth=len(image))
-                else:
-                    mm = memory.Memory(shape=unsigned(C), depth=len(image), init=image.tolist())
-                m.submodules[f"alive_{b}"] = mm
-                AL.append(mm)
-        trace_rom = memory.Memory(shape=unsigned(8), depth=sd.trace_depth,
-                                  init=sd.trace_table[:sd.trace_depth].tolist())
         trace_last = sd.trace_depth - 1  # ages from here on read this entry
-        m.submodules.trace_rom = trace_rom
 
         idle = Signal()
         host_ok = Signal()
@@ -468,7 +424,7 @@ class LearningCore(wiring.Component):
         s_wr = [S[b].write_port() for b in range(P)]
         th_rd = [TH[b].read_port() for b in range(P)]
         th_wr = [TH[b].write_port() for b in range(P)]
-        w_rd, w_wr = _ports(W, self._synapse_ram == "spram")
+        w_rd, w_wr = bank_ports(W, self._synapse_ram == "spram")
         post_rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
         dep_w = [Signal(unsigned(wb), name=f"dep_w_{b}") for b in range(P)]  # lane b's new w
         dep_en = [Signal(name=f"dep_en_{b}") for b in range(P)]
@@ -762,7 +718,7 @@ class LearningCore(wiring.Component):
         wb = s.wb
         sum_terms = []
         col_writes, prunes = [], []  # per input lane: weight written, synapse pruned
-        al_r, al_w = _ports(AL, self.alive_in_spram)
+        al_r, al_w = bank_ports(AL, self.alive_in_spram)
         if L.pruning:
             col_bit = Signal(range(max(2, C)))  # the target neuron's bit in its bitmap words
             m.d.comb += col_bit.eq(tj_k[:cb_shift] if cb_shift else 0)

@@ -18,9 +18,13 @@ K_MAX = 2**24 - 1  # the largest factor (Q16): the column pipeline's multiplier 
 class Divider(wiring.Component):
     """``quotient = min((target << 16) // divisor, K_MAX)``, 0 for a divisor of 0.
 
-    Pulse ``start`` (the divisor must be stable from then on), then assert ``run`` in each
-    cycle that ``done`` is low: one quotient bit per cycle, :attr:`cycles` of them.
-    ``quotient`` is valid while ``done`` is high, until the next ``start``.
+    Pulse ``start`` (the divisor must be stable from then on): the divider then works on its
+    own, one quotient bit per cycle, :attr:`cycles` of them, with ``done`` low. ``quotient`` is
+    valid while ``done`` is high, until the next ``start``. Out of reset it is done (with a
+    quotient of 0).
+
+    There is no ``run`` input: the caller waits for ``done`` anyway, and gating the steps with
+    its phase would put the caller's state decode into the registers' enable for nothing.
     """
 
     def __init__(self, *, target: int, divisor_bits: int) -> None:
@@ -32,7 +36,7 @@ class Divider(wiring.Component):
             raise ValueError(f"Divisor width must be a positive integer, not {divisor_bits!r}")
         self._target = target
         self._cycles = bits_for(target << 16) if target else 1
-        super().__init__({"start": In(1), "run": In(1), "divisor": In(divisor_bits),
+        super().__init__({"start": In(1), "divisor": In(divisor_bits),
                           "done": Out(1), "quotient": Out(24)})
 
     @property
@@ -59,7 +63,7 @@ class Divider(wiring.Component):
         m.d.comb += [self.done.eq(div_n == 0), self.quotient.eq(Mux(div_big, K_MAX, div_q))]
         with m.If(self.start):
             m.d.sync += [div_rem.eq(0), div_q.eq(0), div_big.eq(0), div_n.eq(dividend_bits)]
-        with m.If(self.run):
+        with m.Elif(~self.done):
             bit_at = Signal(range(dividend_bits + 1))
             m.d.comb += bit_at.eq(div_n - 1)
             rem2 = Cat(dividend.bit_select(bit_at, 1), div_rem)

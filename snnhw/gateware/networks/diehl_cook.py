@@ -528,7 +528,16 @@ class LearningCore(wiring.Component):
         win_k = Signal.like(op_k)
         win_lane = Signal(range(max(2, P)))
         valid_last = L.n_out - (NPL - 1) * P
-        s3_cand = [Signal(cand_l, name=f"s3_cand_{b}") for b in range(P)]  # S2's FIRE candidates
+        # S3: S2's FIRE candidates, registered straight into the winner tree's inputs. Not into
+        # signals of their own connected to the tree: each register would then have two names
+        # with an init value, and yosys (opt_dff, then opt_clean) stops on "Conflicting init
+        # values" at the bits that are constant (a lane number's zeros).
+        if P > 1:
+            m.submodules.fire_tree = fire_tree = WinnerTree(cand_l, count=P)
+            s3_cand = list(fire_tree.i_cands)
+        else:  # one lane: nothing to reduce
+            fire_tree = None
+            s3_cand = [Signal(cand_l, name="s3_cand_0")]
         for b in range(P):
             cur = Signal(state_l, name=f"cur_{b}")
             th = Signal(L.theta_bits, name=f"th_{b}")
@@ -624,20 +633,19 @@ class LearningCore(wiring.Component):
             ]
             with m.If(s2_lval[b]):
                 m.d.sync += [fwd1_s[b].eq(new), fwd1_th[b].eq(new_th)]
-        s.best, s.cand_l, s.most, s.s3_cand, s.win_k = best, cand_l, most, s3_cand, win_k
+        s.best, s.cand_l, s.fire_tree, s.most, s.s3_cand = best, cand_l, fire_tree, most, s3_cand
+        s.win_k = win_k
         s.win_lane = win_lane
 
     def _wta(self, m, s):
         """Neuron-group pipeline, S3 and S4: the winner of the FIRE pass."""
-        P, best, cand_l, s3_cand = s.P, s.best, s.cand_l, s.s3_cand
+        best, cand_l, fire_tree, s3_cand = s.best, s.cand_l, s.fire_tree, s.s3_cand
         # S3: the FIRE op's lanes, ascending, reduced pairwise to the group's best candidate
-        m.submodules.fire_tree = fire_tree = WinnerTree(cand_l, count=P)
-        m.d.comb += [fire_tree.i_cands[b].eq(s3_cand[b]) for b in range(P)]
-        if P > 1:  # registered after the reduction tree
+        if fire_tree is not None:  # registered after the reduction tree
             s4_cand = Signal(cand_l)
             m.d.sync += s4_cand.eq(fire_tree.o_best)
         else:  # one lane: S3's candidate (best is final FIRE_DRAIN cycles after the op anyway)
-            s4_cand = fire_tree.o_best
+            s4_cand = s3_cand[0]
         # S4: the group's best against the pass's best so far (groups come in ascending order)
         with m.If(better(best, s4_cand)):
             m.d.sync += best.eq(s4_cand)
@@ -1277,8 +1285,6 @@ class LearningCore(wiring.Component):
                 with m.If(divider.done):
                     m.d.sync += [k_factor.eq(divider.quotient),
                                  norm_skip.eq(col_sum == 0), g.eq(0), phase.eq(_P.NORM_SCALE)]
-                with m.Else():
-                    m.d.comb += divider.run.eq(1)
             with m.Case(_P.NORM_SCALE):
                 with m.If(g < NIG):
                     m.d.comb += [col.eq(_Col.RESCALE), col_g.eq(g)]

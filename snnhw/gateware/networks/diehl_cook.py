@@ -27,6 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...ir import COL_TAIL, END_TAIL, FIRE_DRAIN, LayerIR, bits_for, ceil_log2, spram_holds
 from ..blocks.banks import add_banks, bank_ports
+from ..blocks.encoder import EncoderLane
 from ..blocks.normalize import Divider
 from ..blocks.rng import xorshift16
 from ..blocks.wta import WinnerTree, better, candidate_layout
@@ -354,11 +355,14 @@ class LearningCore(wiring.Component):
         spike = Signal(P)  # S3: the slots that spiked, and their events
         slot3 = [Signal(ev_l, name=f"enc_slot3_{b}") for b in range(P)]
         for b in range(P):
-            nxt = Signal(16, name=f"enc_next_{b}")
-            m.d.comb += nxt.eq(xorshift16(enc_gen2[b]))
+            m.submodules[f"enc_lane_{b}"] = lane = EncoderLane(value_bits=len(slot2[b].value),
+                                                               rate_bits=len(rate))
+            m.d.comb += [lane.i_gen.eq(enc_gen2[b]), lane.i_value.eq(slot2[b].value),
+                         lane.i_rate.eq(rate)]
+            nxt = lane.o_gen
             slot_ok = (enc_s2_g * P + b) < list_len
             m.d.sync += [
-                spike[b].eq(enc_s2 & slot_ok & (nxt < slot2[b].value * rate)),
+                spike[b].eq(enc_s2 & slot_ok & lane.o_spike),
             ] + [getattr(slot3[b], f).eq(getattr(slot2[b], f)) for f in slot_fields]
             m.d.comb += [
                 eg_w[b].addr.eq(Mux(host_ok, self.host_addr, enc_s2_g)),

@@ -1,6 +1,7 @@
 """Hand-computed and reference-checked tests of the golden model: neuron arithmetic
 (:mod:`snnhw.golden.blocks.neuron`), the cycle model
-(:mod:`snnhw.golden.networks.lif_layer_cycles`) and the skewed weight layout of :class:`snnhw.ir.LayerIR`."""
+(:mod:`snnhw.golden.networks.lif_layer_cycles`) and the skewed weight layout of
+:class:`snnhw.ir.LayerIR`."""
 
 from __future__ import annotations
 

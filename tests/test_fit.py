@@ -14,7 +14,7 @@ from amaranth.back import rtlil
 from snnhw.config import load_config
 from snnhw.families import resolve_layer
 from snnhw.fit import DEVICES, FitError, check_fit, estimate, place
-from snnhw.gateware.learning import LearningCore
+from snnhw.gateware.networks.diehl_cook import LearningCore
 from snnhw.ir import MemoryIR
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -48,7 +48,7 @@ from ..protocol import (
 from .blocks.crc import CRC_INIT, CRC16Update
 from .blocks.spike_buffer import SpikeBuffer
 from .common import times_const
-from .learning import SYNAPSE_RAMS, LearningCore, LearnSpace
+from .networks.diehl_cook import SYNAPSE_RAMS, LearningCore, LearnSpace
 from .uart import UARTReceiver, UARTTransmitter, baud_divisor
 
 __all__ = ["SoC"]

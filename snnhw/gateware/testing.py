@@ -97,7 +97,7 @@ async def read_state(ctx, core: NeuronCore) -> tuple[np.ndarray, np.ndarray]:
 
 async def learning_sample(ctx, core, image, *, learn: bool, eta: int, prune: bool = False,
                           prune_threshold: int = 0) -> list[tuple[int, int, int]]:
-    """Load one sample into a :class:`~snnhw.gateware.learning.LearningCore`, run it, and
+    """Load one sample into a :class:`~snnhw.gateware.networks.diehl_cook.LearningCore`, run it, and
     return its spikes as ``(attempt, timestep, neuron)``. ``prune``: the sample may prune
     (only for a core built with pruning)."""
     for value in np.asarray(image).reshape(-1):
@@ -121,7 +121,7 @@ async def learning_sample(ctx, core, image, *, learn: bool, eta: int, prune: boo
 
 
 async def learning_read(ctx, core, space, bank: int, addr: int) -> int:
-    """One host read from a :class:`~snnhw.gateware.learning.LearningCore` (idle; 2-cycle
+    """One host read from a :class:`~snnhw.gateware.networks.diehl_cook.LearningCore` (idle; 2-cycle
     latency)."""
     _learning_address(ctx, core, space, bank, addr)
     ctx.set(core.host_r_en, 1)
@@ -132,7 +132,7 @@ async def learning_read(ctx, core, space, bank: int, addr: int) -> int:
 
 
 async def learning_write(ctx, core, space, bank: int, addr: int, word: int) -> None:
-    """One host write to a :class:`~snnhw.gateware.learning.LearningCore` (idle)."""
+    """One host write to a :class:`~snnhw.gateware.networks.diehl_cook.LearningCore` (idle)."""
     _learning_address(ctx, core, space, bank, addr)
     ctx.set(core.host_w_data, word)
     ctx.set(core.host_w_en, 1)

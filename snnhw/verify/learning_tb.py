@@ -18,7 +18,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from ..config import load_config
 from ..families import resolve_layer
-from ..gateware.learning import LearnSpace
+from ..gateware.networks.diehl_cook import LearnSpace
 from ..golden.networks.diehl_cook import LearningState, pruning_step, run_sample
 from ..ir import LayerIR
 from .bench import Checker, read_words, start_and_reset

@@ -11,7 +11,7 @@ from amaranth.sim import Simulator
 
 from snnhw.config import parse_config
 from snnhw.families import resolve_layer
-from snnhw.gateware.learning import LearningCore, LearnSpace
+from snnhw.gateware.networks.diehl_cook import LearningCore, LearnSpace
 from snnhw.gateware.testing import learning_read, learning_sample, learning_write
 from snnhw.golden.networks.diehl_cook import LearningState, pruning_step, run_sample
 

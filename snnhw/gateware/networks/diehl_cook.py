@@ -22,39 +22,40 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ir import (
+from ...ir import (
     COL_TAIL,
     END_TAIL,
     FIRE_DRAIN,
+    SPACE_MEMORY,
     LayerIR,
     LearningLayerIR,
+    Space,
     bits_for,
     ceil_log2,
     spram_holds,
 )
-from .common import at_most_one, saturating_counters, times_const
-from .layouts import COUNTER_NAMES, CountersSignature
-from .spram import SPRAMStore
+from ..blocks.banks import add_banks, bank_ports
+from ..blocks.encoder import EncoderLane
+from ..blocks.normalize import Divider
+from ..blocks.rng import xorshift16
+from ..blocks.wta import WinnerTree, better, candidate_layout
+from ..common import at_most_one, saturating_counters, times_const
+from ..layouts import COUNTER_NAMES, CountersSignature
 
 __all__ = ["LearningCore", "LearnSpace", "SYNAPSE_RAMS"]
 
 SYNAPSE_RAMS = ("block", "spram")  # LearningCore.synapse_ram
 
-K_MAX = 2**24 - 1
-
-
-class LearnSpace(enum.Enum, shape=3):
-    """Memories the host can read and write (while the core is idle)."""
-
-    WEIGHT = 0  #: bank, word
-    STATE = 1  #: lane, group: {v, ref, count}
-    THETA = 2  #: lane, group
-    ENC_GEN = 3  #: bank k % P, word k // P: encoder generator of list slot k
-    IN_GEN = 4  #: bank i % P, word i // P: rounding generator of input i
-    ALIVE = 5  #: pruning: bank, word of the alive bitmap (``LayerIR.alive_location``)
+#: Memories the host can read and write (while the core is idle): the spaces of
+#: :class:`snnhw.ir.Space` the learning core has (all but the SoC's LABELS), as an Amaranth
+#: enum (3 bits). WEIGHT: bank, word; STATE: lane, group ({v, ref, count}); THETA: lane,
+#: group; ENC_GEN: bank k % P, word k // P, the encoder generator of list slot k; IN_GEN:
+#: bank i % P, word i // P, the rounding generator of input i; ALIVE: bank, word of the
+#: alive bitmap (``LearningLayerIR.alive_location``).
+LearnSpace = enum.Enum("LearnSpace", [(s.name, s.value) for s in Space if s in SPACE_MEMORY])
 
 
 class _Op(enum.Enum, shape=3):
@@ -91,21 +92,6 @@ class _P(enum.Enum, shape=4):  # processor phases
     PRES_END = 14
 
 
-def _xorshift16(s):
-    a = s ^ (s << 7)[:16]
-    b = a ^ (a >> 9)
-    return (b ^ (b << 8)[:16])[:16]
-
-
-def _ports(mems, spram: bool):
-    """A read port and a write port of each memory; of an :class:`SPRAMStore`, its members
-    under a Memory port's names."""
-    if spram:
-        return ([SimpleNamespace(addr=w.rd_addr, data=w.rd_data) for w in mems],
-                [SimpleNamespace(addr=w.wr_addr, data=w.wr_data, en=w.wr_en) for w in mems])
-    return [w.read_port() for w in mems], [w.write_port() for w in mems]
-
-
 class LearningCore(wiring.Component):
     """Learning layer of ``n_out`` WTA LIF neurons with on-chip encoder, STDP and normalisation.
 
@@ -132,8 +118,8 @@ class LearningCore(wiring.Component):
         self._layer = layer
         P = layer.lanes
         self._nig = layer.nig
-        self._count_bits = bits_for(layer.encoder.steps)
-        self._t_bits = bits_for(max(1, layer.encoder.steps - 1))
+        self._count_bits = layer.count_bits
+        self._t_bits = layer.t_bits
         state_bits = sum(bits for _, bits, _ in layer.learning_state_fields())
         data_bits = max(layer.weight_bits, state_bits, layer.theta_bits, 16,
                         layer.pruning.chunk_bits if layer.pruning else 0)
@@ -162,7 +148,7 @@ class LearningCore(wiring.Component):
             "pres_begin": Out(1),  # one-cycle pulse: a presentation begins (presentations + 1)
             "clear_counters": In(1),
             **({"prune": In(1),  # this sample may prune (sampled at start)
-                "alive_count": Out(bits_for(layer.n_in * layer.n_out))}
+                "alive_count": Out(layer.alive_count_bits)}
                if layer.pruning else {}),
             # the connectivity schedule's threshold for this sample (sampled at start)
             **({"prune_threshold": In(layer.weight_bits)}
@@ -188,8 +174,20 @@ class LearningCore(wiring.Component):
         pruning bitmap with them, :attr:`alive_in_spram`)."""
         return self._synapse_ram
 
-    def elaborate(self, platform):  # noqa: C901 - one datapath, commented stage by stage
+    def elaborate(self, platform):
         m = Module()
+        s = SimpleNamespace()  # the signals and sizes the engines share
+        for engine in (
+                self._constants, self._memories, self._loader, self._run_control, self._encoder,
+                self._neuron_issue, self._neuron_lanes, self._wta, self._column_issue,
+                self._column_lanes, self._weight_writes, self._last_spikes, self._event_reader,
+                self._pruning_walk, self._fsm, self._outputs, self._counters,
+        ):
+            engine(m, s)
+        return m
+
+    def _constants(self, m, s):
+        """Sizes, layouts and widths every engine uses."""
         L = self._layer
         P, NPL, NIG = L.lanes, L.npl, self._nig
         enc, sd = L.encoder, L.stdp
@@ -213,57 +211,36 @@ class LearningCore(wiring.Component):
             if "row" in slot_fields:
                 return ev.row, ev.mod, ev.div
             return times_const(ev.index, NPL), Const(0, 1), ev.index
+        s.L, s.NIG, s.NPL, s.P, s.T, s.cb, s.enc, s.ev_l = L, NIG, NPL, P, T, cb, enc, ev_l
+        s.ev_row, s.last_l, s.list_l, s.mb, s.nb, s.pair = ev_row, last_l, list_l, mb, nb, pair
+        s.sd, s.slot_fields, s.state_l, s.tb, s.wb = sd, slot_fields, state_l, tb, wb
 
-        # -- memories ------------------------------------------------------------------------
-        gens = enc.generator_states
-        banks = L.weight_banks()
-        W, S, TH, LST, EG, IG, LS, EV = [], [], [], [], [], [], [], []
-        for b in range(P):
-            def mem(name, shape, depth, init=(), b=b):
-                mm = memory.Memory(shape=shape, depth=max(1, depth), init=list(init))
-                m.submodules[f"{name}_{b}"] = mm
-                return mm
-            slots = [int(gens[k]) for k in range(b, L.n_in, P)]
-            inputs = [int(gens[L.n_in + i]) for i in range(b, L.n_in, P)]
-            if self._synapse_ram == "spram":
-                store = SPRAMStore(width=wb, depth=L.bank_depth)
-                m.submodules[f"weights_{b}"] = store
-                W.append(store)
-            else:
-                W.append(mem("weights", unsigned(wb), L.bank_depth, banks[b].tolist()))
-            if pair:  # each neuron's depression generator starts from the IR's state
-                S.append(mem("state", state_l, NPL, [
-                    {"gen": int(gens[2 * L.n_in + k * P + b]) if k * P + b < L.n_out else 1}
-                    for k in range(NPL)]))
-            else:
-                S.append(mem("state", state_l, NPL))
-            TH.append(mem("theta", unsigned(L.theta_bits), NPL))
-            LST.append(mem("list", list_l, NIG))
-            EG.append(mem("enc_gen", unsigned(16), NIG, slots + [1] * (NIG - len(slots))))
-            IG.append(mem("in_gen", unsigned(16), NIG, inputs + [1] * (NIG - len(inputs))))
-            LS.append(mem("last", last_l, NIG))
-            EV.append(mem("events", ev_l, 2 * NIG))
-        AL = []  # pruning: the alive bitmap, in the weights' banks (LayerIR.alive_location)
+    def _memories(self, m, s):
+        """The memories (see the module docstring)."""
+        L, ev_l, last_l, list_l, sd, state_l = s.L, s.ev_l, s.last_l, s.list_l, s.sd, s.state_l
+        # -- memories (blocks/banks.py) -------------------------------------------------------
+        banks = add_banks(m, L, state_l=state_l, list_l=list_l, last_l=last_l, ev_l=ev_l,
+                          spram=self._synapse_ram == "spram", alive_spram=self.alive_in_spram)
+        W, S, TH, LST, EG, IG, LS, EV, AL = (banks.W, banks.S, banks.TH, banks.LST, banks.EG,
+                                             banks.IG, banks.LS, banks.EV, banks.AL)
+        trace_rom = banks.trace_rom
+        C = NC = NS = NSB = cb_shift = None
         if L.pruning:
             C, NC = L.pruning.chunk_bits, L.chunks
             NS, NSB = L.alive_stride, ceil_log2(L.alive_stride)  # words per row: 2**NSB >= NC
             cb_shift = ceil_log2(C)
-            for b, image in enumerate(L.alive_banks()):
-                if self.alive_in_spram:
-                    mm = SPRAMStore(width=C, depth=len(image))
-                else:
-                    mm = memory.Memory(shape=unsigned(C), depth=len(image), init=image.tolist())
-                m.submodules[f"alive_{b}"] = mm
-                AL.append(mm)
-        trace_rom = memory.Memory(shape=unsigned(8), depth=sd.trace_depth,
-                                  init=sd.trace_table[:sd.trace_depth].tolist())
         trace_last = sd.trace_depth - 1  # ages from here on read this entry
-        m.submodules.trace_rom = trace_rom
 
         idle = Signal()
         host_ok = Signal()
         m.d.comb += [host_ok.eq(idle), self.idle.eq(idle)]
+        s.AL, s.C, s.EG, s.EV, s.IG, s.LS, s.LST, s.NC, s.NS = AL, C, EG, EV, IG, LS, LST, NC, NS
+        s.NSB, s.S, s.TH, s.W, s.cb_shift, s.host_ok = NSB, S, TH, W, cb_shift, host_ok
+        s.idle, s.trace_last, s.trace_rom = idle, trace_last, trace_rom
 
+    def _loader(self, m, s):
+        """Sample loader: pixels in, non-zero ones appended to the list."""
+        L, LST, NPL, P, idle, nb, slot_fields = s.L, s.LST, s.NPL, s.P, s.idle, s.nb, s.slot_fields
         # -- sample loader: pixels in, non-zero ones appended to the list ----------------------
         ld_i = Signal(range(L.n_in + 1))
         ld_row = Signal(range(L.bank_depth + 1))  # ld_i * NPL
@@ -298,7 +275,12 @@ class LearningCore(wiring.Component):
                     m.d.sync += [ld_kmod.eq(0), ld_kdiv.eq(ld_kdiv + 1)]
                 with m.Else():
                     m.d.sync += ld_kmod.eq(ld_kmod + 1)
+        s.ld_i, s.ld_idiv, s.ld_imod, s.ld_kdiv = ld_i, ld_idiv, ld_imod, ld_kdiv
+        s.ld_kmod, s.ld_row, s.list_len = ld_kmod, ld_row, list_len
 
+    def _run_control(self, m, s):
+        """Run control: a run's parameters, sampled at start."""
+        L, T, cb, enc, idle, ld_i, wb = s.L, s.T, s.cb, s.enc, s.idle, s.ld_i, s.wb
         # -- run control ---------------------------------------------------------------------
         phase = Signal(_P)
         in_integ = Signal()  # phase == INTEG, as a register of its own (it picks SPRAM addresses)
@@ -327,7 +309,17 @@ class LearningCore(wiring.Component):
         with m.If(start_run):
             m.d.sync += [learning.eq(self.learn), attempt.eq(0),
                          intensity.eq(enc.intensity), running.eq(1)]
+        s.attempt, s.enc_done, s.eta, s.in_integ = attempt, enc_done, eta, in_integ
+        s.intensity, s.learning, s.phase, s.pres_start = intensity, learning, phase, pres_start
+        s.proc_started, s.prune_thr, s.pruning = proc_started, prune_thr, pruning
+        s.running, s.spikes_total, s.start_run, s.step = running, spikes_total, start_run, step
 
+    def _encoder(self, m, s):
+        """Encoder: P list slots per cycle -> compacted events of one timestep."""
+        EG, EV, L, LST, NIG, P, T, enc = s.EG, s.EV, s.L, s.LST, s.NIG, s.P, s.T, s.enc
+        enc_done, ev_l, host_ok, intensity = s.enc_done, s.ev_l, s.host_ok, s.intensity
+        list_l, list_len, nb, pres_start = s.list_l, s.list_len, s.nb, s.pres_start
+        proc_started, running, slot_fields = s.proc_started, s.running, s.slot_fields
         # -- encoder: P list slots per cycle -> compacted events of one timestep --------------
         enc_busy = Signal()
         enc_step = Signal(range(T + 1))
@@ -372,11 +364,14 @@ class LearningCore(wiring.Component):
         spike = Signal(P)  # S3: the slots that spiked, and their events
         slot3 = [Signal(ev_l, name=f"enc_slot3_{b}") for b in range(P)]
         for b in range(P):
-            nxt = Signal(16, name=f"enc_next_{b}")
-            m.d.comb += nxt.eq(_xorshift16(enc_gen2[b]))
+            m.submodules[f"enc_lane_{b}"] = lane = EncoderLane(value_bits=len(slot2[b].value),
+                                                               rate_bits=len(rate))
+            m.d.comb += [lane.i_gen.eq(enc_gen2[b]), lane.i_value.eq(slot2[b].value),
+                         lane.i_rate.eq(rate)]
+            nxt = lane.o_gen
             slot_ok = (enc_s2_g * P + b) < list_len
             m.d.sync += [
-                spike[b].eq(enc_s2 & slot_ok & (nxt < slot2[b].value * rate)),
+                spike[b].eq(enc_s2 & slot_ok & lane.o_spike),
             ] + [getattr(slot3[b], f).eq(getattr(slot2[b], f)) for f in slot_fields]
             m.d.comb += [
                 eg_w[b].addr.eq(Mux(host_ok, self.host_addr, enc_s2_g)),
@@ -421,7 +416,12 @@ class LearningCore(wiring.Component):
                 m.d.sync += ev_count[0].eq(enc_e)
         with m.If(pres_start):
             m.d.sync += [enc_step.eq(0), enc_done.eq(0), enc_busy.eq(0)]
+        s.enc_gen2, s.ev_count = enc_gen2, ev_count
 
+    def _neuron_issue(self, m, s):
+        """Neuron-group pipeline: issue, addresses, reads and forwarding registers."""
+        L, NPL, P, S, TH, W, host_ok, pair = s.L, s.NPL, s.P, s.S, s.TH, s.W, s.host_ok, s.pair
+        state_l, step, trace_rom, wb = s.state_l, s.step, s.trace_rom, s.wb
         # -- neuron-group pipeline ------------------------------------------------------------
         # S0 issues an op and registers its addresses, SA reads, S1 registers the words read,
         # S2 computes each lane's new state and writes it back, S3 picks the FIRE ops' best
@@ -437,7 +437,7 @@ class LearningCore(wiring.Component):
         s_wr = [S[b].write_port() for b in range(P)]
         th_rd = [TH[b].read_port() for b in range(P)]
         th_wr = [TH[b].write_port() for b in range(P)]
-        w_rd, w_wr = _ports(W, self._synapse_ram == "spram")
+        w_rd, w_wr = bank_ports(W, self._synapse_ram == "spram")
         post_rom = [trace_rom.read_port(domain="comb") for _ in range(P)]
         dep_w = [Signal(unsigned(wb), name=f"dep_w_{b}") for b in range(P)]  # lane b's new w
         dep_en = [Signal(name=f"dep_en_{b}") for b in range(P)]
@@ -514,19 +514,43 @@ class LearningCore(wiring.Component):
         for b in range(P):
             m.d.sync += [fwd1_valid[b].eq(s2_lval[b]), fwd1_k[b].eq(s2_lk[b]),
                          fwd2_s[b].eq(fwd1_s[b]), fwd2_th[b].eq(fwd1_th[b])]
+        s.base_reg, s.col_active, s.col_addr, s.dep_en = base_reg, col_active, col_addr, dep_en
+        s.dep_w, s.fwd1_k, s.fwd1_s, s.fwd1_th = dep_w, fwd1_k, fwd1_s, fwd1_th
+        s.fwd1_valid, s.fwd2_s, s.fwd2_th, s.lane_scan = fwd1_valid, fwd2_s, fwd2_th, lane_scan
+        s.op, s.op_base, s.op_k, s.op_rot, s.post_rom = op, op_base, op_k, op_rot, post_rom
+        s.r_s, s.r_th, s.ra, s.rot_reg, s.rotated, s.s1_lk = r_s, r_th, ra, rot_reg, rotated, s1_lk
+        s.s2_lk, s.s2_lval, s.s2_op, s.s2_rot, s.s2_step = s2_lk, s2_lval, s2_op, s2_rot, s2_step
+        s.s_rd, s.s_wr, s.scan_emit, s.scan_k, s.th_wr = s_rd, s_wr, scan_emit, scan_k, th_wr
+        s.w_bank, s.w_wr = w_bank, w_wr
 
+    def _neuron_lanes(self, m, s):
+        """Neuron-group pipeline, S2: each lane's new state, and its FIRE candidate."""
+        L, NPL, P, cb, dep_en, dep_w, fwd1_k = s.L, s.NPL, s.P, s.cb, s.dep_en, s.dep_w, s.fwd1_k
+        fwd1_s, fwd1_th, fwd1_valid, fwd2_s = s.fwd1_s, s.fwd1_th, s.fwd1_valid, s.fwd2_s
+        fwd2_th, host_ok, learning, mb, op_k = s.fwd2_th, s.host_ok, s.learning, s.mb, s.op_k
+        pair, post_rom, r_s, r_th, s1_lk = s.pair, s.post_rom, s.r_s, s.r_th, s.s1_lk
+        s2_lk, s2_lval, s2_op, s2_rot, s2_step = s.s2_lk, s.s2_lval, s.s2_op, s.s2_rot, s.s2_step
+        s_wr, sd, state_l, tb, th_wr = s.s_wr, s.sd, s.state_l, s.tb, s.th_wr
+        trace_last, w_bank, wb = s.trace_last, s.w_bank, s.wb
         thr0 = L.threshold
         mw = max(mb, L.theta_bits + 1) + 3
-        cand_l = data.StructLayout({"valid": unsigned(1), "margin": signed(mw),
-                                    "k": unsigned(len(op_k)),
-                                    "lane": unsigned(max(1, ceil_log2(P))),
-                                    "count": unsigned(cb)})
+        cand_l = candidate_layout(margin_bits=mw, k_bits=len(op_k),
+                                  lane_bits=max(1, ceil_log2(P)), count_bits=cb)
         best = Signal(cand_l)  # S4: the best candidate of the FIRE pass so far
         most = Signal(cb)  # the most spikes of any neuron in this presentation
         win_k = Signal.like(op_k)
         win_lane = Signal(range(max(2, P)))
         valid_last = L.n_out - (NPL - 1) * P
-        s3_cand = [Signal(cand_l, name=f"s3_cand_{b}") for b in range(P)]  # S2's FIRE candidates
+        # S3: S2's FIRE candidates, registered straight into the winner tree's inputs. Not into
+        # signals of their own connected to the tree: each register would then have two names
+        # with an init value, and yosys (opt_dff, then opt_clean) stops on "Conflicting init
+        # values" at the bits that are constant (a lane number's zeros).
+        if P > 1:
+            m.submodules.fire_tree = fire_tree = WinnerTree(cand_l, count=P)
+            s3_cand = list(fire_tree.i_cands)
+        else:  # one lane: nothing to reduce
+            fire_tree = None
+            s3_cand = [Signal(cand_l, name="s3_cand_0")]
         for b in range(P):
             cur = Signal(state_l, name=f"cur_{b}")
             th = Signal(L.theta_bits, name=f"th_{b}")
@@ -581,7 +605,7 @@ class LearningCore(wiring.Component):
                             y = Mux(cur.post_valid, post_rom[b].data, 0)
                             if sd.rounding == "stochastic":
                                 g2 = Signal(16, name=f"dep_gen_{b}")
-                                m.d.comb += [g2.eq(_xorshift16(cur.gen)), new.gen.eq(g2)]
+                                m.d.comb += [g2.eq(xorshift16(cur.gen)), new.gen.eq(g2)]
                                 u_dep = g2
                             else:
                                 u_dep = Const(1 << 15 if sd.rounding == "nearest" else 0, 16)
@@ -622,33 +646,28 @@ class LearningCore(wiring.Component):
             ]
             with m.If(s2_lval[b]):
                 m.d.sync += [fwd1_s[b].eq(new), fwd1_th[b].eq(new_th)]
+        s.best, s.cand_l, s.fire_tree, s.most, s.s3_cand = best, cand_l, fire_tree, most, s3_cand
+        s.win_k = win_k
+        s.win_lane = win_lane
 
-        def better(a, b):
-            """``b`` beats ``a``, which holds lower neuron numbers: strictly larger margin (ties
-            keep the lower index)."""
-            return b.valid & (~a.valid | (b.margin > a.margin))
-
+    def _wta(self, m, s):
+        """Neuron-group pipeline, S3 and S4: the winner of the FIRE pass."""
+        best, cand_l, fire_tree, s3_cand = s.best, s.cand_l, s.fire_tree, s.s3_cand
         # S3: the FIRE op's lanes, ascending, reduced pairwise to the group's best candidate
-        tree = s3_cand
-        while len(tree) > 1:
-            level = []
-            for i in range(0, len(tree), 2):
-                if i + 1 == len(tree):
-                    level.append(tree[i])
-                    continue
-                pick = Signal(cand_l, name=f"fire_tree_{len(tree)}_{i}")
-                m.d.comb += pick.eq(Mux(better(tree[i], tree[i + 1]), tree[i + 1], tree[i]))
-                level.append(pick)
-            tree = level
-        if P > 1:  # registered after the reduction tree
+        if fire_tree is not None:  # registered after the reduction tree
             s4_cand = Signal(cand_l)
-            m.d.sync += s4_cand.eq(tree[0])
+            m.d.sync += s4_cand.eq(fire_tree.o_best)
         else:  # one lane: S3's candidate (best is final FIRE_DRAIN cycles after the op anyway)
-            s4_cand = tree[0]
+            s4_cand = s3_cand[0]
         # S4: the group's best against the pass's best so far (groups come in ascending order)
         with m.If(better(best, s4_cand)):
             m.d.sync += best.eq(s4_cand)
 
+    def _column_issue(self, m, s):
+        """Column pipeline: issue and addresses."""
+        IG, L, LS, NIG, NPL, P, col_active = s.IG, s.L, s.LS, s.NIG, s.NPL, s.P, s.col_active
+        col_addr, eta, host_ok, most, nb, op_k = s.col_addr, s.eta, s.host_ok, s.most, s.nb, s.op_k
+        sd, tb, trace_rom, win_lane = s.sd, s.tb, s.trace_rom, s.win_lane
         # -- column pipeline: P inputs of one neuron per cycle --------------------------------
         # S0 issues input group g (its addresses registered), SA reads, S1 registers the words
         # read, S2 looks up each input's trace and steps its generator, S3 multiplies, S4 clips
@@ -705,9 +724,22 @@ class LearningCore(wiring.Component):
         for a in range(P):
             m.d.comb += [ls_r[a].addr.eq(sac_g), ig_r[a].addr.eq(Mux(host_ok, self.host_addr,
                                                                        sac_g))]
+        s.col, s.col_g, s.col_sum, s.column_counter = col, col_g, col_sum, column_counter
+        s.eta_p, s.ig_r, s.ig_w, s.k_factor, s.ls_r = eta_p, ig_r, ig_w, k_factor, ls_r
+        s.ls_w, s.norm_skip, s.rom, s.s2c, s.s2c_g, s.s3c = ls_w, norm_skip, rom, s2c, s2c_g, s3c
+        s.s4c, s.t_now, s.tj_k, s.tj_l = s4c, t_now, tj_k, tj_l
+
+    def _column_lanes(self, m, s):
+        """Column pipeline, per input lane: S1 .. S4."""
+        AL, C, L, P, cb_shift, eta, eta_p = s.AL, s.C, s.L, s.P, s.cb_shift, s.eta, s.eta_p
+        host_ok, ig_r, ig_w, k_factor, last_l = s.host_ok, s.ig_r, s.ig_w, s.k_factor, s.last_l
+        ls_r, norm_skip, prune_thr, pruning = s.ls_r, s.norm_skip, s.prune_thr, s.pruning
+        rom, s2c, s2c_g, s4c, sd, t_now, tb = s.rom, s.s2c, s.s2c_g, s.s4c, s.sd, s.t_now, s.tb
+        tj_k, tj_l, trace_last, w_bank, w_wr = s.tj_k, s.tj_l, s.trace_last, s.w_bank, s.w_wr
+        wb = s.wb
         sum_terms = []
         col_writes, prunes = [], []  # per input lane: weight written, synapse pruned
-        al_r, al_w = _ports(AL, self.alive_in_spram)
+        al_r, al_w = bank_ports(AL, self.alive_in_spram)
         if L.pruning:
             col_bit = Signal(range(max(2, C)))  # the target neuron's bit in its bitmap words
             m.d.comb += col_bit.eq(tj_k[:cb_shift] if cb_shift else 0)
@@ -749,7 +781,7 @@ class LearningCore(wiring.Component):
             m.d.comb += age.eq(t_now - last2.t)
             m.d.comb += rom[a].addr.eq(Mux(age > trace_last, trace_last, age))
             gen_next = Signal(16, name=f"ig_next_{a}")
-            m.d.comb += gen_next.eq(_xorshift16(gen2))
+            m.d.comb += gen_next.eq(xorshift16(gen2))
             draws_now = in_ok2 & alive2 & ((s2c == _Col.STDP) | (s2c == _Col.RESCALE))
             host_i = host_ok & self.host_w_en & (self.host_bank == a)
             m.d.comb += [
@@ -810,6 +842,15 @@ class LearningCore(wiring.Component):
                 with m.If(writes & (wbnk_sel == r)):
                     m.d.comb += [w_wr[r].data.eq(Mux(prunes[-1], 0, neww) if L.pruning
                                                  else neww), w_wr[r].en.eq(1)]
+        s.al_r, s.al_w, s.col_gen2, s.col_writes = al_r, al_w, col_gen2, col_writes
+        s.prunes, s.sum_terms = prunes, sum_terms
+
+    def _weight_writes(self, m, s):
+        """The weight banks' write ports: depression, column write-back, host."""
+        NIG, NPL, P, col_sum, column_counter = s.NIG, s.NPL, s.P, s.col_sum, s.column_counter
+        dep_en, dep_w, host_ok, pair, ra = s.dep_en, s.dep_w, s.host_ok, s.pair, s.ra
+        s2_rot, s2c, s3c, s4c, sum_terms, tj_k = s.s2_rot, s.s2c, s.s3c, s.s4c, s.sum_terms, s.tj_k
+        w_wr = s.w_wr
         # pre-spike depression (S2 of the integration ops): lane b's weight came from bank
         # (rot + b) % P (integration and column passes never share a cycle)
         for b in range(P):
@@ -843,6 +884,9 @@ class LearningCore(wiring.Component):
         with m.If(s2c == _Col.SUM):
             m.d.sync += col_sum.eq(col_sum + tree[0])
 
+    def _last_spikes(self, m, s):
+        """Last-spike times and the divider's registers."""
+        P, ls_w, nb, sd, step = s.P, s.ls_w, s.nb, s.sd, s.step
         # last-spike times: written by integration (one event at a time), cleared per
         # presentation
         ls_clear = Signal()
@@ -859,16 +903,19 @@ class LearningCore(wiring.Component):
             ]
 
         # -- divider: K = min((target << 16) // sum, K_MAX), one quotient bit per cycle ---------
-        dividend_bits = bits_for(sd.normalize_target << 16) if sd.normalize_target else 1
-        # restoring division keeps the remainder below the divisor (when the divisor is 0 no
-        # bit fits, the quotient is 0 and the remainder unused): the divisor's width holds it
-        div_rem = Signal(min(dividend_bits + 1, len(col_sum)))
-        # the quotient's low 24 bits, and whether a bit above them is set (then K = K_MAX)
-        div_q = Signal(min(dividend_bits, 24))
-        div_big = Signal()
-        div_n = Signal(range(dividend_bits + 1))
-        dividend = Const(sd.normalize_target << 16, dividend_bits)
+        m.submodules.divider = divider = Divider(target=sd.normalize_target or 0,
+                                                 divisor_bits=len(s.col_sum))
+        m.d.comb += divider.divisor.eq(s.col_sum)
+        s.divider = divider
+        s.ev_div, s.ev_mod = ev_div, ev_mod
+        s.ev_write, s.ls_clear, s.ls_clear_g = ev_write, ls_clear, ls_clear_g
 
+    def _event_reader(self, m, s):
+        """Processor registers and the event reader."""
+        EV, L, NIG, NPL, P, enc_done, ev_l = s.EV, s.L, s.NIG, s.NPL, s.P, s.enc_done, s.ev_l
+        ev_row, idle, nb, op, phase = s.ev_row, s.idle, s.nb, s.op, s.phase
+        pres_start, running, s_rd, sd = s.pres_start, s.running, s.s_rd, s.sd
+        slot_fields, step, t_now = s.slot_fields, s.step, s.t_now
         # -- processor FSM ---------------------------------------------------------------------
         k = Signal(range(max(2, NPL + 1)))
         g = Signal(range(nb + COL_TAIL))
@@ -977,7 +1024,18 @@ class LearningCore(wiring.Component):
         m.d.comb += [op.eq(op_next)]
         m.d.comb += [idle.eq(~running), pres_start.eq(0)]
         m.d.comb += t_now.eq(step)
+        s.cur_par, s.e, s.ev_more, s.ev_next, s.fe_take = cur_par, e, ev_more, ev_next, fe_take
+        s.g, s.k, s.n_events, s.norm_prep, s.nx_div = g, k, n_events, norm_prep, nx_div
+        s.nx_mod, s.nx_row, s.op_next, s.scan_hit = nx_mod, nx_row, op_next, scan_hit
+        s.scan_j, s.spike_now, s.took_event, s.wait = scan_j, spike_now, took_event, wait
 
+    def _pruning_walk(self, m, s):
+        """Pruning: each lane walks the alive bits of the row."""
+        C, L, NC, NIG, NS, NSB, P, al_r = s.C, s.L, s.NC, s.NIG, s.NS, s.NSB, s.P, s.al_r
+        al_w, cb_shift, column_counter, ev_next = s.al_w, s.cb_shift, s.column_counter, s.ev_next
+        host_ok, in_integ, lane_scan, prunes = s.host_ok, s.in_integ, s.lane_scan, s.prunes
+        rot_reg, rotated, s4c, scan_emit = s.rot_reg, s.rotated, s.s4c, s.scan_emit
+        scan_k, tj_k = s.scan_k, s.tj_k
         # -- pruning: each lane walks the alive bits of the row, one bitmap word at a time ----
         primed = Signal()  # the first row's words have been fetched
         pick_ev = Signal()  # the bitmap ports present the next event's words (see below)
@@ -1085,7 +1143,26 @@ class LearningCore(wiring.Component):
             m.d.sync += pruned.eq(sum(prunes[1:], prunes[0]) if P > 1 else prunes[0])
             m.d.sync += alive_total.eq(alive_total - pruned)
             m.d.comb += self.alive_count.eq(alive_total)
+        s.al_fetch, s.pick_ev, s.primed, s.row_done = al_fetch, pick_ev, primed, row_done
 
+    def _fsm(self, m, s):
+        """The processor's phases."""
+        L, NIG, NPL, P, T, al_fetch, attempt = s.L, s.NIG, s.NPL, s.P, s.T, s.al_fetch, s.attempt
+        base_reg, best, col, col_g, col_sum = s.base_reg, s.best, s.col, s.col_g, s.col_sum
+        cur_par, divider, e, enc = s.cur_par, s.divider, s.e, s.enc
+        enc_done, ev_count, ev_div, ev_mod = s.enc_done, s.ev_count, s.ev_div, s.ev_mod
+        ev_more, ev_write, fe_take, g, in_integ = s.ev_more, s.ev_write, s.fe_take, s.g, s.in_integ
+        intensity, k, k_factor, lane_scan, ld_i = s.intensity, s.k, s.k_factor, s.lane_scan, s.ld_i
+        ld_idiv, ld_imod, ld_kdiv, ld_kmod = s.ld_idiv, s.ld_imod, s.ld_kdiv, s.ld_kmod
+        ld_row, learning, list_len, ls_clear = s.ld_row, s.learning, s.list_len, s.ls_clear
+        ls_clear_g, most, n_events, norm_prep = s.ls_clear_g, s.most, s.n_events, s.norm_prep
+        norm_skip, nx_div, nx_mod, nx_row = s.norm_skip, s.nx_div, s.nx_mod, s.nx_row
+        op_base, op_k, op_next, op_rot, phase = s.op_base, s.op_k, s.op_next, s.op_rot, s.phase
+        pick_ev, pres_start, primed = s.pick_ev, s.pres_start, s.primed
+        proc_started, rot_reg, row_done, running = s.proc_started, s.rot_reg, s.row_done, s.running
+        scan_hit, scan_j, sd, spike_now = s.scan_hit, s.scan_j, s.sd, s.spike_now
+        spikes_total, start_run, step, tj_k = s.spikes_total, s.start_run, s.step, s.tj_k
+        tj_l, took_event, wait, win_k, win_lane = s.tj_l, s.took_event, s.wait, s.win_k, s.win_lane
         with m.Switch(phase):
             with m.Case(_P.IDLE):
                 with m.If(start_run):
@@ -1215,22 +1292,12 @@ class LearningCore(wiring.Component):
                 with m.Elif(wait < 2):
                     m.d.sync += wait.eq(wait + 1)  # the last SUM op's SA, S1; S2 adds it
                 with m.Else():
-                    m.d.sync += [wait.eq(0), phase.eq(_P.NORM_DIV), div_rem.eq(0), div_q.eq(0),
-                                 div_big.eq(0), div_n.eq(dividend_bits)]
+                    m.d.sync += [wait.eq(0), phase.eq(_P.NORM_DIV)]
+                    m.d.comb += divider.start.eq(1)
             with m.Case(_P.NORM_DIV):
-                with m.If(div_n == 0):
-                    m.d.sync += [k_factor.eq(Mux(div_big, K_MAX, div_q)),
+                with m.If(divider.done):
+                    m.d.sync += [k_factor.eq(divider.quotient),
                                  norm_skip.eq(col_sum == 0), g.eq(0), phase.eq(_P.NORM_SCALE)]
-                with m.Else():
-                    bit_at = Signal(range(dividend_bits + 1))
-                    m.d.comb += bit_at.eq(div_n - 1)
-                    rem2 = Cat(dividend.bit_select(bit_at, 1), div_rem)
-                    fits = (col_sum != 0) & (rem2 >= col_sum)
-                    m.d.sync += [div_rem.eq(Mux(fits, rem2 - col_sum, rem2)),
-                                 div_q.eq(Cat(fits, div_q)), div_n.eq(div_n - 1)]
-                    if len(div_q) == 24:  # a set bit shifts out past bit 23
-                        with m.If(div_q[23]):
-                            m.d.sync += div_big.eq(1)
             with m.Case(_P.NORM_SCALE):
                 with m.If(g < NIG):
                     m.d.comb += [col.eq(_Col.RESCALE), col_g.eq(g)]
@@ -1254,6 +1321,11 @@ class LearningCore(wiring.Component):
                                  list_len.eq(0), ld_imod.eq(0), ld_idiv.eq(0), ld_kmod.eq(0),
                                  ld_kdiv.eq(0)]
 
+    def _outputs(self, m, s):
+        """Spike output and host reads."""
+        C, L, P, al_r, attempt, best = s.C, s.L, s.P, s.al_r, s.attempt, s.best
+        col_gen2, enc_gen2, host_ok, r_s, r_th = s.col_gen2, s.enc_gen2, s.host_ok, s.r_s, s.r_th
+        spike_now, step, w_bank = s.spike_now, s.step, s.w_bank
         # -- spike output: one register; the consumer is expected to keep up (at most one
         # spike per timestep), a spike still pending when the next one comes is overwritten
         with m.If(spike_now):
@@ -1293,6 +1365,11 @@ class LearningCore(wiring.Component):
                         with m.Case(LearnSpace.ALIVE):
                             m.d.comb += self.host_r_data.eq(al_word[b])
 
+    def _counters(self, m, s):
+        """Counters."""
+        L, col, col_writes, g, norm_skip = s.L, s.col, s.col_writes, s.g, s.norm_skip
+        phase, pres_start, running, scan_emit = s.phase, s.pres_start, s.running, s.scan_emit
+        spike_now, took_event = s.spike_now, s.took_event
         # -- counters ----------------------------------------------------------------------------
         col_pass_start = ((phase == _P.STDP) | (phase == _P.NORM_SCALE)) & (g == 0) & \
             (col != _Col.NONE)
@@ -1324,4 +1401,3 @@ class LearningCore(wiring.Component):
             m.d.sync += self.presentations.eq(0)
         with m.Elif(pres_start):
             m.d.sync += self.presentations.eq(self.presentations + 1)
-        return m

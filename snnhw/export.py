@@ -60,7 +60,8 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
 
     Writes ``<top>.v``, one ``.memh`` image per memory bank, ``resolved_config.json`` and
     ``manifest.json`` (fields: ``top``, ``verilog``, ``memories``, ``total_memory_bits``,
-    ``lanes``, and the port list).
+    ``lanes``, the port list, the network ``family`` with its ``golden_model`` and
+    ``cycle_model``, payload ``layouts`` and the ``host_spaces`` of the core's host port).
     """
     out = make_dir(out_dir)
     layer = resolve_layer(config)
@@ -97,7 +98,13 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
         "ports": verilog_ports(text),
         "core": type(core).__name__,
         "family": family.name,
+        # the bit-exact specification of this hardware, and its cycle model
+        "golden_model": family.golden,
+        "cycle_model": family.cycle_model,
         "layouts": family.layouts(layer),
+        # what the core's host port reaches: space number -> banks, depth, width
+        "host_spaces": {s.name: {"space": int(s), "banks": m.count, "depth": m.depth,
+                                 "width": m.width} for s, m in layer.host_spaces().items()},
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return Generated(out_dir=out, verilog=vpath, manifest=manifest, layer=layer)

@@ -17,7 +17,7 @@ from types import TracebackType
 import numpy as np
 
 from ..errors import InputError
-from ..families import require
+from ..families import Family, require
 from ..golden.blocks.rng import Generators
 from ..golden.networks.diehl_cook import LearningState
 from ..ir import LayerIR
@@ -76,9 +76,10 @@ class Counters:
         return dataclasses.asdict(self)
 
 
-def check_layer(layer: LayerIR) -> None:
-    """Refuse a layer that is not built as the learning core: only that one has a SoC."""
-    require(layer, "run")
+def check_layer(layer: LayerIR) -> Family:
+    """The family of ``layer``; :class:`ConfigError` unless the host runtime can drive it
+    (only the learning core has a SoC)."""
+    return require(layer, "run")
 
 
 def check_image(layer: LayerIR, image: np.ndarray) -> np.ndarray:
@@ -109,7 +110,7 @@ class Backend(abc.ABC):
     """
 
     def __init__(self, layer: LayerIR) -> None:
-        check_layer(layer)
+        self._family = check_layer(layer)
         self._layer = layer
         self._prune_threshold = layer.pruning.threshold if layer.pruning else 0
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import protocol
 from ..errors import InputError, SnnhwError
+from ..families import load
 from ..ir import LayerIR
 from ..protocol import (
     MEM_HEADER,
@@ -31,7 +32,6 @@ from ..protocol import (
     decode_reply,
     encode_request,
     max_payload,
-    memory_spaces,
 )
 from .backend import Backend, Counters, Result, check_image
 
@@ -93,7 +93,7 @@ class FramedBackend(Backend):
         self.transport = transport
         self.timeout = timeout
         self.run_timeout = timeout if run_timeout is None else run_timeout
-        self.spaces = memory_spaces(layer)
+        self.spaces = load(self._family.memory_spaces)(layer)  # the SoC's, as the registry says
         self._max_write = max_payload(layer) - MEM_HEADER  # payload bytes of one WRITE_MEM
         self._alive_offset = 0  # alive connections the SoC's count misses (host writes)
         self._info = self._hello()

@@ -41,6 +41,7 @@ from ..blocks.banks import add_banks, bank_ports
 from ..blocks.encoder import EncoderLane
 from ..blocks.normalize import Divider
 from ..blocks.rng import xorshift16
+from ..blocks.stdp import ColumnUpdate, depressed, depression
 from ..blocks.wta import WinnerTree, better, candidate_layout
 from ..common import at_most_one, saturating_counters, times_const
 from ..layouts import COUNTER_NAMES, CountersSignature
@@ -609,9 +610,12 @@ class LearningCore(wiring.Component):
                                 u_dep = g2
                             else:
                                 u_dep = Const(1 << 15 if sd.rounding == "nearest" else 0, 16)
+                            # the arithmetic of blocks/stdp.py's RowDepression, assigned here
+                            # under this op's case (as a submodule its result would be
+                            # computed, and muxed, apart from it: not the same logic)
                             dep = Signal(32, name=f"dep_{b}")
-                            m.d.comb += dep.eq((y * sd.eta_pre + u_dep) >> 16)
-                            m.d.comb += [dep_w[b].eq(Mux(dep > w, 0, w - dep)),
+                            m.d.comb += dep.eq(depression(y, u_dep, eta_pre=sd.eta_pre))
+                            m.d.comb += [dep_w[b].eq(depressed(w, dep)),
                                          dep_en[b].eq(s2_lval[b])]
                 with m.Case(_Op.FIRE):
                     with m.If(refr):
@@ -791,11 +795,13 @@ class LearningCore(wiring.Component):
                                   draws_now & in_gen_draws)),
             ]
             sum_terms.append(Mux(in_ok2 & (s2c == _Col.SUM), wv2, 0))
+            # S3's registers are the STDP lane's inputs (blocks/stdp.py; registered straight
+            # into them, not through signals of their own: see s3_cand)
+            m.submodules[f"stdp_{a}"] = stdp = ColumnUpdate(weight_bits=wb, wmax=L.wmax,
+                                                            adaptive=bool(sd.adaptive))
             # x - x_tar; the subtraction also keeps yosys from folding this register into the
             # trace ROM (a block RAM on some devices only; snnhw/fit.py counts it as logic)
-            dx3 = Signal(signed(10), name=f"col_dx3_{a}")
-            u3 = Signal(16, name=f"col_u3_{a}")
-            wv3 = Signal(unsigned(wb), name=f"col_wv3_{a}")
+            dx3, u3, wv3 = stdp.dx, stdp.u, stdp.w
             alive3 = Signal(name=f"col_alive3_{a}")
             if sd.rounding == "stochastic":
                 u = gen_next
@@ -804,10 +810,10 @@ class LearningCore(wiring.Component):
             m.d.sync += [dx3.eq(Mux(last2.valid, rom[a].data, 0) - Const(sd.x_tar, signed(10))),
                          u3.eq(u), wv3.eq(wv2),
                          alive3.eq(alive2)]
-            # S3: the multiplications, STDP's and the rescale's
-            rate = Mux(dx3 >= 0, eta_p, eta) if sd.adaptive else eta
-            dw4 = Signal(signed(11), name=f"col_dw4_{a}")  # |dw| <= 255 + 1
-            m.d.sync += dw4.eq((dx3 * rate + u3) >> 16)
+            # S3: the multiplications, STDP's (in the STDP lane) and the rescale's
+            m.d.comb += stdp.eta.eq(eta)
+            if sd.adaptive:
+                m.d.comb += stdp.eta_p.eq(eta_p)
             # (w * K + u) >> 16 in two halves of K, each one multiplier deep (no DSP feeds
             # another): the low half's sum's bits 16 and up, and the high half's product, added
             # in S4 (w * K[16:] << 16 has no bits below 16, so nothing is lost)
@@ -817,13 +823,10 @@ class LearningCore(wiring.Component):
                          sc_hi4.eq(wv3 * k_factor[16:])]
             scaled4 = Signal(wb + 24 + 1 - 16, name=f"col_scaled4_{a}")
             m.d.comb += scaled4.eq(sc_lo4 + sc_hi4)
-            wv4 = Signal(unsigned(wb), name=f"col_wv4_{a}")
             alive4 = Signal(name=f"col_alive4_{a}")
-            m.d.sync += [wv4.eq(wv3), alive4.eq(alive3)]
-            # S4: clip and write back
-            upd = Signal(signed(wb + 12), name=f"upd_{a}")
-            m.d.comb += upd.eq(wv4 + dw4)
-            stdp_w = Mux(upd < 0, 0, Mux(upd > L.wmax, L.wmax, upd))
+            m.d.sync += alive4.eq(alive3)
+            # S4: clip (the STDP lane's result, or the rescale's) and write back
+            stdp_w = stdp.new_w
             rescale_w = Mux(scaled4 > L.wmax, L.wmax, scaled4)
             neww = Signal(unsigned(wb), name=f"col_new_{a}")
             m.d.comb += neww.eq(Mux(s4c == _Col.STDP, stdp_w, rescale_w))

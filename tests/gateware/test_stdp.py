@@ -34,7 +34,7 @@ CASES = {  # weight_bits, x_tar, eta_pre
 
 
 def simulate(dut, trials, latency):
-    """Set each trial's inputs (a dict), wait ``latency`` cycles, read ``new_w``."""
+    """Set each trial's inputs (a dict), wait ``latency`` cycles, read ``o_w``."""
     got = []
 
     async def bench(ctx):
@@ -43,7 +43,7 @@ def simulate(dut, trials, latency):
                 ctx.set(getattr(dut, name), value)
             for _ in range(latency):
                 await ctx.tick()
-            got.append(ctx.get(dut.new_w))
+            got.append(ctx.get(dut.o_w))
 
     sim = Simulator(dut)
     if latency:
@@ -70,8 +70,9 @@ def test_column_update_is_stdp_column(case, adaptive, seed):
     eta[8:12] = [0, 0xFFFF, 0xFFFF, 1]
     eta_p = rng.integers(0, 1 << 16, TRIALS) if adaptive else eta
     dut = ColumnUpdate(weight_bits=weight_bits, wmax=layer.wmax, adaptive=adaptive)
-    trials = [{"dx": int(trace[i]) - x_tar, "u": int(u[i]), "w": int(w[i]), "eta": int(eta[i]),
-               **({"eta_p": int(eta_p[i])} if adaptive else {})} for i in range(TRIALS)]
+    trials = [{"i_dx": int(trace[i]) - x_tar, "i_u": int(u[i]), "i_w": int(w[i]),
+               "i_eta": int(eta[i]), **({"i_eta_p": int(eta_p[i])} if adaptive else {})}
+              for i in range(TRIALS)]
     got = simulate(dut, trials, latency=1)
     want = [int(stdp_column(layer, w[i:i + 1], trace[i:i + 1], int(eta[i]), int(u[i]),
                             int(eta_p[i]) if adaptive else None)[0]) for i in range(TRIALS)]
@@ -90,7 +91,7 @@ def test_row_depression_is_depress_row(case, seed):
     u = rng.integers(0, 1 << 16, TRIALS)
     post[:3], u[:3] = [255, 0, 255], [0xFFFF, 0, 0]
     dut = RowDepression(weight_bits=weight_bits, eta_pre=eta_pre)
-    trials = [{"y": int(post[i]), "u": int(u[i]), "w": int(w[i])} for i in range(TRIALS)]
+    trials = [{"i_y": int(post[i]), "i_u": int(u[i]), "i_w": int(w[i])} for i in range(TRIALS)]
     got = simulate(dut, trials, latency=0)
     want = depress_row(layer, w, post, u).tolist()
     assert got == want

@@ -25,23 +25,23 @@ def _check_weights(owner, weight_bits, wmax):
 
 
 class ColumnUpdate(wiring.Component):
-    """One input lane of the post-spike update: ``clip(w + ((dx * rate + u) >> 16), 0,
-    wmax)``, ``dx = x - x_tar``, ``rate = eta_p if dx >= 0 else eta`` (``eta`` alone unless
-    ``adaptive``).
+    """One input lane of the post-spike update: ``o_w = clip(w + ((dx * rate + u) >> 16), 0,
+    wmax)`` for ``i_dx = x - x_tar``, ``i_u``, ``i_w``, where ``rate = i_eta_p if dx >= 0 else
+    i_eta`` (``i_eta`` alone unless ``adaptive``).
 
-    Two pipeline stages: the caller registers ``dx``, ``u`` and ``w`` straight into the
-    inputs (they are its S3 registers; the rescale reads ``u`` and ``w`` there too), the
-    product is registered with the weight (S4), and ``new_w`` is S4's clipped result,
-    combinational, one cycle after the inputs. ``eta`` and ``eta_p`` are held steady.
+    Two pipeline stages: the caller registers ``i_dx``, ``i_u`` and ``i_w`` straight into the
+    inputs (they are its S3 registers; the rescale reads ``i_u`` and ``i_w`` there too), the
+    product is registered with the weight (S4), and ``o_w`` is S4's clipped result,
+    combinational, one cycle after the inputs. ``i_eta`` and ``i_eta_p`` are held steady.
     """
 
     def __init__(self, *, weight_bits: int, wmax: int, adaptive: bool = False) -> None:
         _check_weights(self, weight_bits, wmax)
         self._weight_bits, self._wmax, self._adaptive = weight_bits, wmax, bool(adaptive)
         super().__init__({
-            "dx": In(signed(DX_BITS)), "u": In(16), "w": In(unsigned(weight_bits)),
-            "eta": In(16), **({"eta_p": In(16)} if adaptive else {}),
-            "new_w": Out(unsigned(weight_bits)),
+            "i_dx": In(signed(DX_BITS)), "i_u": In(16), "i_w": In(unsigned(weight_bits)),
+            "i_eta": In(16), **({"i_eta_p": In(16)} if adaptive else {}),
+            "o_w": Out(unsigned(weight_bits)),
         })
 
     @property
@@ -55,13 +55,13 @@ class ColumnUpdate(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         wb, a = self._weight_bits, self.adaptive
-        rate = Mux(self.dx >= 0, self.eta_p, self.eta) if a else self.eta
+        rate = Mux(self.i_dx >= 0, self.i_eta_p, self.i_eta) if a else self.i_eta
         dw = Signal(signed(11), name="dw")  # |dw| <= 255 + 1
         w_d = Signal(unsigned(wb), name="w_d")
-        m.d.sync += [dw.eq((self.dx * rate + self.u) >> 16), w_d.eq(self.w)]
+        m.d.sync += [dw.eq((self.i_dx * rate + self.i_u) >> 16), w_d.eq(self.i_w)]
         upd = Signal(signed(wb + 12), name="upd")
         m.d.comb += upd.eq(w_d + dw)
-        m.d.comb += self.new_w.eq(Mux(upd < 0, 0, Mux(upd > self._wmax, self._wmax, upd)))
+        m.d.comb += self.o_w.eq(Mux(upd < 0, 0, Mux(upd > self._wmax, self._wmax, upd)))
         return m
 
 
@@ -80,7 +80,7 @@ def depressed(w, dep):
 
 class RowDepression(wiring.Component):
     """One neuron lane of the pre-spike depression (pair STDP), combinational:
-    ``new_w = max(w - ((y * eta_pre + u) >> 16), 0)`` for the neuron's post trace ``y``
+    ``o_w = max(i_w - ((i_y * eta_pre + i_u) >> 16), 0)`` for the neuron's post trace ``i_y``
     (:func:`depression`, :func:`depressed`)."""
 
     def __init__(self, *, weight_bits: int, eta_pre: int) -> None:
@@ -89,8 +89,8 @@ class RowDepression(wiring.Component):
             self._MustUse__silence = True
             raise ValueError(f"Pre-spike rate must be an integer in 1..65535, not {eta_pre!r}")
         self._eta_pre = eta_pre
-        super().__init__({"y": In(8), "u": In(16), "w": In(unsigned(weight_bits)),
-                          "new_w": Out(unsigned(weight_bits))})
+        super().__init__({"i_y": In(8), "i_u": In(16), "i_w": In(unsigned(weight_bits)),
+                          "o_w": Out(unsigned(weight_bits))})
 
     @property
     def eta_pre(self) -> int:
@@ -99,6 +99,6 @@ class RowDepression(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         dep = Signal(32, name="dep")
-        m.d.comb += dep.eq(depression(self.y, self.u, eta_pre=self._eta_pre))
-        m.d.comb += self.new_w.eq(depressed(self.w, dep))
+        m.d.comb += dep.eq(depression(self.i_y, self.i_u, eta_pre=self._eta_pre))
+        m.d.comb += self.o_w.eq(depressed(self.i_w, dep))
         return m

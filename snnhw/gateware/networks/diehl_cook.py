@@ -39,6 +39,7 @@ from ...ir import (
 )
 from ..blocks.banks import add_banks, bank_ports
 from ..blocks.encoder import EncoderLane
+from ..blocks.neuron import NeuronLane, margin_bits
 from ..blocks.normalize import Divider
 from ..blocks.rng import xorshift16
 from ..blocks.stdp import ColumnUpdate, depressed, depression
@@ -534,7 +535,7 @@ class LearningCore(wiring.Component):
         s_wr, sd, state_l, tb, th_wr = s.s_wr, s.sd, s.state_l, s.tb, s.th_wr
         trace_last, w_bank, wb = s.trace_last, s.w_bank, s.wb
         thr0 = L.threshold
-        mw = max(mb, L.theta_bits + 1) + 3
+        mw = margin_bits(mb, L.theta_bits)
         cand_l = candidate_layout(margin_bits=mw, k_bits=len(op_k),
                                   lane_bits=max(1, ceil_log2(P)), count_bits=cb)
         best = Signal(cand_l)  # S4: the best candidate of the FIRE pass so far
@@ -573,16 +574,17 @@ class LearningCore(wiring.Component):
             new = Signal(state_l, name=f"new_{b}")
             new_th = Signal(L.theta_bits, name=f"new_th_{b}")
             m.d.comb += [new.eq(cur), new_th.eq(th)]
-            refr = cur.ref != 0
-            total = Signal(signed(mb + 2), name=f"sum_{b}")
-            m.d.comb += total.eq(cur.v + (w << L.weight_shift))
-            leaked = Signal(signed(mb + 1), name=f"leaked_{b}")
-            m.d.comb += leaked.eq(cur.v - (cur.v >> L.leak_shift) if L.leak_shift else cur.v)
-            margin = Signal(signed(mw), name=f"margin_{b}")
-            m.d.comb += margin.eq(leaked - thr0 - th)
+            # the neuron's arithmetic (blocks/neuron.py); which result is written is the op's
+            m.submodules[f"neuron_{b}"] = lane = NeuronLane(
+                membrane_bits=mb, weight_bits=wb, weight_shift=L.weight_shift,
+                leak_shift=L.leak_shift, threshold=thr0, theta_bits=L.theta_bits,
+                ref_bits=L.ref_bits)
+            m.d.comb += [lane.i_v.eq(cur.v), lane.i_ref.eq(cur.ref), lane.i_w.eq(w),
+                         lane.i_theta.eq(th)]
+            refr, leaked, margin = lane.o_refractory, lane.o_leaked, lane.o_margin
             real = Const(1) if b < valid_last else (s2_k != NPL - 1)
             m.d.sync += [
-                s3_cand[b].valid.eq((s2_op == _Op.FIRE) & ~refr & (margin >= 0) & real),
+                s3_cand[b].valid.eq((s2_op == _Op.FIRE) & lane.o_may_fire & real),
                 s3_cand[b].margin.eq(margin), s3_cand[b].k.eq(s2_k), s3_cand[b].lane.eq(b),
                 s3_cand[b].count.eq(cur.count)]
             is_win = (s2_k == win_k) & (win_lane == b)
@@ -593,8 +595,7 @@ class LearningCore(wiring.Component):
                         m.d.comb += new.post_valid.eq(0)
                 with m.Case(_Op.INTEG):
                     with m.If(~refr):
-                        m.d.comb += new.v.eq(Mux(total > L.vmax, L.vmax,
-                                                 Mux(total < L.vmin, L.vmin, total)))
+                        m.d.comb += new.v.eq(lane.o_integrated)
                     if pair:
                         with m.If(learning):
                             # pair STDP: the row just integrated is depressed by each
@@ -801,7 +802,7 @@ class LearningCore(wiring.Component):
                                                             adaptive=bool(sd.adaptive))
             # x - x_tar; the subtraction also keeps yosys from folding this register into the
             # trace ROM (a block RAM on some devices only; snnhw/fit.py counts it as logic)
-            dx3, u3, wv3 = stdp.dx, stdp.u, stdp.w
+            dx3, u3, wv3 = stdp.i_dx, stdp.i_u, stdp.i_w
             alive3 = Signal(name=f"col_alive3_{a}")
             if sd.rounding == "stochastic":
                 u = gen_next
@@ -811,9 +812,9 @@ class LearningCore(wiring.Component):
                          u3.eq(u), wv3.eq(wv2),
                          alive3.eq(alive2)]
             # S3: the multiplications, STDP's (in the STDP lane) and the rescale's
-            m.d.comb += stdp.eta.eq(eta)
+            m.d.comb += stdp.i_eta.eq(eta)
             if sd.adaptive:
-                m.d.comb += stdp.eta_p.eq(eta_p)
+                m.d.comb += stdp.i_eta_p.eq(eta_p)
             # (w * K + u) >> 16 in two halves of K, each one multiplier deep (no DSP feeds
             # another): the low half's sum's bits 16 and up, and the high half's product, added
             # in S4 (w * K[16:] << 16 has no bits below 16, so nothing is lost)
@@ -826,7 +827,7 @@ class LearningCore(wiring.Component):
             alive4 = Signal(name=f"col_alive4_{a}")
             m.d.sync += alive4.eq(alive3)
             # S4: clip (the STDP lane's result, or the rescale's) and write back
-            stdp_w = stdp.new_w
+            stdp_w = stdp.o_w
             rescale_w = Mux(scaled4 > L.wmax, L.wmax, scaled4)
             neww = Signal(unsigned(wb), name=f"col_new_{a}")
             m.d.comb += neww.eq(Mux(s4c == _Col.STDP, stdp_w, rescale_w))

@@ -41,10 +41,11 @@ from ..blocks.banks import add_banks, bank_ports
 from ..blocks.encoder import EncoderLane
 from ..blocks.neuron import NeuronLane, margin_bits
 from ..blocks.normalize import Divider
+from ..blocks.pruning import PruneCut, WordWalk
 from ..blocks.rng import xorshift16
 from ..blocks.stdp import ColumnUpdate, depressed, depression
 from ..blocks.wta import WinnerTree, better, candidate_layout
-from ..common import at_most_one, saturating_counters, times_const
+from ..common import saturating_counters, times_const
 from ..layouts import COUNTER_NAMES, CountersSignature
 
 __all__ = ["LearningCore", "LearnSpace", "SYNAPSE_RAMS"]
@@ -836,7 +837,9 @@ class LearningCore(wiring.Component):
             col_writes.append(writes)
             if L.pruning:
                 cut = Signal(name=f"prune_{a}")
-                m.d.comb += cut.eq(writes & pruning & (neww <= prune_thr))
+                m.submodules[f"prune_cut_{a}"] = pcut = PruneCut(weight_bits=wb)
+                m.d.comb += [pcut.i_alive.eq(writes & pruning), pcut.i_w.eq(neww),
+                             pcut.i_threshold.eq(prune_thr), cut.eq(pcut.o_cut)]
                 prunes.append(cut)
                 for r in range(P):
                     with m.If(cut & (wbnk_sel == r)):
@@ -1063,20 +1066,15 @@ class LearningCore(wiring.Component):
                     for r in range(P):
                         with m.Case(r):
                             m.d.comb += lane_word.eq(al_r[(r + b) % P].data)
-                word = Signal(C, name=f"sc_word_{b}")
-                m.d.comb += word.eq(Mux(sc_fresh[b], lane_word, sc_rem[b]))
-                rest = Signal(C, name=f"sc_rest_{b}")
-                m.d.comb += rest.eq(word & (word - 1))  # the lowest alive bit taken
-                # the word is used up now (rest == 0): counted without a carry chain, and for
+                # the word's step (blocks/pruning.py): its lowest alive bit, the rest, and
+                # whether it is used up now (rest == 0): counted without a carry chain, and for
                 # the rest of a word a cycle ahead, as it is registered
-                last = Signal(name=f"sc_last_{b}")
-                m.d.comb += last.eq(Mux(sc_fresh[b], at_most_one(lane_word), sc_single[b]))
-                low = Signal(range(max(2, C)), name=f"sc_low_{b}")
-                for t in reversed(range(C)):  # priority encoder: the lowest set bit
-                    with m.If(word[t]):
-                        m.d.comb += low.eq(t)
+                m.submodules[f"word_walk_{b}"] = walk = WordWalk(chunk_bits=C)
+                m.d.comb += [walk.i_fresh.eq(sc_fresh[b]), walk.i_word.eq(lane_word),
+                             walk.i_rem.eq(sc_rem[b]), walk.i_rem_single.eq(sc_single[b])]
+                rest, last, low = walk.o_rest, walk.o_last, walk.o_low
                 busy = lane_scan & ~sc_done[b]
-                m.d.comb += [scan_emit[b].eq(busy & (word != 0)),
+                m.d.comb += [scan_emit[b].eq(busy & walk.o_any),
                              scan_k[b].eq((sc_c[b] << cb_shift) | low)]
                 ends = Signal(name=f"sc_ends_{b}")
                 m.d.comb += ends.eq(busy & last & sc_ll[b])
@@ -1094,7 +1092,7 @@ class LearningCore(wiring.Component):
                                          sc_ll[b].eq(sc_c[b] == NC - 2)]
                     with m.Else():
                         m.d.sync += [sc_rem[b].eq(rest), sc_fresh[b].eq(0),
-                                     sc_single[b].eq(at_most_one(rest))]
+                                     sc_single[b].eq(walk.o_rest_single)]
             all_done = Const(1)
             for b in range(P):
                 all_done = all_done & (sc_done[b] | finishing[b])

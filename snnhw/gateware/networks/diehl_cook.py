@@ -39,10 +39,13 @@ from ...ir import (
 )
 from ..blocks.banks import add_banks, bank_ports
 from ..blocks.encoder import EncoderLane
+from ..blocks.neuron import NeuronLane, margin_bits
 from ..blocks.normalize import Divider
+from ..blocks.pruning import PruneCut, WordWalk
 from ..blocks.rng import xorshift16
+from ..blocks.stdp import ColumnUpdate, depressed, depression
 from ..blocks.wta import WinnerTree, better, candidate_layout
-from ..common import at_most_one, saturating_counters, times_const
+from ..common import saturating_counters, times_const
 from ..layouts import COUNTER_NAMES, CountersSignature
 
 __all__ = ["LearningCore", "LearnSpace", "SYNAPSE_RAMS"]
@@ -533,7 +536,7 @@ class LearningCore(wiring.Component):
         s_wr, sd, state_l, tb, th_wr = s.s_wr, s.sd, s.state_l, s.tb, s.th_wr
         trace_last, w_bank, wb = s.trace_last, s.w_bank, s.wb
         thr0 = L.threshold
-        mw = max(mb, L.theta_bits + 1) + 3
+        mw = margin_bits(mb, L.theta_bits)
         cand_l = candidate_layout(margin_bits=mw, k_bits=len(op_k),
                                   lane_bits=max(1, ceil_log2(P)), count_bits=cb)
         best = Signal(cand_l)  # S4: the best candidate of the FIRE pass so far
@@ -572,16 +575,17 @@ class LearningCore(wiring.Component):
             new = Signal(state_l, name=f"new_{b}")
             new_th = Signal(L.theta_bits, name=f"new_th_{b}")
             m.d.comb += [new.eq(cur), new_th.eq(th)]
-            refr = cur.ref != 0
-            total = Signal(signed(mb + 2), name=f"sum_{b}")
-            m.d.comb += total.eq(cur.v + (w << L.weight_shift))
-            leaked = Signal(signed(mb + 1), name=f"leaked_{b}")
-            m.d.comb += leaked.eq(cur.v - (cur.v >> L.leak_shift) if L.leak_shift else cur.v)
-            margin = Signal(signed(mw), name=f"margin_{b}")
-            m.d.comb += margin.eq(leaked - thr0 - th)
+            # the neuron's arithmetic (blocks/neuron.py); which result is written is the op's
+            m.submodules[f"neuron_{b}"] = lane = NeuronLane(
+                membrane_bits=mb, weight_bits=wb, weight_shift=L.weight_shift,
+                leak_shift=L.leak_shift, threshold=thr0, theta_bits=L.theta_bits,
+                ref_bits=L.ref_bits)
+            m.d.comb += [lane.i_v.eq(cur.v), lane.i_ref.eq(cur.ref), lane.i_w.eq(w),
+                         lane.i_theta.eq(th)]
+            refr, leaked, margin = lane.o_refractory, lane.o_leaked, lane.o_margin
             real = Const(1) if b < valid_last else (s2_k != NPL - 1)
             m.d.sync += [
-                s3_cand[b].valid.eq((s2_op == _Op.FIRE) & ~refr & (margin >= 0) & real),
+                s3_cand[b].valid.eq((s2_op == _Op.FIRE) & lane.o_may_fire & real),
                 s3_cand[b].margin.eq(margin), s3_cand[b].k.eq(s2_k), s3_cand[b].lane.eq(b),
                 s3_cand[b].count.eq(cur.count)]
             is_win = (s2_k == win_k) & (win_lane == b)
@@ -592,8 +596,7 @@ class LearningCore(wiring.Component):
                         m.d.comb += new.post_valid.eq(0)
                 with m.Case(_Op.INTEG):
                     with m.If(~refr):
-                        m.d.comb += new.v.eq(Mux(total > L.vmax, L.vmax,
-                                                 Mux(total < L.vmin, L.vmin, total)))
+                        m.d.comb += new.v.eq(lane.o_integrated)
                     if pair:
                         with m.If(learning):
                             # pair STDP: the row just integrated is depressed by each
@@ -609,9 +612,12 @@ class LearningCore(wiring.Component):
                                 u_dep = g2
                             else:
                                 u_dep = Const(1 << 15 if sd.rounding == "nearest" else 0, 16)
+                            # the arithmetic of blocks/stdp.py's RowDepression, assigned here
+                            # under this op's case (as a submodule its result would be
+                            # computed, and muxed, apart from it: not the same logic)
                             dep = Signal(32, name=f"dep_{b}")
-                            m.d.comb += dep.eq((y * sd.eta_pre + u_dep) >> 16)
-                            m.d.comb += [dep_w[b].eq(Mux(dep > w, 0, w - dep)),
+                            m.d.comb += dep.eq(depression(y, u_dep, eta_pre=sd.eta_pre))
+                            m.d.comb += [dep_w[b].eq(depressed(w, dep)),
                                          dep_en[b].eq(s2_lval[b])]
                 with m.Case(_Op.FIRE):
                     with m.If(refr):
@@ -791,11 +797,13 @@ class LearningCore(wiring.Component):
                                   draws_now & in_gen_draws)),
             ]
             sum_terms.append(Mux(in_ok2 & (s2c == _Col.SUM), wv2, 0))
+            # S3's registers are the STDP lane's inputs (blocks/stdp.py; registered straight
+            # into them, not through signals of their own: see s3_cand)
+            m.submodules[f"stdp_{a}"] = stdp = ColumnUpdate(weight_bits=wb, wmax=L.wmax,
+                                                            adaptive=bool(sd.adaptive))
             # x - x_tar; the subtraction also keeps yosys from folding this register into the
             # trace ROM (a block RAM on some devices only; snnhw/fit.py counts it as logic)
-            dx3 = Signal(signed(10), name=f"col_dx3_{a}")
-            u3 = Signal(16, name=f"col_u3_{a}")
-            wv3 = Signal(unsigned(wb), name=f"col_wv3_{a}")
+            dx3, u3, wv3 = stdp.i_dx, stdp.i_u, stdp.i_w
             alive3 = Signal(name=f"col_alive3_{a}")
             if sd.rounding == "stochastic":
                 u = gen_next
@@ -804,10 +812,10 @@ class LearningCore(wiring.Component):
             m.d.sync += [dx3.eq(Mux(last2.valid, rom[a].data, 0) - Const(sd.x_tar, signed(10))),
                          u3.eq(u), wv3.eq(wv2),
                          alive3.eq(alive2)]
-            # S3: the multiplications, STDP's and the rescale's
-            rate = Mux(dx3 >= 0, eta_p, eta) if sd.adaptive else eta
-            dw4 = Signal(signed(11), name=f"col_dw4_{a}")  # |dw| <= 255 + 1
-            m.d.sync += dw4.eq((dx3 * rate + u3) >> 16)
+            # S3: the multiplications, STDP's (in the STDP lane) and the rescale's
+            m.d.comb += stdp.i_eta.eq(eta)
+            if sd.adaptive:
+                m.d.comb += stdp.i_eta_p.eq(eta_p)
             # (w * K + u) >> 16 in two halves of K, each one multiplier deep (no DSP feeds
             # another): the low half's sum's bits 16 and up, and the high half's product, added
             # in S4 (w * K[16:] << 16 has no bits below 16, so nothing is lost)
@@ -817,13 +825,10 @@ class LearningCore(wiring.Component):
                          sc_hi4.eq(wv3 * k_factor[16:])]
             scaled4 = Signal(wb + 24 + 1 - 16, name=f"col_scaled4_{a}")
             m.d.comb += scaled4.eq(sc_lo4 + sc_hi4)
-            wv4 = Signal(unsigned(wb), name=f"col_wv4_{a}")
             alive4 = Signal(name=f"col_alive4_{a}")
-            m.d.sync += [wv4.eq(wv3), alive4.eq(alive3)]
-            # S4: clip and write back
-            upd = Signal(signed(wb + 12), name=f"upd_{a}")
-            m.d.comb += upd.eq(wv4 + dw4)
-            stdp_w = Mux(upd < 0, 0, Mux(upd > L.wmax, L.wmax, upd))
+            m.d.sync += alive4.eq(alive3)
+            # S4: clip (the STDP lane's result, or the rescale's) and write back
+            stdp_w = stdp.o_w
             rescale_w = Mux(scaled4 > L.wmax, L.wmax, scaled4)
             neww = Signal(unsigned(wb), name=f"col_new_{a}")
             m.d.comb += neww.eq(Mux(s4c == _Col.STDP, stdp_w, rescale_w))
@@ -832,7 +837,9 @@ class LearningCore(wiring.Component):
             col_writes.append(writes)
             if L.pruning:
                 cut = Signal(name=f"prune_{a}")
-                m.d.comb += cut.eq(writes & pruning & (neww <= prune_thr))
+                m.submodules[f"prune_cut_{a}"] = pcut = PruneCut(weight_bits=wb)
+                m.d.comb += [pcut.i_alive.eq(writes & pruning), pcut.i_w.eq(neww),
+                             pcut.i_threshold.eq(prune_thr), cut.eq(pcut.o_cut)]
                 prunes.append(cut)
                 for r in range(P):
                     with m.If(cut & (wbnk_sel == r)):
@@ -1059,20 +1066,15 @@ class LearningCore(wiring.Component):
                     for r in range(P):
                         with m.Case(r):
                             m.d.comb += lane_word.eq(al_r[(r + b) % P].data)
-                word = Signal(C, name=f"sc_word_{b}")
-                m.d.comb += word.eq(Mux(sc_fresh[b], lane_word, sc_rem[b]))
-                rest = Signal(C, name=f"sc_rest_{b}")
-                m.d.comb += rest.eq(word & (word - 1))  # the lowest alive bit taken
-                # the word is used up now (rest == 0): counted without a carry chain, and for
+                # the word's step (blocks/pruning.py): its lowest alive bit, the rest, and
+                # whether it is used up now (rest == 0): counted without a carry chain, and for
                 # the rest of a word a cycle ahead, as it is registered
-                last = Signal(name=f"sc_last_{b}")
-                m.d.comb += last.eq(Mux(sc_fresh[b], at_most_one(lane_word), sc_single[b]))
-                low = Signal(range(max(2, C)), name=f"sc_low_{b}")
-                for t in reversed(range(C)):  # priority encoder: the lowest set bit
-                    with m.If(word[t]):
-                        m.d.comb += low.eq(t)
+                m.submodules[f"word_walk_{b}"] = walk = WordWalk(chunk_bits=C)
+                m.d.comb += [walk.i_fresh.eq(sc_fresh[b]), walk.i_word.eq(lane_word),
+                             walk.i_rem.eq(sc_rem[b]), walk.i_rem_single.eq(sc_single[b])]
+                rest, last, low = walk.o_rest, walk.o_last, walk.o_low
                 busy = lane_scan & ~sc_done[b]
-                m.d.comb += [scan_emit[b].eq(busy & (word != 0)),
+                m.d.comb += [scan_emit[b].eq(busy & walk.o_any),
                              scan_k[b].eq((sc_c[b] << cb_shift) | low)]
                 ends = Signal(name=f"sc_ends_{b}")
                 m.d.comb += ends.eq(busy & last & sc_ll[b])
@@ -1090,7 +1092,7 @@ class LearningCore(wiring.Component):
                                          sc_ll[b].eq(sc_c[b] == NC - 2)]
                     with m.Else():
                         m.d.sync += [sc_rem[b].eq(rest), sc_fresh[b].eq(0),
-                                     sc_single[b].eq(at_most_one(rest))]
+                                     sc_single[b].eq(walk.o_rest_single)]
             all_done = Const(1)
             for b in range(P):
                 all_done = all_done & (sc_done[b] | finishing[b])

@@ -24,6 +24,20 @@ Weights narrower than a word share it (two of 5..8 bits, four of up to 4 bits, o
 aligned slot each); a write enables only its slot's nibbles (``MASKWREN``), so it never reads
 the word first. SPRAM has no initial contents: the host loads the weights after configuration.
 
+A read address that comes late in the cycle (``late=True``): ``rd_late``, taken instead of
+``rd_addr`` while ``rd_late_en``, reaches the SPRAM's address pins through one LUT. The paths
+from ``sync`` into the ``fast`` SPRAM have only half a core cycle (the read edge), and nextpnr
+neither constrains nor optimises paths between the two clocks, so a late signal (a block RAM's
+read data, say) must not pass the whole address choice: everything else (``rd_addr``, the
+pending write, the half) is chosen first, in a ``keep`` net that logic synthesis may not fold
+into the late signal's LUTs.
+
+Without forwarding (``forward=False``), a read of the word the previous cycle wrote returns the
+word before that write: for a user that never reads a word in the cycle after writing it (the
+learning core's alive bitmap: column passes write rows they do not read again in the next
+cycle, the row walk and the host never follow a write by one cycle), the same reads for about
+30 fewer logic cells (the address compare and the data choice).
+
 Off the iCE40, and in simulation, each block is an equivalent :class:`Memory` of 16384 words
 with nibble write enables (``SB_SPRAM256KA``'s behaviour for one access per edge).
 """
@@ -45,18 +59,22 @@ class SPRAMStore(wiring.Component):
     aligned). See the module's description for the timing.
 
     Members: ``rd_addr`` (in), ``rd_data`` (out, one cycle after), ``wr_addr``, ``wr_data``,
-    ``wr_en`` (in; written at the end of the cycle, as a memory write port).
+    ``wr_en`` (in; written at the end of the cycle, as a memory write port); with ``late``,
+    ``rd_late`` and ``rd_late_en`` (in): the read address is ``rd_late`` while ``rd_late_en``.
+    With ``forward=False`` a read must not follow a write of its word by one cycle.
     """
 
-    def __init__(self, *, width: int, depth: int) -> None:
+    def __init__(self, *, width: int, depth: int, late: bool = False,
+                 forward: bool = True) -> None:
         self._slot, self._per, self._blocks = spram_layout(width, depth)
-        self._width, self._depth = width, depth
+        self._width, self._depth, self._late, self._forward = width, depth, late, forward
         super().__init__({
             "rd_addr": In(range(max(2, depth))),
             "rd_data": Out(width),
             "wr_addr": In(range(max(2, depth))),
             "wr_data": In(width),
             "wr_en": In(1),
+            **({"rd_late": In(range(max(2, depth))), "rd_late_en": In(1)} if late else {}),
         })
 
     @property
@@ -96,12 +114,36 @@ class SPRAMStore(wiring.Component):
         read_half = Signal()
         m.d.comb += read_half.eq(seen != toggle)
 
-        r_slot, r_word, r_block = split(self.rd_addr)
+        rd_addr = self.rd_addr  # the read's address, late or not
+        if self._late:
+            rd_addr = Signal.like(self.rd_addr)
+            m.d.comb += rd_addr.eq(Mux(self.rd_late_en, self.rd_late, self.rd_addr))
+        r_slot, r_word, r_block = split(rd_addr)
         w_slot, w_word, w_block = split(wq_addr)
         addr = Signal(ab)
         block = Signal(range(max(2, n)))
-        m.d.comb += [addr.eq(Mux(read_half, r_word, w_word)),
-                     block.eq(Mux(read_half, r_block, w_block) if n > 1 else 0)]
+        if self._late:
+            # pins = t_early ? rd_addr : (t_late ? rd_late : write address): the late address
+            # passes two LUTs, rd_addr (itself a choice in the user's logic) one; the nets are
+            # kept so that logic synthesis cannot fold the late address deeper
+            _, e_word, e_block = split(self.rd_addr)
+            _, l_word, l_block = split(self.rd_late)
+            t_late = Signal(attrs={"keep": 1})
+            t_early = Signal(attrs={"keep": 1})
+            early = Signal(ab, attrs={"keep": 1})
+            early_block = Signal.like(block, attrs={"keep": 1})
+            other = Signal(ab, attrs={"keep": 1})
+            other_block = Signal.like(block, attrs={"keep": 1})
+            m.d.comb += [t_late.eq(read_half & self.rd_late_en),
+                         t_early.eq(read_half & ~self.rd_late_en),
+                         early.eq(e_word), early_block.eq(e_block if n > 1 else 0),
+                         other.eq(Mux(t_late, l_word, w_word)),
+                         other_block.eq(Mux(t_late, l_block, w_block) if n > 1 else 0),
+                         addr.eq(Mux(t_early, early, other)),
+                         block.eq(Mux(t_early, early_block, other_block) if n > 1 else 0)]
+        else:
+            m.d.comb += [addr.eq(Mux(read_half, r_word, w_word)),
+                         block.eq(Mux(read_half, r_block, w_block) if n > 1 else 0)]
         wren = Signal()
         m.d.comb += wren.eq(~read_half & wq_en)
         mask = Signal(4)  # the write's slot, in nibbles
@@ -136,10 +178,6 @@ class SPRAMStore(wiring.Component):
         f_block = Signal.like(block)
         with m.If(read_half):
             m.d.fast += [f_slot.eq(r_slot), f_block.eq(block)]
-        # whether the pending write (applied only at the end of this cycle) covers the read:
-        # compared in sync, where the address has the whole cycle
-        hit = Signal()
-        m.d.comb += hit.eq(wq_en & (wq_addr == self.rd_addr))
         word = Signal(SPRAM_WIDTH)
         with m.Switch(f_block):
             for k in range(n):
@@ -151,6 +189,14 @@ class SPRAMStore(wiring.Component):
         # the next sync edge ends the write half: the read's data out, held a whole cycle (a
         # sync register, so that what it feeds has the whole cycle, and timing analysis sees so)
         rd = Signal(self._width)
+        if not self._forward:
+            m.d.sync += rd.eq(picked)
+            m.d.comb += self.rd_data.eq(rd)
+            return m
+        # whether the pending write (applied only at the end of this cycle) covers the read:
+        # compared in sync, where the address has the whole cycle
+        hit = Signal()
+        m.d.comb += hit.eq(wq_en & (wq_addr == rd_addr))
         if n > 1:
             # the word has only half a cycle, through the block and slot choice: the pending
             # write's data and whether it is taken are registered too, and chosen after

@@ -58,7 +58,9 @@ def add_banks(m: Module, L: LayerIR, *, state_l: data.StructLayout, list_l: data
         C = L.pruning.chunk_bits
         for b, image in enumerate(L.alive_banks()):
             if alive_spram:
-                mm = SPRAMStore(width=C, depth=len(image))
+                # the row walk's next event comes straight from a block RAM (late), and no
+                # bitmap word is read in the cycle after it is written (no forwarding)
+                mm = SPRAMStore(width=C, depth=len(image), late=True, forward=False)
             else:
                 mm = memory.Memory(shape=unsigned(C), depth=len(image), init=image.tolist())
             m.submodules[f"alive_{b}"] = mm

@@ -1127,10 +1127,18 @@ class LearningCore(wiring.Component):
                 nxt = rotated(sc_c, rot_reg, q)
                 following = Signal(al_addr_shape, name=f"al_following_{q}")  # the row's next word
                 m.d.comb += following.eq(Cat((nxt + 1)[:NSB], row_i))
-                # the walk's address nearest the port (INTEG: no host access, no column pass)
-                m.d.comb += al_r[q].addr.eq(
-                    Mux(in_integ, Mux(pick_ev, ev_base, following),
-                        Mux(host_ok, self.host_addr, col_al_a)))
+                # the walk's address nearest the port (INTEG: no host access, no column pass);
+                # in SPRAM the next event's word 0, read from the events' block RAM late in
+                # the cycle, is the store's late address, past the rest of the choice
+                if self.alive_in_spram:
+                    m.d.comb += [al_r[q].addr.eq(Mux(in_integ, following,
+                                                     Mux(host_ok, self.host_addr, col_al_a))),
+                                 s.AL[q].rd_late.eq(ev_base),
+                                 s.AL[q].rd_late_en.eq(in_integ & pick_ev)]
+                else:
+                    m.d.comb += al_r[q].addr.eq(
+                        Mux(in_integ, Mux(pick_ev, ev_base, following),
+                            Mux(host_ok, self.host_addr, col_al_a)))
                 host_al = host_ok & self.host_w_en & (self.host_space == LearnSpace.ALIVE) & \
                     (self.host_bank == q)
                 with m.If(host_ok):

@@ -305,3 +305,26 @@ ERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'ICEST
     assert overflow(log) == "9903 ICESTORM_LC of 5280, 210 ICESTORM_RAM of 30, 18 ICESTORM_DSP of 8"
     assert overflow(log.replace("18/      8", "8/      8").replace("9903", "5000")
                     .replace("210/", "20/")) is None
+
+
+def test_timing_failures_name_what_missed():
+    """The CLI's 'timing not met' line names each clock and path that missed, not only fmax."""
+    from snnhw.build import timing_failures
+
+    report = {"fmax_mhz": 24.69, "clk_hz": 24_000_000,
+              "clocks": {"clk": {"achieved_mhz": 24.69, "constraint_mhz": 24.0},
+                         "fast": {"achieved_mhz": 47.43, "constraint_mhz": 48.0}},
+              "cross_domain": [{"from": "posedge clk", "to": "posedge fast", "delay_ns": 21.04,
+                                "budget_ns": 20.83},
+                               {"from": "posedge fast", "to": "posedge clk", "delay_ns": 14.0,
+                                "budget_ns": 20.83}],
+              "dsp_paths": [{"from": "posedge clk", "to": "posedge clk", "delay_ns": 41.7,
+                             "budget_ns": 41.67}]}
+    assert timing_failures(report) == [
+        "fast 47.43 MHz < 48 MHz",
+        "path posedge clk -> posedge fast 21.04 ns > 20.83 ns",
+        "DSP path posedge clk -> posedge clk 41.70 ns > 41.67 ns"]
+    met = {**report, "clocks": {"clk": report["clocks"]["clk"]}, "cross_domain": [],
+           "dsp_paths": []}
+    assert timing_failures(met) == []
+    assert timing_failures({**met, "fmax_mhz": 23.5, "clocks": {}}) == ["fmax 23.50 MHz < 24 MHz"]

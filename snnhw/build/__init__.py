@@ -32,10 +32,10 @@ from .flow import (
     synapse_ram,
 )
 from .ice40_dsp import ICE40_DSP_ADD_NS, ICE40_DSP_NS, ice40_dsp_ns
-from .report import format_report, overflow, parse_nextpnr_report
+from .report import format_report, overflow, parse_nextpnr_report, timing_failures
 from .tools import TOOLS, find_tools
 
 __all__ = ["BuildResult", "build", "find_tools", "parse_nextpnr_report", "TOOLS",
            "DEFAULT_BAUD", "DEFAULT_TIMEOUT_MS", "format_report",
            "choose_pll", "synapse_ram", "strip_zero_init", "overflow",
-           "ice40_dsp_ns", "ICE40_DSP_NS", "ICE40_DSP_ADD_NS"]
+           "ice40_dsp_ns", "ICE40_DSP_NS", "ICE40_DSP_ADD_NS", "timing_failures"]

@@ -12,7 +12,7 @@ from typing import Any
 from .ice40_dsp import ICE40_DSP_NS, _dsp_paths
 from .logs import NAME
 
-__all__ = ["format_report", "overflow", "parse_nextpnr_report"]
+__all__ = ["format_report", "overflow", "parse_nextpnr_report", "timing_failures"]
 
 _UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
 
@@ -145,6 +145,22 @@ def _yosys_cells(path: Path) -> dict[str, int]:
         return {}
     design = stat.get("design") or next(iter(stat.get("modules", {}).values()), {})
     return {k: int(v) for k, v in design.get("num_cells_by_type", {}).items()}
+
+
+def timing_failures(r: dict[str, Any]) -> list[str]:
+    """What misses timing in a build report, one phrase each (empty when timing is met): a
+    clock below its constraint, a path between the ``sync`` and SPRAM clocks or through DSPs
+    over its budget."""
+    out = [f"{name} {c['achieved_mhz']:.2f} MHz < {c['constraint_mhz']:.4g} MHz"
+           for name, c in r.get("clocks", {}).items()
+           if c["achieved_mhz"] < c["constraint_mhz"]]
+    if r["fmax_mhz"] < r["clk_hz"] / 1e6 and not out:
+        out.append(f"fmax {r['fmax_mhz']:.2f} MHz < {r['clk_hz'] / 1e6:.4g} MHz")
+    for kind, paths in (("path", r.get("cross_domain") or []), ("DSP path",
+                                                              r.get("dsp_paths") or [])):
+        out += [f"{kind} {p['from']} -> {p['to']} {p['delay_ns']:.2f} ns > {p['budget_ns']:.2f} "
+                "ns" for p in paths if p["delay_ns"] > p["budget_ns"]]
+    return out
 
 
 def format_report(r: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ field existed); without ``prune_threshold``, a pruning network starts from
 
 from __future__ import annotations
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -24,9 +25,10 @@ from .golden.blocks.rng import Generators
 from .golden.networks.diehl_cook import LearningState
 from .ir import LearningLayerIR
 
-__all__ = ["MODEL_FILE", "VERSION", "save_model", "load_model"]
+__all__ = ["MODEL_FILE", "REPORT_FILE", "VERSION", "save_model", "load_model", "read_report"]
 
 MODEL_FILE = "model.npz"
+REPORT_FILE = "report.json"  # what snnhw train or snnhw run reported of the model
 VERSION = 1
 _REQUIRED = ("weights", "theta", "generators")
 
@@ -51,7 +53,10 @@ def load_model(model_dir: str | Path, layer: LearningLayerIR
     if not path.is_file():
         raise InputError(f"{d}: not a model folder (no {MODEL_FILE}); train one with snnhw train")
     try:
-        with np.load(path, allow_pickle=False) as saved:
+        saved = np.load(path, allow_pickle=False)
+        if not isinstance(saved, np.lib.npyio.NpzFile):  # one .npy array, not an archive
+            raise ValueError("a single array, not an .npz archive")
+        with saved:
             arrays = {k: saved[k] for k in saved.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise InputError(f"{path}: not a model file written by snnhw ({e})") from None
@@ -82,3 +87,18 @@ def load_model(model_dir: str | Path, layer: LearningLayerIR
     except (ValueError, TypeError) as e:
         raise InputError(f"{path}: {e}") from None
     return state, arrays.get("assignments")
+
+
+def read_report(model_dir: str | Path) -> dict:
+    """The ``report.json`` of a model folder (``{}`` if it has none); :class:`InputError` in
+    one line if it is not a JSON object."""
+    path = Path(model_dir) / REPORT_FILE
+    if not path.is_file():
+        return {}
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"{path}: not a report written by snnhw ({e})") from None
+    if not isinstance(report, dict):
+        raise InputError(f"{path}: not a report written by snnhw (not a JSON object)")
+    return report

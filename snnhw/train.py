@@ -29,7 +29,7 @@ from .families import require, resolve_layer
 from .golden.networks.diehl_cook import LearningState
 from .golden.networks.diehl_cook_fast import run_samples_fast
 from .ir import LayerIR, dump_resolved
-from .modelfile import load_model, save_model
+from .modelfile import load_model, read_report, save_model
 from .readout import N_CLASSES, assign_labels, predict
 
 __all__ = ["assign_labels", "predict", "train", "evaluate", "TrainResult", "N_CLASSES",
@@ -235,7 +235,7 @@ def evaluate(model_dir: str | Path, *, data_dir: str | Path | None = None,
     if assignments is None:
         raise InputError(f"{d}: the model has no neuron labels (assignments); label it with "
                          "snnhw run --label N")
-    report = json.loads((d / "report.json").read_text()) if (d / "report.json").is_file() else {}
+    report = read_report(d)
     test_set = load_dataset(report.get("dataset", "mnist"), "test", data_dir)
     bar = progress or (lambda stage, total: (lambda n: None))
     result = _evaluate(layer, state, assignments, test_set, test_samples,

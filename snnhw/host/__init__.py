@@ -18,7 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from ..config import load_config
 from ..errors import InputError
 from ..families import resolve_layer
 from ..ir import LayerIR
-from ..modelfile import MODEL_FILE, load_model, save_model
+from ..modelfile import MODEL_FILE, load_model, read_report, save_model
 from ..protocol import LABEL_NONE, N_CLASSES, ProtocolError, config_hash
 from ..readout import assign_labels, predict
 from .backend import Backend, Counters, Result
@@ -184,10 +183,8 @@ class Network:
         self.backend.write_state(state)
         if assignments is not None and (assignments < N_CLASSES).any():
             self.set_labels(assignments)
-        report = d / "report.json"
-        if report.is_file():
-            r = json.loads(report.read_text())  # snnhw run's, else snnhw train's
-            self.samples_learned = int(r.get("samples_learned", r.get("samples_trained", 0)))
+        r = read_report(d)  # snnhw run's, else snnhw train's
+        self.samples_learned = int(r.get("samples_learned", r.get("samples_trained", 0)))
 
     def save_model(self, out_dir: str | Path) -> Path:
         """Write ``model.npz`` (the format of ``snnhw train``) with the backend's state and

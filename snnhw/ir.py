@@ -33,7 +33,7 @@ from .errors import ConfigError
 __all__ = ["Space", "SPACE_MEMORY", "MemoryIR", "EncoderIR", "StdpIR", "PruningIR", "LayerIR",
            "LearningLayerIR",
            "NetworkIR", "resolve_dense_layer", "resolve_learning_layer", "dump_resolved",
-           "trace_table", "ceil_log2", "bits_for", "from_twos", "xorshift16",
+           "trace_table", "ceil_log2", "bits_for", "dividend_bits", "from_twos", "xorshift16",
            "GENERATOR_PERIOD", "GENERATOR_SEQUENCE", "generator_start_states",
            "ENC_TAIL", "FIRE_DRAIN", "COL_TAIL", "NORM_FIXED", "END_TAIL",
            "SPRAM_DEPTH", "SPRAM_WIDTH", "spram_layout", "spram_holds"]
@@ -90,6 +90,12 @@ def spram_holds(mem: MemoryIR) -> bool:
 def bits_for(n: int) -> int:
     """Bits to hold the unsigned value ``n`` (at least 1)."""
     return max(1, int(n).bit_length())
+
+
+def dividend_bits(normalize_target: int) -> int:
+    """Bits of the normalisation divider's dividend, ``normalize_target << 16`` (1 without
+    normalisation, target 0): the divider takes one cycle per bit."""
+    return bits_for(normalize_target << 16) if normalize_target else 1
 
 
 class Space(enum.IntEnum):
@@ -463,10 +469,8 @@ class LearningLayerIR(LayerIR):
 
     @property
     def dividend_bits(self) -> int:
-        """Bits of the normalisation divider's dividend, ``normalize_target << 16`` (1 without
-        normalisation): the divider takes one cycle per bit."""
-        s = self.stdp
-        return bits_for(s.normalize_target << 16) if s is not None and s.normalize_target else 1
+        """Bits of the normalisation divider's dividend (:func:`dividend_bits`)."""
+        return dividend_bits(self.stdp.normalize_target if self.stdp is not None else 0)
 
     @property
     def chunks(self) -> int:

@@ -8,7 +8,7 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ...ir import bits_for
+from ...ir import dividend_bits
 
 __all__ = ["Divider", "K_MAX"]
 
@@ -35,7 +35,7 @@ class Divider(wiring.Component):
             self._MustUse__silence = True
             raise ValueError(f"Divisor width must be a positive integer, not {divisor_bits!r}")
         self._target = target
-        self._cycles = bits_for(target << 16) if target else 1
+        self._cycles = dividend_bits(target)
         super().__init__({"start": In(1), "divisor": In(divisor_bits),
                           "done": Out(1), "quotient": Out(24)})
 

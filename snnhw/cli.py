@@ -146,44 +146,31 @@ def _bars():
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import train
+    from .families import family_of, load
 
+    family = family_of(load_config(args.config))
     start, bars = _bars()
     try:
-        result = train(args.config, dataset=args.dataset, samples=args.samples,
-                       out_dir=args.out, data_dir=args.data_dir, seed=args.seed,
-                       label_samples=args.label_samples, test_samples=args.test_samples,
-                       float_reference=not args.no_float, progress=start)
+        return load(family.train_cli)(args, start)
     finally:
         for b in bars:
             b.close()
-    r = result.report
-    fl = f" (float reference {r['float_accuracy']:.4f})" if "float_accuracy" in r else ""
-    print(f"accuracy {r['accuracy']:.4f}{fl} on {r['test_samples']} test samples after "
-          f"{r['samples_trained']} training samples ({r['samples_per_second']} samples/s); "
-          f"weights {r['weight_memory_bits']} bits ({r['memory_reduction']}x less than float32 "
-          f"Diehl & Cook); wrote {result.out_dir}")
-    if "connectivity" in r:
-        print(f"pruning: {100 * r['connectivity']:.1f} % of the connections alive, accuracy "
-              f"{r['accuracy_unpruned']:.4f} unpruned; RTL cycles per sample "
-              f"{r['speedup_learning']}x fewer learning, {r['speedup_inference']}x fewer "
-              f"inferring")
-    return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .train import evaluate
+    from .families import family_of, load
 
+    config = Path(args.model) / "config.toml"
+    if not config.is_file():
+        raise InputError(f"{args.model}: not a model folder (no config.toml); train one with "
+                         "snnhw train")
+    family = family_of(load_config(config))
     start, bars = _bars()
     try:
-        r = evaluate(args.model, data_dir=args.data_dir, test_samples=args.test_samples,
-                     progress=start)
+        return load(family.evaluate_cli)(args, start)
     finally:
         for b in bars:
             b.close()
-    print(f"accuracy {r['accuracy']:.4f} on {r['test_samples']} test samples "
-          f"({r['inference_samples_per_second']} samples/s)")
-    return 0
 
 
 def _cmd_program(args: argparse.Namespace) -> int:
@@ -341,29 +328,39 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", help="learn a dataset with the bit-exact golden model, label "
                                      "the neurons and evaluate")
     s.add_argument("config", metavar="CONFIG", help="learning network config (TOML)")
-    s.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
-                   help="dataset (default: mnist)")
-    s.add_argument("--samples", type=int, default=60000,
+    s.add_argument("--dataset", choices=("mnist", "fashion-mnist", "caltech-facemotor"),
+                   default="mnist", help="dataset (default: mnist); caltech-facemotor is for "
+                                         "conv networks")
+    s.add_argument("--samples", type=int, default=None,
                    help="training samples to learn from; above 60000 means several shuffled "
-                        "passes (default: 60000)")
+                        "passes (default: 60000). Conv networks take their budget per layer "
+                        "from the config (stdp.images)")
     s.add_argument("--out", required=True, help="output folder for the model, plots and "
                                                 "report.json")
     s.add_argument("--data-dir", default=None, help=data_help)
-    s.add_argument("--seed", type=int, default=0, help="seed of the training order (default: 0)")
-    s.add_argument("--label-samples", type=int, default=10000,
-                   help="training samples used to label the neurons (default: 10000)")
-    s.add_argument("--test-samples", type=int, default=10000,
-                   help="test samples evaluated (default: 10000)")
+    s.add_argument("--seed", type=int, default=None,
+                   help="seed of the training order (default: 0); conv networks use "
+                        "network.seed")
+    s.add_argument("--label-samples", type=int, default=None,
+                   help="training samples used to label the neurons (default: 10000); not for "
+                        "conv networks, whose readout is an SVM")
+    s.add_argument("--test-samples", type=int, default=None,
+                   help="test samples evaluated (default: 10000); conv networks test the "
+                        "whole test split")
     s.add_argument("--no-float", action="store_true",
                    help="skip the float reference run that measures quantization loss "
                         "(default: run it)")
+    s.add_argument("--no-unpruned", action="store_true",
+                   help="conv networks with pruning: skip the run with every tap kept that "
+                        "measures the accuracy loss and the cycle speed-ups (default: run it)")
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("evaluate", help="re-evaluate a model folder written by snnhw train")
     s.add_argument("model", metavar="DIR", help="folder written by snnhw train")
     s.add_argument("--data-dir", default=None, help=data_help)
-    s.add_argument("--test-samples", type=int, default=10000,
-                   help="test samples evaluated (default: 10000)")
+    s.add_argument("--test-samples", type=int, default=None,
+                   help="test samples evaluated (default: 10000; conv networks: the whole "
+                        "test split)")
     s.set_defaults(func=_cmd_evaluate)
 
     from .boards import BOARDS

@@ -35,7 +35,7 @@ __all__ = [
     "weight_range",
 ]
 
-_REQUIRED = object()
+REQUIRED = object()
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,18 @@ class Field:
 
     @property
     def required(self) -> bool:
-        return self.default is _REQUIRED
+        return self.default is REQUIRED
 
 
-def _int(name, default, low, high, unit, doc, allowed=None) -> Field:
+def int_field(name, default, low, high, unit, doc, allowed=None) -> Field:
     return Field(name, int, default, unit, allowed or f"{low} to {high}", doc, low, high)
 
 
-def _choice(name, default, choices, doc) -> Field:
+def float_field(name, default, low, high, unit, doc, allowed=None) -> Field:
+    return Field(name, float, default, unit, allowed or f"{low} to {high}", doc, low, high)
+
+
+def choice_field(name, default, choices, doc) -> Field:
     return Field(name, str, default, "", " or ".join(f'"{c}"' for c in choices), doc,
                  choices=tuple(choices))
 
@@ -72,106 +76,106 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
               "Name of the network; the Verilog top module is called `<name>_core`."),
     ),
     "input": (
-        _int("size", _REQUIRED, 1, 65536, "inputs",
+        int_field("size", REQUIRED, 1, 65536, "inputs",
              "Number of input channels (presynaptic neurons). Input events carry an index "
              "below this."),
     ),
     "neurons": (
-        _int("count", _REQUIRED, 1, 65536, "neurons", "Number of output neurons in the layer."),
-        _choice("model", "lif", ("lif", "if"),
+        int_field("count", REQUIRED, 1, 65536, "neurons", "Number of output neurons in the layer."),
+        choice_field("model", "lif", ("lif", "if"),
                 "Neuron model: leaky integrate-and-fire, or integrate-and-fire without leak."),
-        _int("membrane_bits", 16, 2, 32, "bits",
+        int_field("membrane_bits", 16, 2, 32, "bits",
              "Width of the signed membrane potential. Must exceed `synapses.weight_bits`."),
-        _int("threshold", _REQUIRED, 1, 2**31 - 1, "membrane LSB",
+        int_field("threshold", REQUIRED, 1, 2**31 - 1, "membrane LSB",
              "Firing threshold: a neuron fires when its (leaked) potential is at or above it.",
              allowed="1 to 2**(membrane_bits-1) - 1"),
-        _int("leak_shift", 4, 1, 31, "bits",
+        int_field("leak_shift", 4, 1, 31, "bits",
              "LIF leak per timestep: `v -= v >> leak_shift` (arithmetic shift). Only for "
              "model \"lif\".",
              allowed="1 to membrane_bits - 1"),
-        _choice("reset", "zero", ("zero", "subtract"),
+        choice_field("reset", "zero", ("zero", "subtract"),
                 "What firing does to the potential: set it to 0, or subtract the threshold."),
-        _int("refractory", 0, 0, 255, "timesteps",
+        int_field("refractory", 0, 0, 255, "timesteps",
              "Timesteps after a spike during which the neuron ignores input and keeps its "
              "potential."),
-        _choice("inhibition", "none", ("none", "wta"),
+        choice_field("inhibition", "none", ("none", "wta"),
                 "Lateral inhibition: none, or hard winner-take-all (at most one spike per "
                 "timestep, by the neuron furthest above its threshold; then every membrane "
                 "resets to 0)."),
-        _int("theta_increment", 0, 0, 65535, "membrane LSB",
+        int_field("theta_increment", 0, 0, 65535, "membrane LSB",
              "Adaptive threshold: added to a neuron's threshold offset theta at each of its "
              "spikes while learning. 0 keeps thresholds fixed."),
-        _int("theta_decay_shift", 12, 1, 31, "bits",
+        int_field("theta_decay_shift", 12, 1, 31, "bits",
              "After each training sample every theta decays: `theta -= theta >> shift`."),
-        _int("theta_bits", 16, 1, 24, "bits", "Width of theta (unsigned, saturating)."),
+        int_field("theta_bits", 16, 1, 24, "bits", "Width of theta (unsigned, saturating)."),
     ),
     "synapses": (
-        _int("weight_bits", 8, 1, 16, "bits",
+        int_field("weight_bits", 8, 1, 16, "bits",
              "Width of one synaptic weight. Signed weights need at least 2 bits."),
         Field("signed", bool, True, "", "true or false",
               "Whether weights are signed (two's complement) or unsigned."),
-        _choice("init", "uniform", ("uniform", "zeros", "file"),
+        choice_field("init", "uniform", ("uniform", "zeros", "file"),
                 "Initial weights: seeded uniform integers in [init_low, init_high], all zero, "
                 "or a NumPy `.npy` file of shape (input.size, neurons.count)."),
-        _int("init_low", 0, -32768, 65535, "weight LSB",
+        int_field("init_low", 0, -32768, 65535, "weight LSB",
              "Lowest initial weight for init = \"uniform\".",
              allowed="within the weight range"),
-        _int("init_high", 0, -32768, 65535, "weight LSB",
+        int_field("init_high", 0, -32768, 65535, "weight LSB",
              "Highest initial weight for init = \"uniform\" (inclusive).",
              allowed="init_low to the weight maximum"),
-        _int("init_seed", 0, 0, 2**32 - 1, "", "Seed of the uniform initial weights."),
+        int_field("init_seed", 0, 0, 2**32 - 1, "", "Seed of the uniform initial weights."),
         Field("init_file", str, "", "path", "an existing .npy file",
               "Weights for init = \"file\", relative to the config file."),
-        _int("weight_shift", 0, 0, 15, "bits",
+        int_field("weight_shift", 0, 0, 15, "bits",
              "An input spike adds `weight << weight_shift` to the membrane, so thresholds can "
              "stay the same when the weight width changes."),
     ),
     "encoder": (
-        _int("timesteps", 350, 1, 65535, "timesteps", "Timesteps each sample is shown for."),
-        _int("rest", 0, 0, 65535, "timesteps",
+        int_field("timesteps", 350, 1, 65535, "timesteps", "Timesteps each sample is shown for."),
+        int_field("rest", 0, 0, 65535, "timesteps",
              "Rest timesteps after each presentation: the encoder is silent while the network "
              "runs on (leak, refractory count-down, any spike is counted and learned from). "
              "Each costs the cycles of an empty timestep. All state still resets when the next "
              "presentation begins.", allowed="0 to 65535 - timesteps"),
-        _int("rate_scale", 8, 1, 256, "",
+        int_field("rate_scale", 8, 1, 256, "",
              "Rate coding: pixel p (0-255) spikes in a timestep when its generator's next "
              "16-bit value is below `p * rate_scale * intensity`."),
-        _int("intensity", 2, 1, 64, "", "Starting input intensity of every sample."),
-        _int("max_tries", 1, 1, 16, "presentations",
+        int_field("intensity", 2, 1, 64, "", "Starting input intensity of every sample."),
+        int_field("max_tries", 1, 1, 16, "presentations",
              "A sample that makes fewer than min_spikes output spikes is shown again with "
              "intensity + 1, up to this many presentations in all."),
-        _int("min_spikes", 5, 0, 65535, "spikes", "See max_tries."),
-        _int("seed", 0, 0, 2**32 - 1, "", "Seed of the start states of the input generators."),
+        int_field("min_spikes", 5, 0, 65535, "spikes", "See max_tries."),
+        int_field("seed", 0, 0, 2**32 - 1, "", "Seed of the start states of the input generators."),
     ),
     "stdp": (
         Field("enabled", bool, False, "", "true or false",
               "Learn with post-synaptic-triggered trace STDP."),
-        _int("eta", 655, 0, 65535, "2**-16 weight LSB",
+        int_field("eta", 655, 0, 65535, "2**-16 weight LSB",
              "Learning rate: a post spike changes each of its weights by "
              "`((x - x_tar) * eta + u) >> 16` LSB, x being the input's trace (0-255)."),
-        _int("eta_pre", 0, 0, 65535, "2**-16 weight LSB",
+        int_field("eta_pre", 0, 0, 65535, "2**-16 weight LSB",
              "Pair STDP's depression: each input spike lowers the input's weight to every "
              "neuron j by `(y_j * eta_pre + u) >> 16` LSB, y_j being the neuron's post-synaptic "
              "trace (0-255). 0 turns it off."),
-        _int("eta_halve_every", 0, 0, 2**31 - 1, "samples",
+        int_field("eta_halve_every", 0, 0, 2**31 - 1, "samples",
              "Halve eta after every this many training samples. 0 keeps it constant."),
-        _int("x_tar", 20, 0, 255, "trace units",
+        int_field("x_tar", 20, 0, 255, "trace units",
              "Trace offset: inputs with a trace below it are depressed."),
-        _choice("potentiation", "fixed", ("fixed", "adaptive"),
+        choice_field("potentiation", "fixed", ("fixed", "adaptive"),
                 "Potentiation rate: eta, or (adaptive) `min((eta * m) >> log2(potentiation_spikes)"
                 ", 65535)` with m the most spikes any neuron has made so far in the "
                 "presentation. Depression keeps eta."),
-        _int("potentiation_spikes", 4, 1, 256, "spikes",
+        int_field("potentiation_spikes", 4, 1, 256, "spikes",
              "The m at which adaptive potentiation equals eta.",
              allowed="a power of two, 1 to 256"),
-        _int("trace_shift", 4, 1, 8, "bits",
+        int_field("trace_shift", 4, 1, 8, "bits",
              "Pre-trace decay per timestep: `x -= (x + trace_round) >> trace_shift`, from 255 "
              "at a spike."),
-        _int("trace_round", 8, 0, 255, "trace units", "See trace_shift."),
-        _choice("rounding", "stochastic", ("truncate", "nearest", "stochastic"),
+        int_field("trace_round", 8, 0, 255, "trace units", "See trace_shift."),
+        choice_field("rounding", "stochastic", ("truncate", "nearest", "stochastic"),
                 "Rounding of weight updates and normalisation: u = 0, 2**15, or the input's "
                 "next 16-bit random value."),
-        _int("normalize_target", 0, 0, 2**31 - 1, "weight LSB",
+        int_field("normalize_target", 0, 0, 2**31 - 1, "weight LSB",
              "After each training sample, rescale the weights of every neuron that fired to "
              "this sum. 0 turns normalisation off."),
     ),
@@ -179,34 +183,34 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
         Field("enabled", bool, False, "", "true or false",
               "Prune connections while learning: a pruned synapse's weight becomes 0 for good, "
               "it is never updated again and integration and STDP skip it."),
-        _int("threshold", 0, 0, 65535, "weight LSB",
+        int_field("threshold", 0, 0, 65535, "weight LSB",
              "A column pass (STDP or normalisation) that leaves an alive weight at or below "
              "this prunes it.", allowed="0 to the weight maximum"),
-        _int("warmup", 0, 0, 2**31 - 1, "samples",
+        int_field("warmup", 0, 0, 2**31 - 1, "samples",
              "Training samples learned before pruning starts."),
-        _int("target_permille", 0, 0, 999, "per mille",
+        int_field("target_permille", 0, 0, 999, "per mille",
              "Connectivity schedule: the fraction of synapses to keep, reached over "
              "schedule_samples after the warm-up. Before each sample the threshold rises by "
              "threshold_step while more are alive than the schedule allows. 0 keeps the "
              "threshold fixed."),
-        _int("schedule_samples", 10000, 1, 2**31 - 1, "samples",
+        int_field("schedule_samples", 10000, 1, 2**31 - 1, "samples",
              "Samples over which the schedule's goal falls from all synapses to "
              "target_permille."),
-        _int("threshold_step", 1, 1, 255, "weight LSB",
+        int_field("threshold_step", 1, 1, 255, "weight LSB",
              "How much the schedule raises the threshold before a sample that is behind it."),
-        _int("chunk_bits", 16, 1, 64, "bits",
+        int_field("chunk_bits", 16, 1, 64, "bits",
              "Alive-bitmap word scanned per lane: each word of a row costs one cycle per alive "
              "synapse in it, at least one.", allowed="a power of two, 1 to 64"),
     ),
     "hardware": (
-        _int("lanes", 1, 1, 64, "lanes",
+        int_field("lanes", 1, 1, 64, "lanes",
              "Parallel neuron lanes. Each lane owns one weight bank and one state bank and "
              "does one synaptic event per cycle. Need not divide neurons.count: the last "
              "neuron group is padded with disabled neurons.",
              allowed="1 to min(64, neurons.count)"),
-        _int("timestep_bits", 16, 1, 32, "bits",
+        int_field("timestep_bits", 16, 1, 32, "bits",
              "Width of the timestep tag on output spikes; it counts modulo 2**timestep_bits."),
-        _int("counter_bits", 32, 16, 64, "bits",
+        int_field("counter_bits", 32, 16, 64, "bits",
              "Width of the cycle and event counters; they saturate at their maximum."),
     ),
 }
@@ -216,6 +220,8 @@ SCHEMA: dict[str, tuple[Field, ...]] = {
 LAYER_SECTIONS = ("neurons", "synapses", "stdp", "pruning")
 #: Layer kinds of the ``[[layer]]`` form (``kind`` key; the default is the first).
 LAYER_KINDS = ("dense",)
+#: Layer kinds of convolutional networks (parsed by :mod:`snnhw.config_conv`).
+CONV_LAYER_KINDS = ("conv", "pool")
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
@@ -369,12 +375,14 @@ def weight_range(bits: int, signed: bool) -> tuple[int, int]:
 
 
 def _type_name(t: type) -> str:
-    return {int: "an integer", str: "a string", bool: "true or false"}[t]
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}[t]
 
 
-def _check_field(path: str, field: Field, value: Any, errors: list[str]) -> Any:
+def check_field(path: str, field: Field, value: Any, errors: list[str]) -> Any:
     # TOML booleans are Python ints: reject them where an integer is wanted, and vice versa.
     ok = isinstance(value, field.type) and not (field.type is int and isinstance(value, bool))
+    if field.type is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
     if not ok:
         errors.append(f"{path} = {toml_value(value)}: must be {_type_name(field.type)}")
         return None
@@ -496,7 +504,7 @@ def _lookup(c: dict[str, dict[str, Any]], path: str) -> Any:
     return c[section].get(key)
 
 
-def parse_config(raw: Mapping[str, Any], *, base_dir: Path | str = ".") -> Config:
+def parse_config(raw: Mapping[str, Any], *, base_dir: Path | str = ".") -> Any:
     """Check a configuration given as nested dicts (as read from TOML).
 
     Raises
@@ -506,6 +514,11 @@ def parse_config(raw: Mapping[str, Any], *, base_dir: Path | str = ".") -> Confi
     """
     if not isinstance(raw, Mapping):
         raise ConfigError([f"<top level>: must be a table, not {type(raw).__name__}"])
+    layers = raw.get("layer")
+    if isinstance(layers, list) and any(isinstance(t, Mapping) and t.get("kind") in
+                                        CONV_LAYER_KINDS for t in layers):
+        from .config_conv import parse_conv_config
+        return parse_conv_config(raw, base_dir=base_dir)
     if "layer" not in raw:
         config = _parse_sections(raw, base_dir)
         first = LayerConfig("dense", *(getattr(config, s) for s in LAYER_SECTIONS))
@@ -526,7 +539,7 @@ def _parse_layers(raw: Mapping[str, Any], base_dir: Path | str) -> Config:
     for k, table in enumerate(layers):
         kind = table.get("kind", LAYER_KINDS[0])
         if kind not in LAYER_KINDS:
-            allowed = " or ".join(f'"{x}"' for x in LAYER_KINDS)
+            allowed = " or ".join(f'"{x}"' for x in LAYER_KINDS + CONV_LAYER_KINDS)
             errors.append(f"layer[{k}].kind = {toml_value(kind)}: must be {allowed}")
         kinds.append(kind)
         errors += [f"layer[{k}].{key}: unknown key; allowed in [[layer]]: kind, "
@@ -578,7 +591,7 @@ def _parse_sections(raw: Mapping[str, Any], base_dir: Path | str) -> Config:
                               f"{', '.join(fields)}")
                 continue
             explicit.add(path)
-            good = _check_field(path, fields[key], v, errors)
+            good = check_field(path, fields[key], v, errors)
             if good is not None:
                 checked[section][key] = good
     for section, fields in SCHEMA.items():
@@ -625,7 +638,7 @@ def load_config(path: str | Path) -> Config:
 def config_markdown(schema: Mapping[str, tuple[Field, ...]] = SCHEMA,
                     fmt: Callable[[Any], str] | None = None) -> str:
     """The reference tables of ``docs/config.md``, generated from :data:`SCHEMA`."""
-    fmt = fmt or (lambda v: "**required**" if v is _REQUIRED else
+    fmt = fmt or (lambda v: "**required**" if v is REQUIRED else
                   ("`true`" if v is True else "`false`" if v is False else f'`"{v}"`'
                    if isinstance(v, str) else f"`{v}`"))
     out = []
@@ -634,7 +647,7 @@ def config_markdown(schema: Mapping[str, tuple[Field, ...]] = SCHEMA,
         out.append("| key | type | default | unit | allowed | meaning |")
         out.append("|---|---|---|---|---|---|")
         for f in fields:
-            t = {int: "integer", str: "string", bool: "boolean"}[f.type]
+            t = {int: "integer", float: "number", str: "string", bool: "boolean"}[f.type]
             out.append(f"| `{f.name}` | {t} | {fmt(f.default)} | {f.unit or '-'} | "
                        f"{f.allowed} | {f.doc} |")
         out.append("")

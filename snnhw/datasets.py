@@ -1,4 +1,4 @@
-"""MNIST and Fashion-MNIST from their IDX files.
+"""MNIST and Fashion-MNIST from their IDX files; Caltech 101 Faces vs Motorbikes from JPEGs.
 
 Where the files are looked for, in order:
 
@@ -10,12 +10,18 @@ In each place, the files may be directly in the folder or in a subfolder named a
 dataset (``mnist/``, ``fashion-mnist/``). When they are found nowhere, they are downloaded into
 the cache folder from their canonical locations and checked against the published MD5 sums.
 If that fails, :class:`DatasetError` says where the files were looked for.
+
+Caltech 101 Faces vs Motorbikes (``caltech-facemotor``) is found the same way, as a folder
+``caltech-facemotor/`` holding ``LearningSet/``, ``TrainingSet/`` and ``TestingSet/``, each with
+``Face/`` and ``Motor/`` JPEGs, or as such a folder itself. Its checksum list
+``caltech-facemotor.md5`` lies beside that folder; it is not downloaded.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import logging
 import os
 import urllib.error
@@ -24,10 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .errors import ConfigError, SnnhwError
 
-__all__ = ["DatasetError", "Dataset", "DATASETS", "load_dataset", "dataset_dirs", "sample_order",
+__all__ = ["DatasetError", "Dataset", "DATASETS", "CALTECH", "CALTECH_SPLITS", "CALTECH_CLASSES",
+           "load_dataset", "load_caltech_facemotor", "dataset_dirs", "sample_order",
            "check_input_size"]
 
 log = logging.getLogger(__name__)
@@ -73,9 +81,23 @@ DATASETS = {
 }
 
 
+CALTECH = "caltech-facemotor"
+#: split name -> folder of caltech-facemotor
+CALTECH_SPLITS = {"learning": "LearningSet", "training": "TrainingSet", "testing": "TestingSet"}
+#: class folders of caltech-facemotor; a sample's label is its class's index
+CALTECH_CLASSES = ("Face", "Motor")
+# MD5 of the checksum list caltech-facemotor.md5 ("<md5>  caltech-facemotor/<Set>/<Class>/<file>"
+# per line), so that the list is checked as MNIST's published sums are.
+_CALTECH_LIST_MD5 = "a5c214f4cc41b6a79d91835042ac114b"
+# per process: the (folder, split)s whose files matched their sums, and the decoded splits
+_caltech_verified: set[tuple[Path, str]] = set()
+_caltech_cache: dict[tuple[Path, str, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """One split: ``images`` uint8 ``(n, 28, 28)`` and ``labels`` uint8 ``(n,)``."""
+    """One split: ``images`` uint8 ``(n, height, width)`` (28 x 28 for the IDX datasets) and
+    ``labels`` ``(n,)`` (uint8 for the IDX datasets, int64 for caltech-facemotor)."""
 
     name: str
     split: str
@@ -157,18 +179,29 @@ def _read_idx(path: Path, ndim: int) -> np.ndarray:
 
 
 def load_dataset(name: str, split: str, data_dir: str | Path | None = None, *,
-                 download: bool = True) -> Dataset:
-    """Load ``split`` ("train" or "test") of dataset ``name`` ("mnist" or "fashion-mnist").
+                 download: bool = True, size: tuple[int, int] | None = None) -> Dataset:
+    """Load ``split`` of dataset ``name``: "train" or "test" of "mnist" or "fashion-mnist",
+    "learning", "training" or "testing" of "caltech-facemotor".
 
     Files found on disk are checked against the published MD5 sums too.
+    ``size`` is the ``(height, width)`` caltech-facemotor's images are resized to, required for
+    it and not allowed for the others; it is never downloaded (see
+    :func:`load_caltech_facemotor`).
 
     Raises
     ------
     DatasetError
         Unknown name or split, files missing and not downloadable, or a checksum mismatch.
     """
+    if name == CALTECH:
+        if size is None:
+            raise TypeError(f"{CALTECH} needs size=(height, width)")
+        images, labels = load_caltech_facemotor(split, data_dir, height=size[0], width=size[1])
+        return Dataset(name=name, split=split, images=images, labels=labels)
     if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; choose {', '.join(DATASETS)}")
+        raise DatasetError(f"unknown dataset {name!r}; choose {', '.join([*DATASETS, CALTECH])}")
+    if size is not None:
+        raise TypeError(f"{name} images are 28 x 28; size is only for {CALTECH}")
     if split not in _FILES:
         raise DatasetError(f"unknown split {split!r}; choose train or test")
     spec = DATASETS[name]
@@ -190,6 +223,129 @@ def load_dataset(name: str, split: str, data_dir: str | Path | None = None, *,
     if len(images) != len(labels):
         raise DatasetError(f"{name} {split}: {len(images)} images but {len(labels)} labels")
     return Dataset(name=name, split=split, images=images, labels=labels)
+
+
+def load_caltech_facemotor(split: str, data_dir: str | Path | None = None, *, height: int,
+                           width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Load ``split`` of Caltech 101 Faces vs Motorbikes, resized to ``height`` x ``width``.
+
+    Parameters
+    ----------
+    split : str
+        "learning" (237 + 237 images, for unsupervised learning), "training" (200 + 200, a
+        subset of "learning", for the readout) or "testing" (198 + 198, disjoint from both).
+    data_dir : str or Path, optional
+        Searched first (see the module documentation), for ``caltech-facemotor/`` or as that
+        folder itself; ``caltech-facemotor.md5`` must lie beside the folder found.
+    height, width : int
+        Size of the returned images. Each JPEG is converted to greyscale ("L") and resized with
+        Pillow's bilinear filter.
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (n, height, width)
+    labels : ndarray of int64, shape (n,)
+        0 for Face, 1 for Motor. Faces come first, each class in file-name order.
+
+    Both arrays are read-only and shared: the split is decoded once per process and size, and
+    its files are checked against their MD5 sums once per process.
+
+    Raises
+    ------
+    DatasetError
+        Unknown split, bad size, the folder, a split or class folder, a file or the checksum list
+        missing, a file not matching its MD5 sum or not listed, or an image not decodable.
+    """
+    if split not in CALTECH_SPLITS:
+        raise DatasetError(f"unknown {CALTECH} split {split!r}; choose "
+                           f"{', '.join(CALTECH_SPLITS)}")
+    for what, value in (("height", height), ("width", width)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise DatasetError(f"{CALTECH} image {what} must be a positive integer, not {value!r}")
+    root = _caltech_root(dataset_dirs(data_dir))
+    key = (root.resolve(), split, height, width)
+    if key not in _caltech_cache:
+        _caltech_cache[key] = _read_caltech(root, split, height, width)
+    return _caltech_cache[key]
+
+
+def _caltech_root(dirs: list[Path]) -> Path:
+    for d in dirs:
+        if (d / CALTECH).is_dir():
+            return d / CALTECH
+        if any((d / folder).is_dir() for folder in CALTECH_SPLITS.values()):
+            return d
+    raise DatasetError(f"{', '.join(str(d / CALTECH) for d in dirs)}: not found; point "
+                       "--data-dir or SNNHW_DATA at the folder that holds it")
+
+
+def _caltech_sums(root: Path) -> tuple[Path, dict[str, str]]:
+    """The checksum list found for ``root`` and its sums by path relative to ``root``."""
+    path = root.parent / f"{CALTECH}.md5"
+    if not path.is_file():
+        raise DatasetError(f"{path}: not found; the checksum list of {CALTECH} must lie beside "
+                           f"{root}")
+    raw = path.read_bytes()
+    if hashlib.md5(raw).hexdigest() != _CALTECH_LIST_MD5:
+        raise DatasetError(f"{path}: MD5 checksum does not match the expected "
+                           f"{_CALTECH_LIST_MD5}; the file is corrupt or not {CALTECH}'s list")
+    sums = {}
+    for line in raw.decode("ascii").splitlines():
+        digest, name = line.split(maxsplit=1)
+        sums[name.removeprefix(f"{CALTECH}/")] = digest
+    return path, sums
+
+
+def _read_caltech(root: Path, split: str, height: int, width: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    list_path, sums = _caltech_sums(root)
+    split_dir = root / CALTECH_SPLITS[split]
+    if not split_dir.is_dir():
+        raise DatasetError(f"{split_dir}: not found; {root} lacks the {split} split")
+    files: list[tuple[Path, str]] = []
+    counts = []
+    for cls in CALTECH_CLASSES:
+        cls_dir = split_dir / cls
+        if not cls_dir.is_dir():
+            raise DatasetError(f"{cls_dir}: not found; {root} lacks the {split} {cls} images")
+        prefix = f"{CALTECH_SPLITS[split]}/{cls}/"
+        listed = sorted(name for name in sums if name.startswith(prefix))
+        extra = sorted({f.name for f in cls_dir.glob("*.jpg")}
+                       - {name.removeprefix(prefix) for name in listed})
+        if extra:
+            raise DatasetError(f"{cls_dir / extra[0]}: not in {list_path}; not a {CALTECH} file")
+        files += [(root / name, sums[name]) for name in listed]
+        counts.append(len(listed))
+    verified = (root.resolve(), split)
+    verify = verified not in _caltech_verified
+    log.info("reading %s %s (%d images) at %d x %d", CALTECH, split, len(files), height, width)
+    images = np.empty((len(files), height, width), dtype=np.uint8)
+    for k, (path, digest) in enumerate(files):
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise DatasetError(f"{path}: not found; {root} is incomplete (the file is listed in "
+                               f"{list_path})") from None
+        except OSError as e:
+            raise DatasetError(f"{path}: cannot be read ({e.strerror})") from None
+        if verify and hashlib.md5(raw).hexdigest() != digest:
+            raise DatasetError(f"{path}: MD5 checksum does not match {digest} from {list_path}; "
+                               "the file is corrupt")
+        images[k] = _decode_grey(path, raw, height, width)
+    _caltech_verified.add(verified)
+    labels = np.repeat(np.arange(len(CALTECH_CLASSES), dtype=np.int64), counts)
+    images.flags.writeable = False
+    labels.flags.writeable = False
+    return images, labels
+
+
+def _decode_grey(path: Path, raw: bytes, height: int, width: int) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            grey = im.convert("L")
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise DatasetError(f"{path}: not a readable image ({e})") from None
+    return np.asarray(grey.resize((width, height), Image.Resampling.BILINEAR))
 
 
 def sample_order(n_data: int, samples: int, seed: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Config, toml_value
+from .config_conv import ConvConfig
 from .errors import ConfigError
 from .ir import (
     LayerIR,
@@ -27,9 +28,10 @@ from .ir import (
     resolve_dense_layer,
     resolve_learning_layer,
 )
+from .ir_conv import ConvLayerIR, resolve_conv_network
 
 __all__ = ["Family", "FAMILIES", "VERBS", "family_of", "family_for", "resolve", "resolve_layer",
-           "require", "load"]
+           "require", "require_network", "load"]
 
 #: What a user can ask of a network, by CLI verb: simulate (random or given input spikes on
 #: the golden model), train and evaluate (a dataset on the golden model), generate and verify
@@ -70,6 +72,8 @@ class Family:
     layouts: Callable[[LayerIR], dict[str, list]]
     memory_spaces: str | None = None
     verbs: frozenset[str] = field(default_factory=frozenset)
+    train_cli: str | None = None  # "module:function(args, progress) -> exit status"
+    evaluate_cli: str | None = None
 
     def core_for(self, layer: LayerIR, **options: Any) -> Any:
         """The gateware core (an Amaranth component) of ``layer``."""
@@ -167,8 +171,37 @@ def _dc_network(config: Config) -> NetworkIR:
                      encoder=layer.encoder, layers=(layer,), readout="votes")
 
 
+# -- ttfs_conv: deep time-to-first-spike conv networks learning by layer-wise STDP ----------
+
+def _refuse_conv(verb: str, layer: ConvLayerIR, source: str) -> list[str]:
+    if verb in ("train", "evaluate"):
+        return []
+    return [f"{source}: a ttfs_conv network runs in the golden model only so far (snnhw train "
+            f"and snnhw evaluate); snnhw {verb} has no conv gateware yet"]
+
+
 #: The families, in the order they are asked whether they claim a config.
 FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family(
+        name="ttfs_conv",
+        summary="a deep time-to-first-spike convolutional network: DoG and rank-order "
+                "encoder, conv and pool layers of one-spike IF neurons learning by layer-wise "
+                "multiplicative STDP with kernel pruning, SVM readout (Kheradpisheh et al. "
+                "2018; Nguyen et al. 2021)",
+        claims=lambda config: isinstance(config, ConvConfig),
+        build_ir=resolve_conv_network,
+        layer_type=ConvLayerIR,
+        golden="snnhw.golden.networks.ttfs_conv:learn_image",
+        cycle_model="snnhw.golden.networks.ttfs_conv_cycles:layer_cycles",
+        core=None,
+        verify_bench="",
+        verify_input="images",
+        refusals=_refuse_conv,
+        layouts=lambda layer: {},
+        verbs=frozenset(("train", "evaluate")),
+        train_cli="snnhw.train_conv:train_cli",
+        evaluate_cli="snnhw.train_conv:evaluate_cli",
+    ),
     Family(
         name="diehl_cook",
         summary="a learning layer of adaptive-threshold LIF neurons with winner-take-all, an "
@@ -185,6 +218,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         layouts=_dc_layouts,
         memory_spaces="snnhw.protocol:memory_spaces",
         verbs=frozenset(("train", "evaluate", "generate", "verify", "build", "run")),
+        train_cli="snnhw.train:train_cli",
+        evaluate_cli="snnhw.train:evaluate_cli",
     ),
     Family(
         name="lif_layer",
@@ -223,8 +258,19 @@ def resolve(config: Config) -> NetworkIR:
 
 
 def resolve_layer(config: Config) -> LayerIR:
-    """The layer of a single-layer network: what both families so far are built of."""
-    return resolve(config).layer
+    """The layer of a single-layer network (lif_layer, diehl_cook). For a network of several
+    layers, :class:`ConfigError`: only snnhw train and evaluate take those."""
+    net = resolve(config)
+    if len(net.layers) != 1:
+        raise ConfigError([f"{net.name}: a {net.family} network of {len(net.layers)} layers: "
+                           "only snnhw train and snnhw evaluate take it"])
+    return net.layer
+
+
+def require_network(net: NetworkIR, verb: str) -> Family:
+    """The family of ``net``, when it can do ``verb`` (see :func:`require`)."""
+    conv = next((x for x in net.layers if isinstance(x, ConvLayerIR)), None)
+    return require(conv if conv is not None else net.layers[0], verb, net.name)
 
 
 def require(layer: LayerIR, verb: str, source: str = "") -> Family:

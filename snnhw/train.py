@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config, load_config
-from .datasets import check_input_size, load_dataset, sample_order
+from .datasets import CALTECH, check_input_size, load_dataset, sample_order
 from .errors import InputError
 from .export import make_dir
 from .families import require, resolve_layer
@@ -33,7 +33,7 @@ from .modelfile import load_model, read_report, save_model
 from .readout import N_CLASSES, assign_labels, predict
 
 __all__ = ["assign_labels", "predict", "train", "evaluate", "TrainResult", "N_CLASSES",
-           "baseline_memory_bits"]
+           "baseline_memory_bits", "train_cli", "evaluate_cli"]
 
 log = logging.getLogger(__name__)
 
@@ -311,3 +311,42 @@ def _plot_connectivity(path: Path, connectivity: list[tuple[int, float]], sample
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def train_cli(args: Any, progress: Progress) -> int:
+    """``snnhw train`` for a Diehl & Cook network: train, print the figures."""
+    if args.dataset == CALTECH:
+        raise InputError(f"--dataset {CALTECH}: a Diehl & Cook network learns 28 x 28 IDX "
+                         "datasets (mnist, fashion-mnist); caltech-facemotor is for conv "
+                         "networks (examples/ttfs)")
+    if args.no_unpruned:
+        raise InputError("--no-unpruned: only for conv networks")
+    result = train(args.config, dataset=args.dataset,
+                   samples=60000 if args.samples is None else args.samples,
+                   out_dir=args.out, data_dir=args.data_dir,
+                   seed=0 if args.seed is None else args.seed,
+                   label_samples=10000 if args.label_samples is None else args.label_samples,
+                   test_samples=10000 if args.test_samples is None else args.test_samples,
+                   float_reference=not args.no_float, progress=progress)
+    r = result.report
+    fl = f" (float reference {r['float_accuracy']:.4f})" if "float_accuracy" in r else ""
+    print(f"accuracy {r['accuracy']:.4f}{fl} on {r['test_samples']} test samples after "
+          f"{r['samples_trained']} training samples ({r['samples_per_second']} samples/s); "
+          f"weights {r['weight_memory_bits']} bits ({r['memory_reduction']}x less than float32 "
+          f"Diehl & Cook); wrote {result.out_dir}")
+    if "connectivity" in r:
+        print(f"pruning: {100 * r['connectivity']:.1f} % of the connections alive, accuracy "
+              f"{r['accuracy_unpruned']:.4f} unpruned; RTL cycles per sample "
+              f"{r['speedup_learning']}x fewer learning, {r['speedup_inference']}x fewer "
+              f"inferring")
+    return 0
+
+
+def evaluate_cli(args: Any, progress: Progress) -> int:
+    """``snnhw evaluate`` for a Diehl & Cook model folder."""
+    r = evaluate(args.model, data_dir=args.data_dir,
+                 test_samples=10000 if args.test_samples is None else args.test_samples,
+                 progress=progress)
+    print(f"accuracy {r['accuracy']:.4f} on {r['test_samples']} test samples "
+          f"({r['inference_samples_per_second']} samples/s)")
+    return 0

@@ -342,8 +342,8 @@ def test_layer_form_resolves_like_the_single_layer_form():
 @pytest.mark.parametrize("layers, top, message", [
     ([{"neurons": {"threshold": 100}}], {},
      "layer[0].neurons.count: required key is missing (neurons, 1 to 65536)"),
-    ([{"kind": "conv", "neurons": {"count": 8, "threshold": 100}}], {},
-     'layer[0].kind = "conv": must be "dense"'),
+    ([{"kind": "lstm", "neurons": {"count": 8, "threshold": 100}}], {},
+     'layer[0].kind = "lstm": must be "dense" or "conv" or "pool"'),
     ([{"neurons": {"count": 8, "threshold": 100}, "pool": {}}], {},
      "layer[0].pool: unknown key; allowed in [[layer]]: kind, neurons, synapses, stdp, pruning"),
     ([{"neurons": {"count": 8, "threshold": 100}}] * 2, {},

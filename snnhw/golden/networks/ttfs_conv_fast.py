@@ -1,0 +1,355 @@
+"""Fast path of the TTFS conv network's golden model: the same bits as :mod:`.ttfs_conv`,
+computed event by event in numba.
+
+The conv layer works as the event-driven engine of docs/semantics.md does: input spikes are
+bucketed by timestep, each adds its kernel taps to the membranes it reaches (kernels are
+stored flipped so that the innermost loop runs over contiguous memory), and after each
+timestep the neurons that crossed their threshold spike. tests/test_ttfs_conv.py proves it
+bit-identical to the readable path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ...ir_conv import DRAW_BITS, RATE_BITS, ConvNetworkIR, PoolLayerIR
+from ..blocks.rng import PERIOD, SEQUENCE
+from .ttfs_conv import ConvState
+
+__all__ = ["encode", "forward", "learn_image", "features", "conv_fire", "final_potentials",
+           "pool_earliest", "k_winners"]
+
+@njit(cache=True, nogil=True)
+def _dog(image, kernel, threshold):
+    """On/off DoG responses; integers for the golden model, floats for the float
+    reference."""
+    h, w = image.shape
+    k = kernel.shape[0]
+    c = k // 2
+    out = np.zeros((2, h, w), dtype=kernel.dtype)
+    for y in range(h):
+        for x in range(w):
+            r = kernel[0, 0] * 0
+            for i in range(max(0, c - y), min(k, h + c - y)):
+                for j in range(max(0, c - x), min(k, w + c - x)):
+                    r += kernel[i, j] * image[y + i - c, x + j - c]
+            if r > threshold:
+                out[0, y, x] = r
+            elif -r > threshold:
+                out[1, y, x] = -r
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _rank_latency(values, timesteps):
+    flat = values.ravel()
+    times = np.full(flat.size, timesteps, dtype=np.int64)
+    top = flat.max()
+    if top <= 0:
+        return times.reshape(values.shape)
+    hist = np.zeros(top + 2, dtype=np.int64)
+    for q in range(flat.size):
+        if flat[q] > 0:
+            hist[flat[q]] += 1
+    greater = np.zeros(top + 2, dtype=np.int64)  # greater[u]: values above u
+    for u in range(top - 1, 0, -1):
+        greater[u] = greater[u + 1] + hist[u + 1]
+    n = greater[1] + hist[1]
+    for q in range(flat.size):
+        if flat[q] > 0:
+            times[q] = greater[flat[q]] * timesteps // n
+    return times.reshape(values.shape)
+
+
+def encode(net: ConvNetworkIR, image: np.ndarray) -> np.ndarray:
+    """``(2, H, W)`` input spike times of one grey image, as :func:`.ttfs_conv.encode`."""
+    enc = net.encoder
+    return _rank_latency(_dog(np.asarray(image, dtype=np.int64), enc.kernel, enc.threshold),
+                         enc.timesteps)
+
+
+@njit(cache=True, nogil=True)
+def _by_time(flat, timesteps):
+    """Indices of the spikes in ``flat`` (times, ``T`` none) grouped by time, ascending within
+    a time: (starts (T + 1,), indices)."""
+    count = np.zeros(timesteps + 1, dtype=np.int64)
+    for q in range(flat.size):
+        if flat[q] < timesteps:
+            count[flat[q] + 1] += 1
+    starts = np.cumsum(count)
+    idx = np.empty(starts[-1], dtype=np.int64)
+    fill = starts[:-1].copy()
+    for q in range(flat.size):
+        if flat[q] < timesteps:
+            idx[fill[flat[q]]] = q
+            fill[flat[q]] += 1
+    return starts, idx
+
+
+@njit(cache=True, nogil=True)
+def _events(times, timesteps):
+    """Input spikes bucketed by time: (starts (T + 1,), c, y, x) in raster order per bucket."""
+    _, h, w = times.shape
+    starts, idx = _by_time(times.ravel(), timesteps)
+    return starts, idx // (h * w), (idx // w) % h, idx % w
+
+
+@njit(cache=True, nogil=True)
+def _add_event(v, wt, c, yp, xp):
+    """Add the taps of an input at padded position (yp, xp) to every membrane it reaches.
+    ``v`` is (Ho, Wo, F) and ``wt`` the kernels flipped and transposed to (C, K, K, F), so
+    the innermost loop runs over the maps, in contiguous memory."""
+    ho, wo, f_n = v.shape
+    k = wt.shape[1]
+    y0 = yp - k + 1
+    x0 = xp - k + 1
+    for i in range(max(0, -y0), min(k, ho - y0)):
+        for j in range(max(0, -x0), min(k, wo - x0)):
+            for f in range(f_n):
+                v[y0 + i, x0 + j, f] += wt[c, i, j, f]
+
+
+@njit(cache=True, nogil=True)
+def _engine_weights(weights):
+    """(F, C, K, K) kernels as the engine walks them: flipped, (C, K, K, F)."""
+    return np.ascontiguousarray(weights[:, :, ::-1, ::-1].transpose(1, 2, 3, 0))
+
+
+@njit(cache=True, nogil=True)
+def _conv_fire(times, weights, threshold, padding, timesteps, pointwise):
+    f_n, _, k, _ = weights.shape
+    _, h, w = times.shape
+    ho = h + 2 * padding - k + 1
+    wo = w + 2 * padding - k + 1
+    wt = _engine_weights(weights)
+    v = np.zeros((ho, wo, f_n), dtype=wt.dtype)
+    out = np.full((f_n, ho, wo), timesteps, dtype=np.int64)
+    at_spike = np.zeros((f_n, ho, wo), dtype=wt.dtype)
+    done = np.zeros((ho, wo), dtype=np.bool_)
+    starts, ec, ey, ex = _events(times, timesteps)
+    for t in range(timesteps):
+        if starts[t] == starts[t + 1]:
+            continue
+        for e in range(starts[t], starts[t + 1]):
+            _add_event(v, wt, ec[e], ey[e] + padding, ex[e] + padding)
+        for y in range(ho):
+            for x in range(wo):
+                if done[y, x]:
+                    continue
+                cell = v[y, x]
+                if pointwise:
+                    best = -1
+                    for f in range(f_n):
+                        if cell[f] >= threshold and (best < 0 or cell[f] > cell[best]):
+                            best = f
+                    if best >= 0:
+                        out[best, y, x] = t
+                        at_spike[best, y, x] = cell[best]
+                        done[y, x] = True
+                else:
+                    left = 0
+                    for f in range(f_n):
+                        if out[f, y, x] == timesteps:
+                            if cell[f] >= threshold:
+                                out[f, y, x] = t
+                                at_spike[f, y, x] = cell[f]
+                            else:
+                                left += 1
+                    if left == 0:
+                        done[y, x] = True
+    return out, at_spike
+
+
+def _engine(weights):
+    """Integer kernels as 32-bit membranes hold them (the config keeps every potential below
+    2**31); float kernels (the float reference) as they are."""
+    if np.issubdtype(weights.dtype, np.floating):
+        return np.ascontiguousarray(weights, dtype=np.float64)
+    return np.ascontiguousarray(weights, dtype=np.int32)
+
+
+def conv_fire(times, weights, threshold, padding, timesteps, pointwise):
+    """As :func:`snnhw.golden.blocks.conv.conv_fire` (potentials as int32, or float64 for
+    float kernels)."""
+    w = _engine(weights)
+    return _conv_fire(np.ascontiguousarray(times, dtype=np.int64), w,
+                      w.dtype.type(threshold), int(padding), int(timesteps), bool(pointwise))
+
+
+@njit(cache=True, nogil=True)
+def _final_potentials(times, weights, padding, timesteps):
+    f_n, _, k, _ = weights.shape
+    _, h, w = times.shape
+    ho = h + 2 * padding - k + 1
+    wo = w + 2 * padding - k + 1
+    wt = _engine_weights(weights)
+    v = np.zeros((ho, wo, f_n), dtype=wt.dtype)
+    starts, ec, ey, ex = _events(times, timesteps)
+    for e in range(starts[-1]):
+        _add_event(v, wt, ec[e], ey[e] + padding, ex[e] + padding)
+    return np.ascontiguousarray(v.transpose(2, 0, 1))
+
+
+def final_potentials(times, weights, padding, timesteps):
+    """As :func:`snnhw.golden.blocks.conv.final_potentials`."""
+    return _final_potentials(np.ascontiguousarray(times, dtype=np.int64), _engine(weights),
+                             int(padding), int(timesteps))
+
+
+@njit(cache=True, nogil=True)
+def _pool(times, size, stride, padding, timesteps):
+    c_n, h, w = times.shape
+    ho = (h + 2 * padding - size) // stride + 1
+    wo = (w + 2 * padding - size) // stride + 1
+    out = np.full((c_n, ho, wo), timesteps, dtype=np.int64)
+    for c in range(c_n):
+        for oy in range(ho):
+            for ox in range(wo):
+                m = timesteps
+                for y in range(max(0, oy * stride - padding),
+                               min(h, oy * stride - padding + size)):
+                    for x in range(max(0, ox * stride - padding),
+                                   min(w, ox * stride - padding + size)):
+                        if times[c, y, x] < m:
+                            m = times[c, y, x]
+                out[c, oy, ox] = m
+    return out
+
+
+def pool_earliest(times, size, stride, padding, timesteps):
+    """As :func:`snnhw.golden.blocks.conv.pool_earliest`."""
+    return _pool(np.ascontiguousarray(times, dtype=np.int64), int(size), int(stride),
+                 int(padding), int(timesteps))
+
+
+@njit(cache=True, nogil=True)
+def _k_winners(times, at_spike, k, radius, timesteps):
+    f_n, h, w = times.shape
+    flat_v = at_spike.ravel()
+    starts, idx = _by_time(times.ravel(), timesteps)
+    used = np.zeros(f_n, dtype=np.bool_)
+    blocked = np.zeros((h, w), dtype=np.bool_)
+    win = np.empty((min(k, idx.size), 4), dtype=np.int64)
+    n = 0
+    for t in range(timesteps):
+        if n == k:
+            break
+        bucket = idx[starts[t]:starts[t + 1]]  # ascending (map, y, x)
+        order = np.argsort(-flat_v[bucket], kind="mergesort")
+        for q in order:
+            if n == k:
+                break
+            flat = bucket[q]
+            f = flat // (h * w)
+            y = (flat // w) % h
+            x = flat % w
+            if used[f] or blocked[y, x]:
+                continue
+            win[n, 0] = f
+            win[n, 1] = y
+            win[n, 2] = x
+            win[n, 3] = t
+            n += 1
+            used[f] = True
+            blocked[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1] = True
+    return win[:n]
+
+
+def k_winners(times, at_spike, k, radius, timesteps):
+    """As :func:`snnhw.golden.blocks.kwta.k_winners`, as an ``(n, 4)`` array."""
+    return _k_winners(times, at_spike, int(k), int(radius), int(timesteps))
+
+
+@njit(cache=True, nogil=True)
+def _stdp(weights, alive, times, winners, padding, timesteps, a_plus, a_minus, weight_bits,
+          gen_pos, seq, period, prune, prune_threshold):
+    _, c_n, k, _ = weights.shape
+    full = 1 << weight_bits
+    shift = RATE_BITS + weight_bits - DRAW_BITS
+    _, h, w = times.shape
+    for n in range(winners.shape[0]):
+        f, wy, wx, t_post = winners[n, 0], winners[n, 1], winners[n, 2], winners[n, 3]
+        for c in range(c_n):
+            for i in range(k):
+                y = wy + i - padding
+                for j in range(k):
+                    if not alive[f, c, i, j]:
+                        continue
+                    x = wx + j - padding
+                    pre = times[c, y, x] if 0 <= y < h and 0 <= x < w else timesteps
+                    gen_pos += 1
+                    if gen_pos == period:
+                        gen_pos = 0
+                    old = weights[f, c, i, j]
+                    ltp = pre <= t_post
+                    a = a_plus if ltp else a_minus
+                    d = (((a * old * (full - old)) >> shift) + seq[gen_pos]) >> DRAW_BITS
+                    new = min(old + d, full - 1) if ltp else max(old - d, 0)
+                    if prune and new <= prune_threshold:
+                        new = 0
+                        alive[f, c, i, j] = False
+                    weights[f, c, i, j] = new
+    return gen_pos
+
+
+_SEQ = np.ascontiguousarray(SEQUENCE, dtype=np.int64)
+
+
+def forward(net: ConvNetworkIR, state: ConvState, times: np.ndarray,
+            upto: int | None = None) -> list[np.ndarray]:
+    """As :func:`.ttfs_conv.forward`."""
+    T = net.timesteps
+    maps = [times]
+    for layer in net.layers[:upto]:
+        if isinstance(layer, PoolLayerIR):
+            maps.append(pool_earliest(maps[-1], layer.size, layer.stride, layer.padding, T))
+        else:
+            maps.append(conv_fire(maps[-1], state.weights[layer.index], layer.threshold,
+                                  layer.padding, T, layer.pointwise_inhibition)[0])
+    return maps
+
+
+def learn_times(net: ConvNetworkIR, state: ConvState, index: int,
+                times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`learn_image` from the layer's input spike ``times`` (already through the layers
+    before it); returns the winners as an ``(n, 4)`` array, and the layer's spike times."""
+    layer = net.layers[index]
+    T = net.timesteps
+    out, at_spike = conv_fire(times, state.weights[index], layer.threshold, layer.padding, T,
+                              layer.pointwise_inhibition)
+    winners = k_winners(out, at_spike, layer.winners, layer.radius, T)
+    seen = state.seen[index]
+    a_plus, a_minus = layer.stdp.level(seen)
+    prune = layer.prune_threshold is not None and seen >= layer.prune_warmup
+    state.gen_pos[index] = int(_stdp(
+        state.weights[index], state.alive[index], np.ascontiguousarray(times, dtype=np.int64),
+        winners, layer.padding, T, a_plus, a_minus, layer.weight_bits, state.gen_pos[index],
+        _SEQ, PERIOD, prune, layer.prune_threshold or 0))
+    state.seen[index] = seen + 1
+    return winners, out
+
+
+def learn_image(net: ConvNetworkIR, state: ConvState, index: int,
+                image: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """As :func:`.ttfs_conv.learn_image`."""
+    times = forward(net, state, encode(net, image), upto=index)[-1]
+    return [tuple(int(v) for v in row) for row in learn_times(net, state, index, times)[0]]
+
+
+def features_of_times(net: ConvNetworkIR, state: ConvState,
+                      times: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """:func:`features` from the encoded input spike ``times``."""
+    T = net.timesteps
+    if net.features == "max_potential":
+        last = net.layers[-1]
+        maps = forward(net, state, times, upto=len(net.layers) - 1)
+        v = final_potentials(maps[-1], state.weights[last.index], last.padding, T)
+        return v.reshape(v.shape[0], -1).max(axis=1), maps
+    maps = forward(net, state, times)
+    return (T - maps[-1]).reshape(-1), maps
+
+
+def features(net: ConvNetworkIR, state: ConvState, image: np.ndarray) -> np.ndarray:
+    """As :func:`.ttfs_conv.features`."""
+    return features_of_times(net, state, encode(net, image))[0]

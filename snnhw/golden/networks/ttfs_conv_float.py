@@ -1,0 +1,109 @@
+"""Float reference of the TTFS conv network: the same network as :mod:`.ttfs_conv` in the
+arithmetic of SpykeTorch-like float implementations, to measure what the hardware's integer
+formats cost (``float_accuracy`` in a training report).
+
+It differs from the golden model only in the numbers: the DoG kernel is not rounded, weights
+are floats in [0, 1] (the integer initial weights over ``2**weight_bits``), thresholds are the
+integer ones over ``2**weight_bits``, and STDP adds ``a w (1 - w)`` exactly, with no rounding
+and no random numbers. Ranks, winners, inhibition, pooling and pruning follow the same rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ...ir_conv import RATE_BITS, ConvNetworkIR, PoolLayerIR
+from ..blocks.dog import rank_latency
+from .ttfs_conv import ConvState
+from .ttfs_conv_fast import _dog, conv_fire, final_potentials, k_winners, pool_earliest
+
+__all__ = ["initial_float_state", "encode", "learn_times", "features_of_times", "forward"]
+
+
+def initial_float_state(net: ConvNetworkIR) -> ConvState:
+    """The golden model's initial state with weights as floats in [0, 1]."""
+    state = ConvState.initial(net)
+    for c in net.conv_layers:
+        state.weights[c.index] = state.weights[c.index].astype(np.float64) / c.full_scale
+    return state
+
+
+def encode(net: ConvNetworkIR, image: np.ndarray) -> np.ndarray:
+    """``(2, H, W)`` spike times: the float DoG, then the same rank-order code."""
+    enc = net.encoder
+    r = _dog(np.asarray(image, dtype=np.float64), enc.kernel_float,
+             enc.threshold / 2**enc.frac_bits)
+    return rank_latency(r, enc.timesteps)
+
+
+@njit(cache=True, nogil=True)
+def _stdp_float(weights, alive, times, winners, padding, timesteps, a_plus, a_minus, prune,
+                prune_threshold):
+    _, c_n, k, _ = weights.shape
+    _, h, w = times.shape
+    for n in range(winners.shape[0]):
+        f, wy, wx, t_post = winners[n, 0], winners[n, 1], winners[n, 2], winners[n, 3]
+        for c in range(c_n):
+            for i in range(k):
+                y = wy + i - padding
+                for j in range(k):
+                    if not alive[f, c, i, j]:
+                        continue
+                    x = wx + j - padding
+                    pre = times[c, y, x] if 0 <= y < h and 0 <= x < w else timesteps
+                    old = weights[f, c, i, j]
+                    a = a_plus if pre <= t_post else -a_minus
+                    new = min(max(old + a * old * (1.0 - old), 0.0), 1.0)
+                    if prune and new <= prune_threshold:
+                        new = 0.0
+                        alive[f, c, i, j] = False
+                    weights[f, c, i, j] = new
+
+
+def forward(net: ConvNetworkIR, state: ConvState, times: np.ndarray,
+            upto: int | None = None) -> list[np.ndarray]:
+    """Spike maps through the layers before ``upto``, as the golden model's ``forward``."""
+    T = net.timesteps
+    maps = [times]
+    for layer in net.layers[:upto]:
+        if isinstance(layer, PoolLayerIR):
+            maps.append(pool_earliest(maps[-1], layer.size, layer.stride, layer.padding, T))
+        else:
+            maps.append(conv_fire(maps[-1], state.weights[layer.index],
+                                  layer.threshold / layer.full_scale, layer.padding, T,
+                                  layer.pointwise_inhibition)[0])
+    return maps
+
+
+def learn_times(net: ConvNetworkIR, state: ConvState, index: int,
+                times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Learn from one image's input spike ``times`` to conv layer ``index``; returns the
+    winners and the layer's spike times."""
+    layer = net.layers[index]
+    T = net.timesteps
+    out, at_spike = conv_fire(times, state.weights[index], layer.threshold / layer.full_scale,
+                              layer.padding, T, layer.pointwise_inhibition)
+    winners = k_winners(out, at_spike, layer.winners, layer.radius, T)
+    seen = state.seen[index]
+    a_plus, a_minus = layer.stdp.level(seen)
+    prune = layer.prune_threshold is not None and seen >= layer.prune_warmup
+    _stdp_float(state.weights[index], state.alive[index],
+                np.ascontiguousarray(times, dtype=np.int64), winners, layer.padding, T,
+                a_plus / 2**RATE_BITS, a_minus / 2**RATE_BITS, prune,
+                (layer.prune_threshold or 0) / layer.full_scale)
+    state.seen[index] = seen + 1
+    return winners, out
+
+
+def features_of_times(net: ConvNetworkIR, state: ConvState,
+                      times: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The readout's features, as the golden model's (floats)."""
+    T = net.timesteps
+    if net.features == "max_potential":
+        last = net.layers[-1]
+        maps = forward(net, state, times, upto=len(net.layers) - 1)
+        v = final_potentials(maps[-1], state.weights[last.index], last.padding, T)
+        return v.reshape(v.shape[0], -1).max(axis=1), maps
+    maps = forward(net, state, times)
+    return (T - maps[-1]).reshape(-1).astype(np.float64), maps

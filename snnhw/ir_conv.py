@@ -1,0 +1,240 @@
+"""Network IR of time-to-first-spike convolutional networks (the ``ttfs_conv`` family).
+
+Everything the golden model, the cycle model and (later) the gateware need, resolved once
+from a checked :class:`~snnhw.config_conv.ConvConfig`: the encoder's integer DoG kernel, each
+layer's input and output shapes, thresholds, initial weights, STDP rate levels and rounding
+generator, pruning, and the readout. docs/semantics.md ("Time-to-first-spike convolutional
+networks") states the arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config_conv import ConvConfig, ConvLayerConfig, conv_out, max_potential, pool_out
+from .ir import NetworkIR, bits_for, generator_start_states
+
+__all__ = ["DogEncoderIR", "ConvStdpIR", "ConvLayerIR", "PoolLayerIR", "ConvNetworkIR",
+           "dog_kernel", "dog_kernel_float", "resolve_conv_network", "RATE_BITS", "DRAW_BITS"]
+
+#: Fraction bits of the STDP rates (a+ and a- are in 2**-16).
+RATE_BITS = 16
+#: Bits of one random draw: the stochastic rounding of a weight update keeps this many
+#: fraction bits of the exact update and rounds up when a draw is below them.
+DRAW_BITS = 16
+
+
+def dog_kernel_float(size: int, sigma_centre: float, sigma_surround: float) -> np.ndarray:
+    """The on-centre DoG kernel in floats: centre minus surround Gaussian (each of unit
+    volume), made zero-mean, scaled to a peak of 1 (the float reference uses it as is)."""
+    c = size // 2
+
+    def g(d2: int, s: float) -> float:
+        return math.exp(-d2 / (2 * s * s)) / (2 * math.pi * s * s)
+
+    f = [[g((y - c) ** 2 + (x - c) ** 2, sigma_centre) -
+          g((y - c) ** 2 + (x - c) ** 2, sigma_surround) for x in range(size)]
+         for y in range(size)]
+    mean = sum(map(sum, f)) / (size * size)
+    f = [[v - mean for v in row] for row in f]
+    peak = max(map(max, f))
+    return np.array([[v / peak for v in row] for row in f], dtype=np.float64)
+
+
+def dog_kernel(size: int, sigma_centre: float, sigma_surround: float,
+               frac_bits: int) -> np.ndarray:
+    """The encoder's integer on-centre DoG kernel: :func:`dog_kernel_float` rounded to
+    multiples of ``2**-frac_bits`` (half away from zero), as signed integers."""
+    f = dog_kernel_float(size, sigma_centre, sigma_surround) * 2**frac_bits
+    q = (np.sign(f) * np.floor(np.abs(f) + 0.5)).astype(np.int64)
+    q.setflags(write=False)
+    return q
+
+
+@dataclass(frozen=True, eq=False)
+class DogEncoderIR:
+    """Image in, spike times out: the on/off DoG and the rank-order latency code."""
+
+    height: int
+    width: int
+    timesteps: int
+    kernel: np.ndarray  # (size, size) signed integers
+    threshold: int
+    kernel_float: np.ndarray  # the same DoG before rounding, for the float reference
+    frac_bits: int
+
+    @property
+    def channels(self) -> int:
+        return 2
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return (2, self.height, self.width)
+
+
+@dataclass(frozen=True, eq=False)
+class ConvStdpIR:
+    """Layer-wise multiplicative STDP of one conv layer."""
+
+    images: int
+    convergence: float
+    rates: tuple[tuple[int, int], ...]  # (a+, a-) in 2**-16 per level
+    grow_every: int
+    generator_state: int  # start state of the layer's 16-bit xorshift rounding generator
+
+    def level(self, images_seen: int) -> tuple[int, int]:
+        """(a+, a-) for the next image, after ``images_seen`` images of the layer."""
+        i = images_seen // self.grow_every if self.grow_every else 0
+        return self.rates[min(i, len(self.rates) - 1)]
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class ConvLayerIR:
+    """A conv layer of non-leaky IF neurons, each spiking at most once per image."""
+
+    index: int
+    name: str
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    kernel: int
+    padding: int
+    threshold: int
+    weight_bits: int
+    weights: np.ndarray  # (maps, in channels, kernel, kernel), initial
+    winners: int
+    radius: int
+    pointwise_inhibition: bool
+    stdp: ConvStdpIR | None
+    prune_threshold: int | None  # None: no pruning
+    prune_warmup: int
+
+    kind = "conv"
+
+    @property
+    def maps(self) -> int:
+        return self.out_shape[0]
+
+    @property
+    def full_scale(self) -> int:
+        """The weight that stands for 1.0: ``2**weight_bits``."""
+        return 1 << self.weight_bits
+
+    @property
+    def wmax(self) -> int:
+        return (1 << self.weight_bits) - 1
+
+    @property
+    def taps(self) -> int:
+        """Kernel taps (connections) of the layer: maps x channels x kernel x kernel."""
+        return int(np.prod(self.weights.shape))
+
+    @property
+    def membrane_bits(self) -> int:
+        """Unsigned width of a membrane: holds the largest possible potential."""
+        return bits_for(max_potential(self.in_shape[0], self.kernel, self.weight_bits))
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class PoolLayerIR:
+    """Pooling: the earliest spike in each window (no spike counts as T)."""
+
+    index: int
+    name: str
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    size: int
+    stride: int
+    padding: int
+
+    kind = "pool"
+
+
+@dataclass(frozen=True, eq=False)
+class ConvNetworkIR(NetworkIR):
+    """A resolved TTFS conv network: the encoder, conv and pool layers, and the readout."""
+
+    features: str  # "max_potential" or "spike_times"
+    svm_c: float
+    svm_images: int
+    lanes: int
+    seed: int
+
+    @property
+    def timesteps(self) -> int:
+        return self.encoder.timesteps
+
+    @property
+    def conv_layers(self) -> tuple[ConvLayerIR, ...]:
+        return tuple(x for x in self.layers if isinstance(x, ConvLayerIR))
+
+    @property
+    def feature_count(self) -> int:
+        last = self.layers[-1]
+        if self.features == "max_potential":
+            return last.maps
+        return int(np.prod(last.out_shape))
+
+
+def _rates(stdp) -> tuple[tuple[int, int], ...]:
+    levels = [(stdp.a_plus, stdp.a_minus)]
+    if stdp.grow_every and stdp.a_plus:
+        while levels[-1][0] < stdp.a_plus_max:
+            ap = min(levels[-1][0] * 2, stdp.a_plus_max)
+            levels.append((ap, ap * stdp.a_minus // stdp.a_plus))
+    return tuple(levels)
+
+
+def resolve_conv_network(config: ConvConfig) -> ConvNetworkIR:
+    """Resolve a checked conv config: shapes, integer kernel, initial weights, rates."""
+    enc = config.encoder
+    encoder = DogEncoderIR(
+        height=config.input.height, width=config.input.width,
+        timesteps=config.input.timesteps,
+        kernel=dog_kernel(enc.size, enc.sigma_centre, enc.sigma_surround, enc.frac_bits),
+        threshold=enc.threshold,
+        kernel_float=dog_kernel_float(enc.size, enc.sigma_centre, enc.sigma_surround),
+        frac_bits=enc.frac_bits)
+    seed = config.network.seed
+    convs = sum(isinstance(x, ConvLayerConfig) for x in config.layers)
+    states = generator_start_states(max(convs, 1), seed)
+    shape = encoder.out_shape
+    layers = []
+    n_conv = 0
+    for k, lc in enumerate(config.layers):
+        c, h, w = shape
+        if isinstance(lc, ConvLayerConfig):
+            out = (lc.maps, conv_out(h, lc.kernel, lc.padding), conv_out(w, lc.kernel,
+                                                                         lc.padding))
+            rng = np.random.default_rng([seed, k])
+            weights = rng.integers(lc.init_low, lc.init_high, size=(lc.maps, c, lc.kernel,
+                                                                     lc.kernel),
+                                   endpoint=True, dtype=np.int64)
+            weights.setflags(write=False)
+            s = lc.stdp
+            stdp = None if s.images == 0 else ConvStdpIR(
+                images=s.images, convergence=s.convergence, rates=_rates(s),
+                grow_every=s.grow_every, generator_state=int(states[n_conv]))
+            layers.append(ConvLayerIR(
+                index=k, name=f"conv{n_conv + 1}", in_shape=shape, out_shape=out,
+                kernel=lc.kernel, padding=lc.padding, threshold=lc.threshold,
+                weight_bits=lc.weight_bits, weights=weights, winners=lc.winners,
+                radius=lc.radius, pointwise_inhibition=lc.pointwise_inhibition, stdp=stdp,
+                prune_threshold=lc.pruning.threshold if lc.pruning.enabled else None,
+                prune_warmup=lc.pruning.warmup))
+            n_conv += 1
+        else:
+            stride = lc.stride or lc.size
+            out = (c, pool_out(h, lc.size, stride, lc.padding),
+                   pool_out(w, lc.size, stride, lc.padding))
+            layers.append(PoolLayerIR(index=k, name=f"pool{k - n_conv + 1}", in_shape=shape,
+                                      out_shape=out, size=lc.size, stride=stride,
+                                      padding=lc.padding))
+        shape = out
+    ro = config.readout
+    return ConvNetworkIR(
+        family="ttfs_conv", name=config.network.name, n_in=encoder.height * encoder.width,
+        encoder=encoder, layers=tuple(layers), readout="svm", features=ro.features,
+        svm_c=ro.svm_c, svm_images=ro.svm_images, lanes=config.hardware.lanes, seed=seed)

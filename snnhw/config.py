@@ -636,19 +636,25 @@ def load_config(path: str | Path) -> Config:
 
 
 def config_markdown(schema: Mapping[str, tuple[Field, ...]] = SCHEMA,
-                    fmt: Callable[[Any], str] | None = None) -> str:
-    """The reference tables of ``docs/config.md``, generated from :data:`SCHEMA`."""
+                    fmt: Callable[[Any], str] | None = None,
+                    titles: Mapping[str, str] | None = None) -> str:
+    """The reference tables of ``docs/config.md``, generated from :data:`SCHEMA` (or another
+    schema; ``titles`` replaces a section's heading, by default ``[section]``)."""
     fmt = fmt or (lambda v: "**required**" if v is REQUIRED else
                   ("`true`" if v is True else "`false`" if v is False else f'`"{v}"`'
                    if isinstance(v, str) else f"`{v}`"))
     out = []
     for section, fields in schema.items():
-        out.append(f"### `[{section}]`\n")
+        out.append(f"### {(titles or {}).get(section, f'`[{section}]`')}\n")
         out.append("| key | type | default | unit | allowed | meaning |")
         out.append("|---|---|---|---|---|---|")
         for f in fields:
             t = {int: "integer", float: "number", str: "string", bool: "boolean"}[f.type]
-            out.append(f"| `{f.name}` | {t} | {fmt(f.default)} | {f.unit or '-'} | "
+            if f.type is float and f.default is not REQUIRED:
+                shown = fmt(f.default) if not isinstance(f.default, float) else f"`{f.default:g}`"
+            else:
+                shown = fmt(f.default)
+            out.append(f"| `{f.name}` | {t} | {shown} | {f.unit or '-'} | "
                        f"{f.allowed} | {f.doc} |")
         out.append("")
     return "\n".join(out)

@@ -26,7 +26,7 @@ from .config import (
 )
 from .errors import ConfigError
 
-__all__ = ["CONV_SCHEMA", "ConvConfig", "ConvLayerConfig", "PoolLayerConfig",
+__all__ = ["CONV_SCHEMA", "CONV_TITLES", "ConvConfig", "ConvLayerConfig", "PoolLayerConfig",
            "parse_conv_config", "conv_out", "pool_out", "max_potential"]
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
@@ -137,6 +137,14 @@ CONV_SCHEMA: dict[str, tuple[Field, ...]] = {
 }
 
 _TOP = ("network", "input", "encoder", "readout", "hardware")
+
+#: Headings of the schema's sections in docs/config.md.
+CONV_TITLES = {
+    "conv": '`[[layer]]` with `kind = "conv"`',
+    "stdp": "`[layer.stdp]` (of a conv layer)",
+    "pruning": "`[layer.pruning]` (of a conv layer)",
+    "pool": '`[[layer]]` with `kind = "pool"`',
+}
 _LAYER_SUBSECTIONS = {"conv": ("stdp", "pruning"), "pool": ()}
 
 

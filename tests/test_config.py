@@ -314,6 +314,11 @@ def test_config_md_is_generated():
     generated = text.split(BEGIN)[1].split(END)[0]
     assert generated.strip("\n") == config_markdown().strip("\n"), (
         "docs/config.md is stale; run: python docs/gen_config_md.py")
+    from snnhw.config_conv import CONV_SCHEMA, CONV_TITLES
+
+    conv = text.split("<!-- BEGIN GENERATED CONV -->")[1].split("<!-- END GENERATED CONV -->")[0]
+    assert conv.strip("\n") == config_markdown(CONV_SCHEMA, titles=CONV_TITLES).strip("\n"), (
+        "docs/config.md is stale; run: python docs/gen_config_md.py")
 
 
 # -- the ordered-layers form ([[layer]]) ---------------------------------------------------

@@ -1,0 +1,168 @@
+"""Conv network configs (one-line errors), and snnhw train / evaluate on a small TTFS conv
+network learning Caltech faces/motorbikes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnhw.cli import main
+from snnhw.config import parse_config
+from snnhw.errors import ConfigError
+
+DATA = Path(__file__).parent / "data"
+TINY = DATA / "ttfs_tiny_caltech.toml"
+
+
+def _conv(**kw):
+    return {"kind": "conv", "maps": 4, "kernel": 5, "threshold": 100, "init_low": 100,
+            "init_high": 120} | kw
+
+
+def _raw(*layers, **top):
+    return {"input": {"height": 20, "width": 30}, "layer": list(layers)} | top
+
+
+@pytest.mark.parametrize("raw,message", [
+    (_raw(_conv(kernel=25)),
+     "layer[0].kernel = 25: larger than its input of 20 x 30 (with padding 0): the layer's "
+     "output would be empty"),
+    (_raw(_conv(), {"kind": "pool", "size": 16}, _conv()),
+     "layer[2].kernel = 5: larger than its input of 1 x 1 (with padding 0): the layer's output "
+     "would be empty"),
+    (_raw(_conv(), {"kind": "pool", "size": 40}),
+     "layer[1].size = 40: larger than its input of 16 x 26 (with padding 0): the layer's "
+     "output would be empty"),
+    (_raw(_conv(winners=5)),
+     "layer[0].winners = 5: must be at most maps = 4 (each map wins once per image)"),
+    (_raw(_conv(threshold=12751)),
+     "layer[0].threshold = 12751: can never be reached: the largest potential is 2 x 5 x 5 x "
+     "255 = 12750"),
+    (_raw(_conv(padding=5)), "layer[0].padding = 5: must be below kernel = 5"),
+    (_raw(_conv(init_high=300)), "layer[0].init_high = 300: must be at most 2**weight_bits - "
+                                 "1 = 255"),
+    (_raw(_conv(init_low=130)), "layer[0].init_high = 120: must be at least init_low = 130"),
+    (_raw(_conv(stdp={"a_plus": 500, "a_plus_max": 400})),
+     "layer[0].stdp.a_plus_max = 400: must be at least stdp.a_plus = 500"),
+    (_raw(_conv(pruning={"threshold": 256})),
+     "layer[0].pruning.threshold = 256: must be at most 2**weight_bits - 1 = 255"),
+    (_raw(_conv(stdp={"images": -1})), "layer[0].stdp.images = -1: must be 0 to 2147483647"),
+    (_raw(_conv(colour=1)), "layer[0].colour: unknown key; allowed: maps, kernel, padding, "
+                            "threshold, weight_bits, init_low, init_high, winners, radius, "
+                            "pointwise_inhibition, kind, stdp, pruning"),
+    (_raw(_conv(), {"kind": "pool", "size": 2}),
+     'readout.features = "max_potential": the last layer must be a conv layer (global max '
+     'pooling of its potentials); use "spike_times" after a pool layer'),
+    (_raw(_conv(), encoder={"size": 6}), "encoder.size = 6: must be odd"),
+    (_raw(_conv(), encoder={"sigma_centre": 2.0, "sigma_surround": 1.5}),
+     "encoder.sigma_surround = 1.5: must be above sigma_centre = 2.0"),
+    (_raw(_conv(), encoder={"sigma_centre": "wide"}),
+     'encoder.sigma_centre = "wide": must be a number'),
+    (_raw(_conv(), neurons={"count": 3}),
+     "neurons: unknown section; allowed in a conv network: network, input, encoder, readout, "
+     "hardware, layer"),
+    (_raw({"kind": "pool", "size": 2}), 'layer: a conv network needs at least one kind = "conv" '
+                                        "layer"),
+    (_raw(_conv(maps=1024, kernel=1, threshold=5),
+          _conv(kernel=63, weight_bits=16, init_low=1, init_high=2)) | {
+        "input": {"height": 63, "width": 63}},
+     f"layer[1].kernel = 63: potentials up to {1024 * 63 * 63 * 65535} would not fit the "
+     "31-bit membranes; use fewer input maps, a smaller kernel or narrower weights"),
+], ids=["kernel-too-big", "nothing-left", "pool-too-big", "k-above-maps", "unreachable",
+        "padding", "init-range", "init-order", "rate-max", "prune-threshold", "images",
+        "unknown-key", "readout-after-pool", "even-dog", "sigmas", "not-a-number",
+        "dense-section", "no-conv", "membrane-width"])
+def test_conv_config_errors_are_one_line(raw, message):
+    with pytest.raises(ConfigError) as e:
+        parse_config(raw)
+    assert message in e.value.errors, e.value.errors
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("ttfs") / "model"
+    status = main(["train", str(TINY), "--dataset", "caltech-facemotor", "--out", str(out),
+                   "--data-dir", str(data_dir)])
+    assert status == 0
+    return out
+
+
+def test_train_writes_a_complete_model_folder(trained):
+    names = {p.name for p in trained.iterdir()}
+    assert names == {"config.toml", "model.npz", "report.json", "features.png",
+                     "convergence.png", "connectivity.png", "spike_maps.png"}
+    r = json.loads((trained / "report.json").read_text())
+    assert r["test_images"] == 396 and r["readout_images"] == 400
+    assert 0 <= r["accuracy"] <= 1 and 0 <= r["float_accuracy"] <= 1
+    assert [x["images_trained"] for x in r["layers"]] == [30, 30]
+    # the second layer prunes: fewer taps alive, fewer cycles than the run that keeps them
+    assert r["layers"][0]["connectivity"] == 1.0 > r["layers"][1]["connectivity"]
+    assert r["cycles_per_image_inference"] < r["cycles_per_image_inference_unpruned"]
+    assert r["speedup_inference"] > 1 and r["speedup_learning"] > 1
+    assert len(r["layers"][1]["convergence_curve"]) == 30
+    assert not list(trained.parent.glob(".model.*"))  # no partial folder left behind
+
+
+def test_evaluate_reproduces_the_accuracy(trained, data_dir, capsys):
+    assert main(["evaluate", str(trained), "--data-dir", str(data_dir)]) == 0
+    r = json.loads((trained / "report.json").read_text())
+    e = json.loads((trained / "evaluation.json").read_text())
+    assert e["accuracy"] == r["accuracy"]
+    assert e["cycles_per_image_inference"] == r["cycles_per_image_inference"]
+    assert f"accuracy {r['accuracy']:.4f} on 396 test images" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_a_model_of_another_network(trained, tmp_path, data_dir, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in ("model.npz", "report.json"):
+        (other / f).write_bytes((trained / f).read_bytes())
+    (other / "config.toml").write_text(TINY.read_text().replace("maps = 6", "maps = 5"))
+    assert main(["evaluate", str(other), "--data-dir", str(data_dir)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {other / 'model.npz'}: conv2 has shape (6, 4, 5, 5), the config's "
+                   "is (5, 4, 5, 5)"]
+    np.savez(other / "model.npz", weights=np.zeros(3))
+    assert main(["evaluate", str(other), "--data-dir", str(data_dir)]) == 1
+    assert "not a ttfs_conv model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--samples", "100"], "error: --samples: the training budget of a conv network is "
+                           "stdp.images per layer in its config"),
+    (["--dataset", "mnist"], "error: mnist images are 28 x 28: set input.height and "
+                             "input.width to match"),
+])
+def test_train_cli_errors(args, message, tmp_path, data_dir, capsys):
+    out = tmp_path / "m"
+    status = main(["train", str(TINY), "--out", str(out), "--data-dir", str(data_dir),
+                   "--dataset", "caltech-facemotor", *args])
+    assert status == 1
+    assert capsys.readouterr().err.strip() == message
+    assert not out.exists()
+
+
+def test_other_verbs_refuse_a_conv_network(capsys):
+    assert main(["generate", str(TINY), "--out", "/nonexistent/x"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "ttfs_conv network of 3 layers" in err[0]
+
+
+def test_a_failed_run_leaves_the_old_folder(tmp_path, data_dir, monkeypatch):
+    import snnhw.train_conv as tc
+
+    out = tmp_path / "keep"
+    out.mkdir()
+    (out / "marker").write_text("old")
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tc, "fit_svm", boom)
+    assert main(["train", str(TINY), "--out", str(out), "--data-dir", str(data_dir),
+                 "--dataset", "caltech-facemotor", "--no-float"]) == 130
+    assert [p.name for p in tmp_path.iterdir()] == ["keep"]
+    assert (out / "marker").read_text() == "old"

@@ -23,21 +23,28 @@ __all__ = ["encode", "forward", "learn_image", "features", "conv_fire", "final_p
 @njit(cache=True, nogil=True)
 def _dog(image, kernel, threshold):
     """On/off DoG responses; integers for the golden model, floats for the float
-    reference."""
+    reference. Rows are accumulated tap by tap over a zero-padded copy of the image, so the
+    innermost loop runs along a row."""
     h, w = image.shape
     k = kernel.shape[0]
     c = k // 2
+    padded = np.zeros((h + 2 * c, w + 2 * c), dtype=kernel.dtype)
+    padded[c:c + h, c:c + w] = image
+    r = np.zeros(w, dtype=kernel.dtype)
     out = np.zeros((2, h, w), dtype=kernel.dtype)
     for y in range(h):
+        r[:] = 0
+        for i in range(k):
+            row = padded[y + i]
+            for j in range(k):
+                q = kernel[i, j]
+                for x in range(w):
+                    r[x] += q * row[x + j]
         for x in range(w):
-            r = kernel[0, 0] * 0
-            for i in range(max(0, c - y), min(k, h + c - y)):
-                for j in range(max(0, c - x), min(k, w + c - x)):
-                    r += kernel[i, j] * image[y + i - c, x + j - c]
-            if r > threshold:
-                out[0, y, x] = r
-            elif -r > threshold:
-                out[1, y, x] = -r
+            if r[x] > threshold:
+                out[0, y, x] = r[x]
+            elif -r[x] > threshold:
+                out[1, y, x] = -r[x]
     return out
 
 
@@ -47,6 +54,14 @@ def _rank_latency(values, timesteps):
     times = np.full(flat.size, timesteps, dtype=np.int64)
     top = flat.max()
     if top <= 0:
+        return times.reshape(values.shape)
+    if flat.size * 8 < top:  # few values over a wide range: rank them by sorting instead
+        nz = np.flatnonzero(flat > 0)
+        v = np.sort(flat[nz])
+        n = nz.size
+        for q in range(n):
+            greater = n - np.searchsorted(v, flat[nz[q]], side="right")
+            times[nz[q]] = greater * timesteps // n
         return times.reshape(values.shape)
     hist = np.zeros(top + 2, dtype=np.int64)
     for q in range(flat.size):
@@ -111,6 +126,29 @@ def _add_event(v, wt, c, yp, xp):
 
 
 @njit(cache=True, nogil=True)
+def _add_event_watch(v, wt, c, yp, xp, threshold, done, mark, cand, n_cand):
+    """:func:`_add_event`, noting each position not yet done where some map now holds at
+    least ``threshold`` (once per timestep: ``mark``) in ``cand``; returns the new count."""
+    ho, wo, f_n = v.shape
+    k = wt.shape[1]
+    y0 = yp - k + 1
+    x0 = xp - k + 1
+    for i in range(max(0, -y0), min(k, ho - y0)):
+        y = y0 + i
+        for j in range(max(0, -x0), min(k, wo - x0)):
+            x = x0 + j
+            top = v[y, x, 0] * 0
+            for f in range(f_n):
+                v[y, x, f] += wt[c, i, j, f]
+                top = max(top, v[y, x, f])
+            if top >= threshold and not done[y, x] and not mark[y, x]:
+                mark[y, x] = True
+                cand[n_cand] = y * wo + x
+                n_cand += 1
+    return n_cand
+
+
+@njit(cache=True, nogil=True)
 def _engine_weights(weights):
     """(F, C, K, K) kernels as the engine walks them: flipped, (C, K, K, F)."""
     return np.ascontiguousarray(weights[:, :, ::-1, ::-1].transpose(1, 2, 3, 0))
@@ -126,39 +164,49 @@ def _conv_fire(times, weights, threshold, padding, timesteps, pointwise):
     v = np.zeros((ho, wo, f_n), dtype=wt.dtype)
     out = np.full((f_n, ho, wo), timesteps, dtype=np.int64)
     at_spike = np.zeros((f_n, ho, wo), dtype=wt.dtype)
-    done = np.zeros((ho, wo), dtype=np.bool_)
+    done = np.zeros((ho, wo), dtype=np.bool_)  # every map has spiked, or pointwise: one has
+    mark = np.zeros((ho, wo), dtype=np.bool_)
+    cand = np.empty(ho * wo, dtype=np.int64)
+    spikes = np.empty(f_n * ho * wo, dtype=np.int64)  # flat (map, y, x), in firing order
+    spike_starts = np.zeros(timesteps + 1, dtype=np.int64)
+    n_sp = 0
+    plane = ho * wo
     starts, ec, ey, ex = _events(times, timesteps)
     for t in range(timesteps):
-        if starts[t] == starts[t + 1]:
-            continue
+        n_cand = 0
         for e in range(starts[t], starts[t + 1]):
-            _add_event(v, wt, ec[e], ey[e] + padding, ex[e] + padding)
-        for y in range(ho):
-            for x in range(wo):
-                if done[y, x]:
-                    continue
-                cell = v[y, x]
-                if pointwise:
-                    best = -1
-                    for f in range(f_n):
-                        if cell[f] >= threshold and (best < 0 or cell[f] > cell[best]):
-                            best = f
-                    if best >= 0:
-                        out[best, y, x] = t
-                        at_spike[best, y, x] = cell[best]
-                        done[y, x] = True
-                else:
-                    left = 0
-                    for f in range(f_n):
-                        if out[f, y, x] == timesteps:
-                            if cell[f] >= threshold:
-                                out[f, y, x] = t
-                                at_spike[f, y, x] = cell[f]
-                            else:
-                                left += 1
-                    if left == 0:
-                        done[y, x] = True
-    return out, at_spike
+            n_cand = _add_event_watch(v, wt, ec[e], ey[e] + padding, ex[e] + padding,
+                                      threshold, done, mark, cand, n_cand)
+        for q in range(n_cand):
+            y = cand[q] // wo
+            x = cand[q] % wo
+            mark[y, x] = False
+            if pointwise:
+                best = 0
+                top = v[y, x, 0]
+                for f in range(1, f_n):
+                    if v[y, x, f] > top:
+                        best = f
+                        top = v[y, x, f]
+                out[best, y, x] = t
+                at_spike[best, y, x] = top
+                done[y, x] = True
+                spikes[n_sp] = best * plane + cand[q]
+                n_sp += 1
+            else:
+                left = 0
+                for f in range(f_n):
+                    if out[f, y, x] == timesteps:
+                        if v[y, x, f] >= threshold:
+                            out[f, y, x] = t
+                            at_spike[f, y, x] = v[y, x, f]
+                            spikes[n_sp] = f * plane + cand[q]
+                            n_sp += 1
+                        else:
+                            left += 1
+                done[y, x] = left == 0
+        spike_starts[t + 1] = n_sp
+    return out, at_spike, spikes[:n_sp], spike_starts
 
 
 def _engine(weights):
@@ -172,6 +220,12 @@ def _engine(weights):
 def conv_fire(times, weights, threshold, padding, timesteps, pointwise):
     """As :func:`snnhw.golden.blocks.conv.conv_fire` (potentials as int32, or float64 for
     float kernels)."""
+    return _conv_fire_spikes(times, weights, threshold, padding, timesteps, pointwise)[:2]
+
+
+def _conv_fire_spikes(times, weights, threshold, padding, timesteps, pointwise):
+    """:func:`conv_fire`, and the spikes as flat indices in firing order with the start of
+    each timestep's."""
     w = _engine(weights)
     return _conv_fire(np.ascontiguousarray(times, dtype=np.int64), w,
                       w.dtype.type(threshold), int(padding), int(timesteps), bool(pointwise))
@@ -224,10 +278,11 @@ def pool_earliest(times, size, stride, padding, timesteps):
 
 
 @njit(cache=True, nogil=True)
-def _k_winners(times, at_spike, k, radius, timesteps):
-    f_n, h, w = times.shape
+def _k_winners(starts, idx, at_spike, k, radius, timesteps):
+    """Winners from the spikes ``idx`` (flat, grouped by time from ``starts``, ascending
+    within a time)."""
+    f_n, h, w = at_spike.shape
     flat_v = at_spike.ravel()
-    starts, idx = _by_time(times.ravel(), timesteps)
     used = np.zeros(f_n, dtype=np.bool_)
     blocked = np.zeros((h, w), dtype=np.bool_)
     win = np.empty((min(k, idx.size), 4), dtype=np.int64)
@@ -256,9 +311,18 @@ def _k_winners(times, at_spike, k, radius, timesteps):
     return win[:n]
 
 
+@njit(cache=True, nogil=True)
+def _sorted_buckets(starts, spikes):
+    out = spikes.copy()
+    for t in range(starts.size - 1):
+        out[starts[t]:starts[t + 1]] = np.sort(spikes[starts[t]:starts[t + 1]])
+    return out
+
+
 def k_winners(times, at_spike, k, radius, timesteps):
     """As :func:`snnhw.golden.blocks.kwta.k_winners`, as an ``(n, 4)`` array."""
-    return _k_winners(times, at_spike, int(k), int(radius), int(timesteps))
+    starts, idx = _by_time(np.ascontiguousarray(times, dtype=np.int64).ravel(), int(timesteps))
+    return _k_winners(starts, idx, at_spike, int(k), int(radius), int(timesteps))
 
 
 @njit(cache=True, nogil=True)
@@ -316,9 +380,11 @@ def learn_times(net: ConvNetworkIR, state: ConvState, index: int,
     before it); returns the winners as an ``(n, 4)`` array, and the layer's spike times."""
     layer = net.layers[index]
     T = net.timesteps
-    out, at_spike = conv_fire(times, state.weights[index], layer.threshold, layer.padding, T,
-                              layer.pointwise_inhibition)
-    winners = k_winners(out, at_spike, layer.winners, layer.radius, T)
+    out, at_spike, spikes, starts = _conv_fire_spikes(
+        times, state.weights[index], layer.threshold, layer.padding, T,
+        layer.pointwise_inhibition)
+    winners = _k_winners(starts, _sorted_buckets(starts, spikes), at_spike, layer.winners,
+                         layer.radius, T)
     seen = state.seen[index]
     a_plus, a_minus = layer.stdp.level(seen)
     prune = layer.prune_threshold is not None and seen >= layer.prune_warmup

@@ -127,8 +127,9 @@ def _add_event(v, wt, c, yp, xp):
 
 @njit(cache=True, nogil=True)
 def _add_event_watch(v, wt, c, yp, xp, threshold, done, mark, cand, n_cand):
-    """:func:`_add_event`, noting each position not yet done where some map now holds at
-    least ``threshold`` (once per timestep: ``mark``) in ``cand``; returns the new count."""
+    """:func:`_add_event` for the positions not yet done (their potentials no longer matter:
+    nothing more can spike there), noting each where some map now holds at least
+    ``threshold`` (once per timestep: ``mark``) in ``cand``; returns the new count."""
     ho, wo, f_n = v.shape
     k = wt.shape[1]
     y0 = yp - k + 1
@@ -137,11 +138,13 @@ def _add_event_watch(v, wt, c, yp, xp, threshold, done, mark, cand, n_cand):
         y = y0 + i
         for j in range(max(0, -x0), min(k, wo - x0)):
             x = x0 + j
+            if done[y, x]:  # its potentials can no longer matter
+                continue
             top = v[y, x, 0] * 0
             for f in range(f_n):
                 v[y, x, f] += wt[c, i, j, f]
                 top = max(top, v[y, x, f])
-            if top >= threshold and not done[y, x] and not mark[y, x]:
+            if top >= threshold and not mark[y, x]:
                 mark[y, x] = True
                 cand[n_cand] = y * wo + x
                 n_cand += 1

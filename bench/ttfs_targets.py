@@ -1,13 +1,14 @@
 """Accuracy and pruning targets of the TTFS conv network (issue 18), measured by training.
 
     python bench/ttfs_targets.py --out DIR [--data-dir DIR] [--network caltech|mnist|both]
-                                 [--caltech CONFIG] [--mnist CONFIG]
+                                 [--caltech CONFIG] [--mnist CONFIG] [--seeds 2,3]
 
 Trains each network with ``snnhw train`` (the bit-exact golden model, its float reference and,
 with pruning, the run that keeps every tap), keeps the model folders under ``--out``, and
 prints one Markdown table per network: each target, the figure from ``report.json``, and
 whether it is met. Defaults: ``examples/ttfs/caltech_facemotor.toml`` and
-``examples/ttfs/mnist.toml``.
+``examples/ttfs/mnist.toml``. ``--seeds`` trains the Caltech network again at other seeds
+(``snnhw train --seed``, no float reference) and tabulates the spread of the pruning figures.
 """
 
 from __future__ import annotations
@@ -79,6 +80,25 @@ def _table(name: str, report: dict) -> list[str]:
     return rows
 
 
+def _seed_table(snnhw, args, seeds: list[int]) -> list[str]:
+    rows = ["#### caltech at other seeds (`--seed S --no-float`)", "",
+            "| seed | accuracy | unpruned | loss (pp) | connectivity | learning speed-up | "
+            "inference speed-up |", "|---|---|---|---|---|---|---|"]
+    for seed in seeds:
+        out = args.out / f"caltech_seed{seed}"
+        cmd = ["train", str(args.caltech), "--dataset", DATASETS["caltech"], "--out", str(out),
+               "--seed", str(seed), "--no-float"]
+        if args.data_dir:
+            cmd += ["--data-dir", str(args.data_dir)]
+        if snnhw(cmd) != 0:
+            raise SystemExit(1)
+        r = json.loads((out / "report.json").read_text())
+        rows.append(f"| {seed} | {r['accuracy']} | {r.get('accuracy_unpruned', '-')} | "
+                    f"{round(100 * r.get('pruning_loss', 0), 2)} | {r['connectivity']} | "
+                    f"{r.get('speedup_learning', '-')} | {r.get('speedup_inference', '-')} |")
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="folder for the model folders")
@@ -89,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="Caltech config (default: examples/ttfs/caltech_facemotor.toml)")
     p.add_argument("--mnist", type=Path, default=ROOT / "examples/ttfs/mnist.toml",
                    help="MNIST config (default: examples/ttfs/mnist.toml)")
+    p.add_argument("--seeds", default="",
+                   help="comma-separated extra seeds for the Caltech network (default: none)")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from snnhw.cli import main as snnhw
@@ -108,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         lines += _table(name, json.loads((out / "report.json").read_text()))
         lines.append("")
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    if seeds and "caltech" in names:
+        lines += _seed_table(snnhw, args, seeds)
     print("\n".join(lines))
     return 0
 

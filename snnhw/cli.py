@@ -339,8 +339,8 @@ def _parser() -> argparse.ArgumentParser:
                                                 "report.json")
     s.add_argument("--data-dir", default=None, help=data_help)
     s.add_argument("--seed", type=int, default=None,
-                   help="seed of the training order (default: 0); conv networks use "
-                        "network.seed")
+                   help="seed of the training order (default: 0); for a conv network it "
+                        "replaces network.seed (initial weights, image order, rounding)")
     s.add_argument("--label-samples", type=int, default=None,
                    help="training samples used to label the neurons (default: 10000); not for "
                         "conv networks, whose readout is an SVM")

@@ -265,17 +265,20 @@ def load_conv_model(model_dir: Path, net: ConvNetworkIR
 
 def train_conv(config_path: str | Path, *, dataset: str, out_dir: str | Path,
                data_dir: str | Path | None = None, float_reference: bool = True,
-               unpruned_reference: bool = True, progress: Progress | None = None
-               ) -> tuple[Path, dict[str, Any]]:
+               unpruned_reference: bool = True, seed: int | None = None,
+               progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
     """Train, fit the readout, evaluate; write ``model.npz``, ``report.json`` and the plots
     into ``out_dir`` (all at once: a failed or interrupted run leaves it as it was).
 
     With ``float_reference`` the same network is trained again in float arithmetic
     (``float_accuracy``); with pruning and ``unpruned_reference`` again with every tap kept
-    (``accuracy_unpruned`` and the cycle speed-ups)."""
+    (``accuracy_unpruned`` and the cycle speed-ups). ``seed`` replaces ``network.seed``."""
     from .plots_conv import write_plots
 
-    net = resolve(load_config(config_path))
+    config = load_config(config_path)
+    if seed is not None:
+        config = replace(config, network=replace(config.network, seed=seed))
+    net = resolve(config)
     require_network(net, "train")
     splits = load_splits(net, dataset, data_dir)
     bar = progress or (lambda stage, total: (lambda n: None))
@@ -285,6 +288,7 @@ def train_conv(config_path: str | Path, *, dataset: str, out_dir: str | Path,
                  for name in ("learn", "fit", "test")}
         run = _run(fast, net, splits, bar, "", True, codes)
         report = _report(net, run, dataset, splits)
+        report["seed"] = net.seed
         report["encode_ms_per_image"] = round(1e3 * _time_encoding(net, splits.test[:200]), 4)
         if float_reference:
             fl = _run(floatref, net, splits, bar, "float: ", False)
@@ -382,11 +386,10 @@ def evaluate_conv(model_dir: str | Path, *, data_dir: str | Path | None = None,
     return result
 
 
-_DC_ONLY = {"samples": "--samples", "seed": "--seed", "label_samples": "--label-samples",
+_DC_ONLY = {"samples": "--samples", "label_samples": "--label-samples",
             "test_samples": "--test-samples"}
 _DC_WHY = {"samples": "the training budget of a conv network is stdp.images per layer in its "
                       "config",
-           "seed": "a conv network's seed is network.seed in its config",
            "label_samples": "a conv network's readout is an SVM (readout.svm_images)",
            "test_samples": "a conv network is tested on the whole test split"}
 
@@ -398,7 +401,8 @@ def train_cli(args: Any, progress: Progress) -> int:
         raise InputError(bad[0])
     out, r = train_conv(args.config, dataset=args.dataset, out_dir=args.out,
                         data_dir=args.data_dir, float_reference=not args.no_float,
-                        unpruned_reference=not args.no_unpruned, progress=progress)
+                        unpruned_reference=not args.no_unpruned, seed=args.seed,
+                        progress=progress)
     fl = f" (float reference {r['float_accuracy']:.4f})" if "float_accuracy" in r else ""
     print(f"accuracy {r['accuracy']:.4f}{fl} on {r['test_images']} test images; "
           f"{100 * r['connectivity']:.2f} % of the taps alive; "

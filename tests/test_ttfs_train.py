@@ -166,3 +166,15 @@ def test_a_failed_run_leaves_the_old_folder(tmp_path, data_dir, monkeypatch):
                  "--dataset", "caltech-facemotor", "--no-float"]) == 130
     assert [p.name for p in tmp_path.iterdir()] == ["keep"]
     assert (out / "marker").read_text() == "old"
+
+
+def test_seed_replaces_the_network_seed(trained, tmp_path, data_dir):
+    out = tmp_path / "seeded"
+    assert main(["train", str(TINY), "--dataset", "caltech-facemotor", "--out", str(out),
+                 "--data-dir", str(data_dir), "--seed", "5", "--no-float",
+                 "--no-unpruned"]) == 0
+    mine, theirs = (json.loads((d / "report.json").read_text()) for d in (out, trained))
+    assert (mine["seed"], theirs["seed"]) == (5, 3)
+    with np.load(out / "model.npz") as a, np.load(trained / "model.npz") as b:
+        assert not np.array_equal(a["weights_0"], b["weights_0"])
+    assert "accuracy_unpruned" not in mine and "float_accuracy" not in mine

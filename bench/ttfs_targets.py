@@ -50,6 +50,14 @@ def _machine() -> str:
     return f"{platform.machine()}, {cpu}, {os.cpu_count()} cores"
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it (for pasting commands)."""
+    try:
+        return str(Path(path).resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
 def _table(name: str, report: dict) -> list[str]:
     rows = [f"#### {name}: {report['network']}", "",
             "| target | required | measured | met |", "|---|---|---|---|"]
@@ -124,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         cmd = ["train", str(getattr(args, name)), "--dataset", DATASETS[name], "--out", str(out)]
         if args.data_dir:
             cmd += ["--data-dir", str(args.data_dir)]
-        lines.append(f"`snnhw {' '.join(cmd)}`")
+        shown = [_shown(getattr(args, name)) if c == str(getattr(args, name)) else c
+                 for c in cmd]
+        lines.append(f"`snnhw {' '.join(shown)}`")
         lines.append("")
         if snnhw(cmd) != 0:
             return 1

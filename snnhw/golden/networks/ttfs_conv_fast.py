@@ -56,12 +56,23 @@ def _rank_latency(values, timesteps):
     if top <= 0:
         return times.reshape(values.shape)
     if flat.size * 8 < top:  # few values over a wide range: rank them by sorting instead
-        nz = np.flatnonzero(flat > 0)
-        v = np.sort(flat[nz])
-        n = nz.size
-        for q in range(n):
-            greater = n - np.searchsorted(v, flat[nz[q]], side="right")
-            times[nz[q]] = greater * timesteps // n
+        nz = np.empty(flat.size, dtype=np.int64)
+        n = 0
+        for q in range(flat.size):
+            if flat[q] > 0:
+                nz[n] = q
+                n += 1
+        vals = flat[nz[:n]]
+        order = np.argsort(vals)
+        i = n - 1
+        while i >= 0:  # from the largest down; a run of equal values shares its rank
+            j = i
+            while j >= 0 and vals[order[j]] == vals[order[i]]:
+                j -= 1
+            t = (n - 1 - i) * timesteps // n
+            for m in range(j + 1, i + 1):
+                times[nz[order[m]]] = t
+            i = j
         return times.reshape(values.shape)
     hist = np.zeros(top + 2, dtype=np.int64)
     for q in range(flat.size):
@@ -77,11 +88,18 @@ def _rank_latency(values, timesteps):
     return times.reshape(values.shape)
 
 
+@njit(cache=True, nogil=True)
+def _encode(image, kernel, threshold, timesteps):
+    return _rank_latency(_dog(image, kernel, threshold), timesteps)
+
+
 def encode(net: ConvNetworkIR, image: np.ndarray) -> np.ndarray:
-    """``(2, H, W)`` input spike times of one grey image, as :func:`.ttfs_conv.encode`."""
+    """``(2, H, W)`` input spike times of one grey image, as :func:`.ttfs_conv.encode`. The
+    responses fit 32 bits (``255 * sum(|kernel|)`` is below ``2**31`` for every allowed
+    kernel), so the filter runs in int32."""
     enc = net.encoder
-    return _rank_latency(_dog(np.asarray(image, dtype=np.int64), enc.kernel, enc.threshold),
-                         enc.timesteps)
+    return _encode(np.asarray(image, dtype=np.int32), enc.kernel.astype(np.int32),
+                   np.int32(enc.threshold), enc.timesteps)
 
 
 @njit(cache=True, nogil=True)

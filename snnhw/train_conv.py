@@ -307,6 +307,9 @@ def train_conv(config_path: str | Path, *, dataset: str, out_dir: str | Path,
                 report["cycles_per_image_learning"], 3)
             report["speedup_inference"] = round(unpruned.cycles_inference /
                                                 run.cycles_inference, 3)
+            report["cycles_learning_total_unpruned"] = _total_learning_cycles(unpruned)
+            report["speedup_learning_total"] = round(
+                report["cycles_learning_total_unpruned"] / report["cycles_learning_total"], 3)
         save_conv_model(out, net, run)
         shutil.copyfile(config_path, out / "config.toml")
         (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
@@ -319,6 +322,11 @@ def _time_encoding(net: ConvNetworkIR, images: np.ndarray) -> float:
     for image in images:
         fast.encode(net, image)
     return (time.perf_counter() - t0) / max(1, len(images))
+
+
+def _total_learning_cycles(run: Run) -> int:
+    """Learning cycles of the whole training: every layer, every image it learned from."""
+    return int(sum(x.cycles for x in run.layers.values()))
 
 
 def _learning_cycles(run: Run) -> float:
@@ -352,6 +360,7 @@ def _report(net: ConvNetworkIR, run: Run, dataset: str, splits: Splits) -> dict[
         "layers": layers,
         "lanes": net.lanes,
         "cycles_per_image_learning": _learning_cycles(run),
+        "cycles_learning_total": _total_learning_cycles(run),
         "cycles_per_image_inference": round(run.cycles_inference, 1),
         "features_ms_per_image": round(1e3 * run.features_seconds, 4),
         "images_per_second_inference": round(1 / max(run.features_seconds, 1e-9), 1),

@@ -102,6 +102,11 @@ def test_train_writes_a_complete_model_folder(trained):
     assert r["layers"][0]["connectivity"] == 1.0 > r["layers"][1]["connectivity"]
     assert r["cycles_per_image_inference"] < r["cycles_per_image_inference_unpruned"]
     assert r["speedup_inference"] > 1 and r["speedup_learning"] > 1
+    # the total is each layer's per-image mean (rounded to 0.1) times its images
+    per_layer = sum(x["learning_cycles_per_image"] * x["images_trained"] for x in r["layers"])
+    assert abs(r["cycles_learning_total"] - per_layer) <= 0.05 * 60
+    assert r["speedup_learning_total"] == round(r["cycles_learning_total_unpruned"] /
+                                                r["cycles_learning_total"], 3)
     assert len(r["layers"][1]["convergence_curve"]) == 30
     assert not list(trained.parent.glob(".model.*"))  # no partial folder left behind
 

@@ -426,7 +426,8 @@ def learn_image(net: ConvNetworkIR, state: ConvState, index: int,
 
 def features_of_times(net: ConvNetworkIR, state: ConvState,
                       times: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """:func:`features` from the encoded input spike ``times``."""
+    """:func:`features` from the encoded input spike ``times``, and the spike maps it passed
+    (:func:`forward`'s; without the last layer's for ``max_potential``)."""
     T = net.timesteps
     if net.features == "max_potential":
         last = net.layers[-1]

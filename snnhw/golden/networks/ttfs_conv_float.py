@@ -98,7 +98,8 @@ def learn_times(net: ConvNetworkIR, state: ConvState, index: int,
 
 def features_of_times(net: ConvNetworkIR, state: ConvState,
                       times: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The readout's features, as the golden model's (floats)."""
+    """The readout's features (floats) and the spike maps, as the golden model's
+    ``features_of_times``."""
     T = net.timesteps
     if net.features == "max_potential":
         last = net.layers[-1]

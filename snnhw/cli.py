@@ -146,9 +146,9 @@ def _bars():
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .families import family_of, load
+    from .families import load, require_network, resolve
 
-    family = family_of(load_config(args.config))
+    family = require_network(resolve(load_config(args.config)), "train")
     start, bars = _bars()
     try:
         return load(family.train_cli)(args, start)
@@ -158,13 +158,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .families import family_of, load
+    from .families import load, require_network, resolve
 
     config = Path(args.model) / "config.toml"
     if not config.is_file():
         raise InputError(f"{args.model}: not a model folder (no config.toml); train one with "
                          "snnhw train")
-    family = family_of(load_config(config))
+    family = require_network(resolve(load_config(config)), "evaluate")
     start, bars = _bars()
     try:
         return load(family.evaluate_cli)(args, start)

@@ -55,10 +55,12 @@ CONV_SCHEMA: dict[str, tuple[Field, ...]] = {
         int_field("frac_bits", 6, 1, 12, "bits",
              "Kernel coefficients are the zero-mean, peak-1 DoG rounded to multiples of "
              "2**-frac_bits (signed integers)."),
-        int_field("threshold", 0, 0, 2**24, "response LSB",
+        int_field("threshold", 3200, 0, 2**24, "response LSB",
              "A DoG response (pixel 0-255 times coefficient, summed) must exceed this to "
              "spike; the on channel spikes for positive responses, the off channel for "
-             "negative ones."),
+             "negative ones. 3200 is SpykeTorch's 50 at frac_bits = 6. Rounding leaves the "
+             "kernel's sum a few LSB off zero, so keep it above 255 times that sum "
+             "(`ir_conv.dog_kernel`) or flat areas spike."),
     ),
     "conv": (
         int_field("maps", REQUIRED, 1, 1024, "maps", "Output feature maps (kernels)."),
@@ -80,7 +82,7 @@ CONV_SCHEMA: dict[str, tuple[Field, ...]] = {
         int_field("winners", 1, 1, 1024, "neurons",
              "k: learning updates the kernels of up to k winners per image.",
              allowed="1 to maps"),
-        int_field("radius", 0, 0, 63, "pixels",
+        int_field("radius", 0, 0, 63, "output positions",
              "A winner inhibits every map at positions within this Chebyshev distance (and "
              "its own map everywhere) from later winners of the same image."),
         Field("pointwise_inhibition", bool, True, "", "true or false",
@@ -88,7 +90,7 @@ CONV_SCHEMA: dict[str, tuple[Field, ...]] = {
               "(ties: the larger potential, then the lower map)."),
     ),
     "stdp": (
-        int_field("images", 0, 0, 2**31 - 1, "images",
+        int_field("images", 0, 0, 10**8, "images",
              "Training images for this layer (layer by layer, in config order); 0: it does "
              "not learn."),
         float_field("convergence", 0.01, 0.0, 0.25, "",
@@ -127,8 +129,9 @@ CONV_SCHEMA: dict[str, tuple[Field, ...]] = {
                 "per map (global max pooling, that layer does not fire), or T - t of every "
                 "output neuron of the last layer (0: no spike)."),
         float_field("svm_c", 1.0, 1e-6, 1e6, "", "C of the linear SVM (scikit-learn LinearSVC)."),
-        int_field("svm_images", 0, 0, 2**31 - 1, "images",
-             "Training images for the SVM; 0: the whole readout training split."),
+        int_field("svm_images", 0, 0, 10**8, "images",
+             "Training images for the SVM (the first of a seeded order of the readout "
+             "training split); 0: the whole split."),
     ),
     "hardware": (
         int_field("lanes", 4, 1, 64, "lanes",
@@ -276,6 +279,9 @@ def _conv_checks(k: int, c: dict[str, Any], stdp: dict, prune: dict, errors: lis
     maps, win = c.get("maps"), c.get("winners")
     if maps is not None and win is not None and win > maps:
         err("winners", win, f"must be at most maps = {maps} (each map wins once per image)")
+    if prune.get("enabled") and stdp.get("images") == 0:
+        err("pruning.enabled", True, "pruning happens while the layer learns: set "
+            "stdp.images above 0")
     ap, amax = stdp.get("a_plus"), stdp.get("a_plus_max")
     if ap is not None and amax is not None and amax < ap:
         err("stdp.a_plus_max", amax, f"must be at least stdp.a_plus = {ap}")
@@ -371,7 +377,7 @@ def parse_conv_config(raw: Mapping[str, Any], *, base_dir: Path | str = ".") -> 
             CONV_SCHEMA["stdp"]) and len(prune) == len(CONV_SCHEMA["pruning"]))
         layers.append(ConvLayerConfig(**body, stdp=StdpSection(**stdp),
                                       pruning=PruningSection(**prune)) if complete else None)
-    if not any(isinstance(layer, ConvLayerConfig) for layer in layers):
+    if not any(isinstance(t, Mapping) and t.get("kind") == "conv" for t in tables):
         errors.append("layer: a conv network needs at least one kind = \"conv\" layer")
     if errors:
         raise ConfigError(errors)

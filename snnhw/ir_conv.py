@@ -18,7 +18,8 @@ from .config_conv import ConvConfig, ConvLayerConfig, conv_out, max_potential, p
 from .ir import NetworkIR, bits_for, generator_start_states
 
 __all__ = ["DogEncoderIR", "ConvStdpIR", "ConvLayerIR", "PoolLayerIR", "ConvNetworkIR",
-           "dog_kernel", "dog_kernel_float", "resolve_conv_network", "RATE_BITS", "DRAW_BITS"]
+           "dog_kernel", "dog_kernel_float", "resolve_conv_network", "resolved_dict", "RATE_BITS",
+           "DRAW_BITS"]
 
 #: Fraction bits of the STDP rates (a+ and a- are in 2**-16).
 RATE_BITS = 16
@@ -238,3 +239,35 @@ def resolve_conv_network(config: ConvConfig) -> ConvNetworkIR:
         family="ttfs_conv", name=config.network.name, n_in=encoder.height * encoder.width,
         encoder=encoder, layers=tuple(layers), readout="svm", features=ro.features,
         svm_c=ro.svm_c, svm_images=ro.svm_images, lanes=config.hardware.lanes, seed=seed)
+
+
+def resolved_dict(net: ConvNetworkIR) -> dict:
+    """Every resolved value of a conv network but its initial weights, as plain JSON data
+    (a model folder's ``resolved_config.json``)."""
+    enc = net.encoder
+    layers = []
+    for x in net.layers:
+        d = {"kind": x.kind, "name": x.name, "in_shape": list(x.in_shape),
+             "out_shape": list(x.out_shape)}
+        if isinstance(x, ConvLayerIR):
+            d |= {"kernel": x.kernel, "padding": x.padding, "threshold": x.threshold,
+                  "weight_bits": x.weight_bits, "membrane_bits": x.membrane_bits,
+                  "taps": x.taps, "winners": x.winners, "radius": x.radius,
+                  "pointwise_inhibition": x.pointwise_inhibition,
+                  "stdp": None if x.stdp is None else {
+                      "images": x.stdp.images, "convergence": x.stdp.convergence,
+                      "rates": [list(r) for r in x.stdp.rates],
+                      "grow_every": x.stdp.grow_every,
+                      "generator_state": x.stdp.generator_state},
+                  "prune_threshold": x.prune_threshold, "prune_warmup": x.prune_warmup}
+        else:
+            d |= {"size": x.size, "stride": x.stride, "padding": x.padding}
+        layers.append(d)
+    return {"family": net.family, "name": net.name, "seed": net.seed,
+            "encoder": {"height": enc.height, "width": enc.width, "timesteps": enc.timesteps,
+                        "kernel": enc.kernel.tolist(), "kernel_sum": int(enc.kernel.sum()),
+                        "threshold": enc.threshold},
+            "layers": layers, "readout": {"features": net.features, "svm_c": net.svm_c,
+                                          "svm_images": net.svm_images,
+                                          "feature_count": net.feature_count},
+            "lanes": net.lanes}

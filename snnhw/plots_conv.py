@@ -101,7 +101,11 @@ def _curves_plot(path: Path, net: ConvNetworkIR, logs: dict[int, Any], key: str,
     if key == "connectivity":
         ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no layer learned", ha="center", va="center",
+                transform=ax.transAxes)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

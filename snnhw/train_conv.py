@@ -16,8 +16,10 @@ first ``readout.svm_images`` of a seeded order, all when 0) and test on the test
 from __future__ import annotations
 
 import json
-import shutil
+import re
 import time
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,7 +37,7 @@ from .golden.networks import ttfs_conv_fast as fast
 from .golden.networks import ttfs_conv_float as floatref
 from .golden.networks.ttfs_conv import ConvState
 from .golden.networks.ttfs_conv_cycles import layer_cycles, stdp_cycles
-from .ir_conv import ConvLayerIR, ConvNetworkIR
+from .ir_conv import ConvLayerIR, ConvNetworkIR, resolved_dict
 from .modelfile import REPORT_FILE, read_report
 from .outdir import atomic_dir
 
@@ -68,17 +70,19 @@ def load_splits(net: ConvNetworkIR, dataset: str, data_dir: str | Path | None) -
         learn = load_dataset(dataset, "learning", data_dir, size=(h, w))
         fit = load_dataset(dataset, "training", data_dir, size=(h, w))
         test = load_dataset(dataset, "testing", data_dir, size=(h, w))
-        return Splits(learn.images, fit.images, fit.labels, test.images, test.labels)
-    train_set = load_dataset(dataset, "train", data_dir, download=False)
-    test_set = load_dataset(dataset, "test", data_dir, download=False)
-    if train_set.images.shape[1:] != (h, w):
-        raise InputError(f"{dataset} images are {train_set.images.shape[1]} x "
-                         f"{train_set.images.shape[2]}: set input.height and input.width to "
-                         "match")
-    n_fit = net.svm_images or len(train_set)
-    idx = np.sort(sample_order(len(train_set), min(n_fit, len(train_set)), net.seed))
-    return Splits(train_set.images, train_set.images[idx], train_set.labels[idx].astype(np.int64),
-                  test_set.images, test_set.labels.astype(np.int64))
+        learn_images = learn.images
+    else:
+        fit = load_dataset(dataset, "train", data_dir, download=False)
+        test = load_dataset(dataset, "test", data_dir, download=False)
+        if fit.images.shape[1:] != (h, w):
+            raise InputError(f"{dataset} images are {fit.images.shape[1]} x "
+                             f"{fit.images.shape[2]}: set input.height and input.width to "
+                             "match")
+        learn_images = fit.images
+    n_fit = min(net.svm_images or len(fit), len(fit))
+    idx = np.sort(sample_order(len(fit), n_fit, net.seed))
+    return Splits(learn_images, fit.images[idx], fit.labels[idx].astype(np.int64), test.images,
+                  test.labels.astype(np.int64))
 
 
 def _encode_all(engine: ModuleType, net: ConvNetworkIR, images: np.ndarray,
@@ -111,14 +115,14 @@ def _learn_layer(engine: ModuleType, net: ConvNetworkIR, state: ConvState, layer
     t0 = time.perf_counter()
     for n, idx in enumerate(order, start=1):
         maps = engine.forward(net, state, codes[idx].astype(np.int64), upto=layer.index)
+        alive = state.alive[layer.index].copy()  # the taps as the image found them
         winners, out = engine.learn_times(net, state, layer.index, maps[-1])
         if count_cycles:
             for c in convs:
-                o = out if c is layer else maps[c.index + 1]
-                log.cycles += layer_cycles(maps[c.index], o, state.alive[c.index], c.padding,
-                                           c.out_shape[1:], T, P)[0]
-            log.cycles += stdp_cycles(int(np.count_nonzero(out < T)), winners,
-                                      state.alive[layer.index], P)
+                o, a = (out, alive) if c is layer else (maps[c.index + 1], state.alive[c.index])
+                log.cycles += layer_cycles(maps[c.index], o, a, c.padding, c.out_shape[1:], T,
+                                           P)[0]
+            log.cycles += stdp_cycles(int(np.count_nonzero(out < T)), winners, alive, P)
         w = state.weights[layer.index]
         c_now = (convergence(w, layer.weight_bits) if engine is fast else
                  float(np.mean(w * (1 - w))))
@@ -237,10 +241,14 @@ def load_conv_model(model_dir: Path, net: ConvNetworkIR
     one, or was written for another network."""
     path = model_dir / MODEL_FILE
     try:
-        with np.load(path, allow_pickle=False) as saved:
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as saved:
             arrays = {k: saved[k] for k in saved.files}
-    except (OSError, ValueError, EOFError, AttributeError) as e:
-        raise InputError(f"{path}: not a readable model file ({e})") from None
+    except FileNotFoundError:
+        raise InputError(f"{model_dir}: not a model folder (no {MODEL_FILE}); train one with "
+                         "snnhw train") from None
+    except (OSError, ValueError, EOFError, AttributeError, zipfile.BadZipFile, zlib.error):
+        raise InputError(f"{path}: not a model file written by snnhw train (unreadable or "
+                         "truncated)") from None
     if str(arrays.get("family", "")) != "ttfs_conv" or int(arrays.get("version", -1)) != VERSION:
         raise InputError(f"{path}: not a ttfs_conv model of format version {VERSION}")
     state = ConvState.initial(net)
@@ -277,6 +285,8 @@ def train_conv(config_path: str | Path, *, dataset: str, out_dir: str | Path,
 
     config = load_config(config_path)
     if seed is not None:
+        if not 0 <= seed < 2**32:
+            raise InputError(f"--seed {seed}: must be 0 to 2**32 - 1 (network.seed)")
         config = replace(config, network=replace(config.network, seed=seed))
     net = resolve(config)
     require_network(net, "train")
@@ -304,17 +314,39 @@ def train_conv(config_path: str | Path, *, dataset: str, out_dir: str | Path,
             report["cycles_per_image_inference_unpruned"] = round(unpruned.cycles_inference, 1)
             report["speedup_learning"] = round(
                 report["cycles_per_image_learning_unpruned"] /
-                report["cycles_per_image_learning"], 3)
+                max(report["cycles_per_image_learning"], 1), 3)
             report["speedup_inference"] = round(unpruned.cycles_inference /
                                                 run.cycles_inference, 3)
             report["cycles_learning_total_unpruned"] = _total_learning_cycles(unpruned)
             report["speedup_learning_total"] = round(
-                report["cycles_learning_total_unpruned"] / report["cycles_learning_total"], 3)
+                report["cycles_learning_total_unpruned"] / max(report["cycles_learning_total"], 1),
+                3)
         save_conv_model(out, net, run)
-        shutil.copyfile(config_path, out / "config.toml")
+        _write_config(Path(config_path), out / "config.toml", net.seed)
+        (out / "resolved_config.json").write_text(json.dumps(resolved_dict(net), indent=2)
+                                                  + "\n")
         (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
         write_plots(out, net, run, unpruned)
     return Path(out_dir), report
+
+
+def _write_config(src: Path, dst: Path, seed: int) -> None:
+    """Copy the config, with ``network.seed`` set to the seed the run used (so that training
+    from the model folder's config reproduces the run)."""
+    text = src.read_text(encoding="utf-8")
+    if load_config(src).network.seed != seed:
+        head = re.search(r"^\[network\][ \t]*$", text, flags=re.M)
+        if head is None:
+            text = f"[network]\nseed = {seed}\n\n{text}"
+        else:
+            end = re.search(r"^\s*\[", text[head.end():], flags=re.M)
+            body_end = head.end() + (end.start() if end else len(text) - head.end())
+            body = text[head.end():body_end]
+            new, n = re.subn(r"^seed\s*=.*$", f"seed = {seed}", body, count=1, flags=re.M)
+            if not n:
+                new = f"\nseed = {seed}" + body
+            text = text[:head.end()] + new + text[body_end:]
+    dst.write_text(text, encoding="utf-8")
 
 
 def _time_encoding(net: ConvNetworkIR, images: np.ndarray) -> float:

@@ -49,7 +49,7 @@ def _raw(*layers, **top):
      "layer[0].stdp.a_plus_max = 400: must be at least stdp.a_plus = 500"),
     (_raw(_conv(pruning={"threshold": 256})),
      "layer[0].pruning.threshold = 256: must be at most 2**weight_bits - 1 = 255"),
-    (_raw(_conv(stdp={"images": -1})), "layer[0].stdp.images = -1: must be 0 to 2147483647"),
+    (_raw(_conv(stdp={"images": -1})), "layer[0].stdp.images = -1: must be 0 to 100000000"),
     (_raw(_conv(colour=1)), "layer[0].colour: unknown key; allowed: maps, kernel, padding, "
                             "threshold, weight_bits, init_low, init_high, winners, radius, "
                             "pointwise_inhibition, kind, stdp, pruning"),
@@ -71,10 +71,13 @@ def _raw(*layers, **top):
         "input": {"height": 63, "width": 63}},
      f"layer[1].kernel = 63: potentials up to {1024 * 63 * 63 * 65535} would not fit the "
      "31-bit membranes; use fewer input maps, a smaller kernel or narrower weights"),
+    (_raw(_conv(pruning={"enabled": True})),
+     "layer[0].pruning.enabled = true: pruning happens while the layer learns: set stdp.images "
+     "above 0"),
 ], ids=["kernel-too-big", "nothing-left", "pool-too-big", "k-above-maps", "unreachable",
         "padding", "init-range", "init-order", "rate-max", "prune-threshold", "images",
         "unknown-key", "readout-after-pool", "even-dog", "sigmas", "not-a-number",
-        "dense-section", "no-conv", "membrane-width"])
+        "dense-section", "no-conv", "membrane-width", "prune-without-learning"])
 def test_conv_config_errors_are_one_line(raw, message):
     with pytest.raises(ConfigError) as e:
         parse_config(raw)
@@ -92,8 +95,10 @@ def trained(tmp_path_factory, data_dir):
 
 def test_train_writes_a_complete_model_folder(trained):
     names = {p.name for p in trained.iterdir()}
-    assert names == {"config.toml", "model.npz", "report.json", "features.png",
-                     "convergence.png", "connectivity.png", "spike_maps.png"}
+    assert names == {"config.toml", "resolved_config.json", "model.npz", "report.json",
+                     "features.png", "convergence.png", "connectivity.png", "spike_maps.png"}
+    resolved = json.loads((trained / "resolved_config.json").read_text())
+    assert [x["name"] for x in resolved["layers"]] == ["conv1", "pool1", "conv2"]
     r = json.loads((trained / "report.json").read_text())
     assert r["test_images"] == 396 and r["readout_images"] == 400
     assert 0 <= r["accuracy"] <= 1 and 0 <= r["float_accuracy"] <= 1
@@ -161,7 +166,7 @@ def test_a_failed_run_leaves_the_old_folder(tmp_path, data_dir, monkeypatch):
 
     out = tmp_path / "keep"
     out.mkdir()
-    (out / "marker").write_text("old")
+    (out / "report.json").write_text("old")  # an earlier result: may be replaced
 
     def boom(*a, **k):
         raise KeyboardInterrupt
@@ -170,7 +175,7 @@ def test_a_failed_run_leaves_the_old_folder(tmp_path, data_dir, monkeypatch):
     assert main(["train", str(TINY), "--out", str(out), "--data-dir", str(data_dir),
                  "--dataset", "caltech-facemotor", "--no-float"]) == 130
     assert [p.name for p in tmp_path.iterdir()] == ["keep"]
-    assert (out / "marker").read_text() == "old"
+    assert (out / "report.json").read_text() == "old"
 
 
 def test_seed_replaces_the_network_seed(trained, tmp_path, data_dir):
@@ -180,6 +185,61 @@ def test_seed_replaces_the_network_seed(trained, tmp_path, data_dir):
                  "--no-unpruned"]) == 0
     mine, theirs = (json.loads((d / "report.json").read_text()) for d in (out, trained))
     assert (mine["seed"], theirs["seed"]) == (5, 3)
+    from snnhw.config import load_config
+
+    assert load_config(out / "config.toml").network.seed == 5  # the folder reproduces the run
     with np.load(out / "model.npz") as a, np.load(trained / "model.npz") as b:
         assert not np.array_equal(a["weights_0"], b["weights_0"])
     assert "accuracy_unpruned" not in mine and "float_accuracy" not in mine
+
+
+def test_a_section_given_as_a_value_is_one_error():
+    with pytest.raises(ConfigError) as e:
+        parse_config(_raw(_conv(stdp=5)))
+    assert e.value.errors == ["layer[0].stdp = 5: must be a table"]
+
+
+def test_out_refuses_a_folder_that_is_not_a_result(tmp_path, data_dir, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert main(["train", str(TINY), "--dataset", "caltech-facemotor", "--out", str(out),
+                 "--data-dir", str(data_dir)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {out}: exists and is not an earlier result (no report.json); choose another "
+        "--out, or remove it first")
+    assert (out / "notes.txt").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--seed", "-1"], "error: --seed -1: must be 0 to 2**32 - 1 (network.seed)"),
+])
+def test_train_refuses_a_bad_seed(args, message, tmp_path, data_dir, capsys):
+    assert main(["train", str(TINY), "--dataset", "caltech-facemotor", "--out",
+                 str(tmp_path / "m"), "--data-dir", str(data_dir), *args]) == 1
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_train_and_evaluate_refuse_a_network_without_learning(tmp_path, capsys):
+    lif = Path(__file__).parents[1] / "examples" / "lif_784x100.toml"
+    assert main(["train", str(lif), "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    folder = tmp_path / "lif"
+    folder.mkdir()
+    (folder / "config.toml").write_text(lif.read_text())
+    assert main(["evaluate", str(folder)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_evaluate_refuses_a_truncated_model(trained, tmp_path, data_dir, capsys):
+    other = tmp_path / "cut"
+    other.mkdir()
+    for f in ("config.toml", "report.json"):
+        (other / f).write_bytes((trained / f).read_bytes())
+    (other / "model.npz").write_bytes((trained / "model.npz").read_bytes()[:500])
+    assert main(["evaluate", str(other), "--data-dir", str(data_dir)]) == 1
+    assert capsys.readouterr().err.strip() == (
+        f"error: {other / 'model.npz'}: not a model file written by snnhw train (unreadable or "
+        "truncated)")

@@ -64,6 +64,7 @@ def run(config_path: str | Path, *, backend: str = "serial", port: str | None = 
     """
     config = load_config(config_path)
     layer = resolve_layer(config)
+    require(layer, "run", str(config_path))
     if learn < 0 or infer < 0 or (label is not None and label < 0):
         raise InputError("--learn, --label and --infer take counts of 0 or more")
     bar = progress or (lambda stage, total: (lambda n: None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...ir_conv import DRAW_BITS, RATE_BITS
 from .rng import PERIOD, SEQUENCE
 
 __all__ = ["kernel_update", "convergence"]
@@ -12,8 +13,8 @@ __all__ = ["kernel_update", "convergence"]
 
 def kernel_update(w: np.ndarray, alive: np.ndarray, pre: np.ndarray, t_post: int,
                   rates: tuple[int, int], weight_bits: int, gen_pos: int,
-                  prune_threshold: int | None, rate_bits: int = 16,
-                  draw_bits: int = 16) -> int:
+                  prune_threshold: int | None, rate_bits: int = RATE_BITS,
+                  draw_bits: int = DRAW_BITS) -> int:
     """Update one winner's kernel ``w`` ``(C, K, K)`` in place; returns the generator's new
     position.
 

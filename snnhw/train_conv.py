@@ -16,6 +16,7 @@ first ``readout.svm_images`` of a seeded order, all when 0) and test on the test
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import zipfile
@@ -423,7 +424,9 @@ def evaluate_conv(model_dir: str | Path, *, data_dir: str | Path | None = None,
         "cycles_per_image_inference": round(cycles / len(codes), 1),
         "images_per_second_inference": round(len(codes) / max(secs, 1e-9), 1),
     }
-    (d / "evaluation.json").write_text(json.dumps(result, indent=2) + "\n")
+    tmp = d / f".evaluation.json.partial-{os.getpid()}"
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(d / "evaluation.json")  # all at once: never a half-written file
     return result
 
 

@@ -18,10 +18,10 @@ from ..blocks.rng import PERIOD, SEQUENCE
 from .ttfs_conv import ConvState
 
 __all__ = ["encode", "forward", "learn_image", "features", "conv_fire", "final_potentials",
-           "pool_earliest", "k_winners"]
+           "pool_earliest", "k_winners", "dog_filter"]
 
 @njit(cache=True, nogil=True)
-def _dog(image, kernel, threshold):
+def dog_filter(image, kernel, threshold):
     """On/off DoG responses; integers for the golden model, floats for the float
     reference. Rows are accumulated tap by tap over a zero-padded copy of the image, so the
     innermost loop runs along a row."""
@@ -90,7 +90,7 @@ def _rank_latency(values, timesteps):
 
 @njit(cache=True, nogil=True)
 def _encode(image, kernel, threshold, timesteps):
-    return _rank_latency(_dog(image, kernel, threshold), timesteps)
+    return _rank_latency(dog_filter(image, kernel, threshold), timesteps)
 
 
 def encode(net: ConvNetworkIR, image: np.ndarray) -> np.ndarray:

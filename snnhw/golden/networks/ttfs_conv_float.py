@@ -16,7 +16,7 @@ from numba import njit
 from ...ir_conv import RATE_BITS, ConvNetworkIR, PoolLayerIR
 from ..blocks.dog import rank_latency
 from .ttfs_conv import ConvState
-from .ttfs_conv_fast import _dog, conv_fire, final_potentials, k_winners, pool_earliest
+from .ttfs_conv_fast import conv_fire, dog_filter, final_potentials, k_winners, pool_earliest
 
 __all__ = ["initial_float_state", "encode", "learn_times", "features_of_times", "forward"]
 
@@ -32,7 +32,7 @@ def initial_float_state(net: ConvNetworkIR) -> ConvState:
 def encode(net: ConvNetworkIR, image: np.ndarray) -> np.ndarray:
     """``(2, H, W)`` spike times: the float DoG, then the same rank-order code."""
     enc = net.encoder
-    r = _dog(np.asarray(image, dtype=np.float64), enc.kernel_float,
+    r = dog_filter(np.asarray(image, dtype=np.float64), enc.kernel_float,
              enc.threshold / 2**enc.frac_bits)
     return rank_latency(r, enc.timesteps)
 

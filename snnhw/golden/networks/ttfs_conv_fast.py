@@ -13,12 +13,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ...ir_conv import DRAW_BITS, RATE_BITS, ConvNetworkIR, PoolLayerIR
+from ...ir_conv import DRAW_BITS, RATE_BITS, ConvLayerIR, ConvNetworkIR, PoolLayerIR
 from ..blocks.rng import PERIOD, SEQUENCE
 from .ttfs_conv import ConvState
 
 __all__ = ["encode", "forward", "learn_image", "features", "conv_fire", "final_potentials",
-           "pool_earliest", "k_winners", "dog_filter"]
+           "pool_earliest", "k_winners", "dog_filter", "threshold_of", "features_of_times",
+           "learn_times"]
 
 @njit(cache=True, nogil=True)
 def dog_filter(image, kernel, threshold):
@@ -381,17 +382,26 @@ def _stdp(weights, alive, times, winners, padding, timesteps, a_plus, a_minus, w
 _SEQ = np.ascontiguousarray(SEQUENCE, dtype=np.int64)
 
 
+def threshold_of(layer: ConvLayerIR, weights: np.ndarray) -> float | int:
+    """The layer's threshold in the units of ``weights``: weight LSB for the golden model's
+    integers, over ``2**weight_bits`` for the float reference's weights in [0, 1]."""
+    if np.issubdtype(weights.dtype, np.floating):
+        return layer.threshold / layer.full_scale
+    return layer.threshold
+
+
 def forward(net: ConvNetworkIR, state: ConvState, times: np.ndarray,
             upto: int | None = None) -> list[np.ndarray]:
-    """As :func:`.ttfs_conv.forward`."""
+    """As :func:`.ttfs_conv.forward` (also for the float reference's states)."""
     T = net.timesteps
     maps = [times]
     for layer in net.layers[:upto]:
         if isinstance(layer, PoolLayerIR):
             maps.append(pool_earliest(maps[-1], layer.size, layer.stride, layer.padding, T))
         else:
-            maps.append(conv_fire(maps[-1], state.weights[layer.index], layer.threshold,
-                                  layer.padding, T, layer.pointwise_inhibition)[0])
+            w = state.weights[layer.index]
+            maps.append(conv_fire(maps[-1], w, threshold_of(layer, w), layer.padding, T,
+                                  layer.pointwise_inhibition)[0])
     return maps
 
 
@@ -427,7 +437,8 @@ def learn_image(net: ConvNetworkIR, state: ConvState, index: int,
 def features_of_times(net: ConvNetworkIR, state: ConvState,
                       times: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """:func:`features` from the encoded input spike ``times``, and the spike maps it passed
-    (:func:`forward`'s; without the last layer's for ``max_potential``)."""
+    (:func:`forward`'s; without the last layer's for ``max_potential``). Also for the float
+    reference's states (its features then hold float potentials)."""
     T = net.timesteps
     if net.features == "max_potential":
         last = net.layers[-1]

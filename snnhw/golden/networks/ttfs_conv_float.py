@@ -13,11 +13,20 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ...ir_conv import RATE_BITS, ConvNetworkIR, PoolLayerIR
+from ...ir_conv import RATE_BITS, ConvNetworkIR
 from ..blocks.dog import rank_latency
 from .ttfs_conv import ConvState
-from .ttfs_conv_fast import conv_fire, dog_filter, final_potentials, k_winners, pool_earliest
+from .ttfs_conv_fast import (
+    conv_fire,
+    dog_filter,
+    features_of_times,
+    forward,
+    k_winners,
+    threshold_of,
+)
 
+#: The spike maps and the readout's features go through the fast path's functions, which
+#: take float weights as they are.
 __all__ = ["initial_float_state", "encode", "learn_times", "features_of_times", "forward"]
 
 
@@ -61,29 +70,15 @@ def _stdp_float(weights, alive, times, winners, padding, timesteps, a_plus, a_mi
                     weights[f, c, i, j] = new
 
 
-def forward(net: ConvNetworkIR, state: ConvState, times: np.ndarray,
-            upto: int | None = None) -> list[np.ndarray]:
-    """Spike maps through the layers before ``upto``, as the golden model's ``forward``."""
-    T = net.timesteps
-    maps = [times]
-    for layer in net.layers[:upto]:
-        if isinstance(layer, PoolLayerIR):
-            maps.append(pool_earliest(maps[-1], layer.size, layer.stride, layer.padding, T))
-        else:
-            maps.append(conv_fire(maps[-1], state.weights[layer.index],
-                                  layer.threshold / layer.full_scale, layer.padding, T,
-                                  layer.pointwise_inhibition)[0])
-    return maps
-
-
 def learn_times(net: ConvNetworkIR, state: ConvState, index: int,
                 times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Learn from one image's input spike ``times`` to conv layer ``index``; returns the
     winners and the layer's spike times."""
     layer = net.layers[index]
     T = net.timesteps
-    out, at_spike = conv_fire(times, state.weights[index], layer.threshold / layer.full_scale,
-                              layer.padding, T, layer.pointwise_inhibition)
+    w = state.weights[index]
+    out, at_spike = conv_fire(times, w, threshold_of(layer, w), layer.padding, T,
+                              layer.pointwise_inhibition)
     winners = k_winners(out, at_spike, layer.winners, layer.radius, T)
     seen = state.seen[index]
     a_plus, a_minus = layer.stdp.level(seen)
@@ -94,17 +89,3 @@ def learn_times(net: ConvNetworkIR, state: ConvState, index: int,
                 (layer.prune_threshold or 0) / layer.full_scale)
     state.seen[index] = seen + 1
     return winners, out
-
-
-def features_of_times(net: ConvNetworkIR, state: ConvState,
-                      times: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The readout's features (floats) and the spike maps, as the golden model's
-    ``features_of_times``."""
-    T = net.timesteps
-    if net.features == "max_potential":
-        last = net.layers[-1]
-        maps = forward(net, state, times, upto=len(net.layers) - 1)
-        v = final_potentials(maps[-1], state.weights[last.index], last.padding, T)
-        return v.reshape(v.shape[0], -1).max(axis=1), maps
-    maps = forward(net, state, times)
-    return (T - maps[-1]).reshape(-1).astype(np.float64), maps

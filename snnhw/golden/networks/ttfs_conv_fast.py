@@ -18,7 +18,8 @@ from ..blocks.rng import PERIOD, SEQUENCE
 from .ttfs_conv import ConvState
 
 __all__ = ["encode", "forward", "learn_image", "features", "conv_fire", "final_potentials",
-           "pool_earliest", "k_winners", "dog_filter", "threshold_of", "features_of_times",
+           "pool_earliest", "k_winners", "dog_filter", "threshold_of", "winner_taps",
+           "features_of_times",
            "learn_times"]
 
 @njit(cache=True, nogil=True)
@@ -177,13 +178,19 @@ def _engine_weights(weights):
 
 
 @njit(cache=True, nogil=True)
-def _conv_fire(times, weights, threshold, padding, timesteps, pointwise):
+def _engine_setup(times, weights, padding):
+    """The engine's kernels (:func:`_engine_weights`) and zeroed membranes (Ho, Wo, F)."""
     f_n, _, k, _ = weights.shape
     _, h, w = times.shape
-    ho = h + 2 * padding - k + 1
-    wo = w + 2 * padding - k + 1
     wt = _engine_weights(weights)
-    v = np.zeros((ho, wo, f_n), dtype=wt.dtype)
+    return wt, np.zeros((h + 2 * padding - k + 1, w + 2 * padding - k + 1, f_n),
+                        dtype=wt.dtype)
+
+
+@njit(cache=True, nogil=True)
+def _conv_fire(times, weights, threshold, padding, timesteps, pointwise):
+    wt, v = _engine_setup(times, weights, padding)
+    ho, wo, f_n = v.shape
     out = np.full((f_n, ho, wo), timesteps, dtype=np.int64)
     at_spike = np.zeros((f_n, ho, wo), dtype=wt.dtype)
     done = np.zeros((ho, wo), dtype=np.bool_)  # every map has spiked, or pointwise: one has
@@ -255,12 +262,7 @@ def _conv_fire_spikes(times, weights, threshold, padding, timesteps, pointwise):
 
 @njit(cache=True, nogil=True)
 def _final_potentials(times, weights, padding, timesteps):
-    f_n, _, k, _ = weights.shape
-    _, h, w = times.shape
-    ho = h + 2 * padding - k + 1
-    wo = w + 2 * padding - k + 1
-    wt = _engine_weights(weights)
-    v = np.zeros((ho, wo, f_n), dtype=wt.dtype)
+    wt, v = _engine_setup(times, weights, padding)
     starts, ec, ey, ex = _events(times, timesteps)
     for e in range(starts[-1]):
         _add_event(v, wt, ec[e], ey[e] + padding, ex[e] + padding)
@@ -348,34 +350,55 @@ def k_winners(times, at_spike, k, radius, timesteps):
 
 
 @njit(cache=True, nogil=True)
+def winner_taps(alive, times, winner, padding, timesteps):
+    """The alive taps of one winner's kernel in raster order (c, i, j), as flat indices into
+    its (C, K, K) kernel, with the spike time of the input each sees (``T`` outside the image)
+    and whether that input spiked no later than the winner (potentiation). Both the golden
+    model's STDP and the float reference's walk these."""
+    c_n, k, _ = alive.shape
+    _, h, w = times.shape
+    f_alive = alive.ravel()
+    taps = np.empty(f_alive.size, dtype=np.int64)
+    ltp = np.empty(f_alive.size, dtype=np.bool_)
+    n = 0
+    wy, wx, t_post = winner[1], winner[2], winner[3]
+    for c in range(c_n):
+        for i in range(k):
+            y = wy + i - padding
+            for j in range(k):
+                q = (c * k + i) * k + j
+                if not f_alive[q]:
+                    continue
+                x = wx + j - padding
+                pre = times[c, y, x] if 0 <= y < h and 0 <= x < w else timesteps
+                taps[n] = q
+                ltp[n] = pre <= t_post
+                n += 1
+    return taps[:n], ltp[:n]
+
+
+@njit(cache=True, nogil=True)
 def _stdp(weights, alive, times, winners, padding, timesteps, a_plus, a_minus, weight_bits,
           gen_pos, seq, period, prune, prune_threshold):
-    _, c_n, k, _ = weights.shape
     full = 1 << weight_bits
     shift = RATE_BITS + weight_bits - DRAW_BITS
-    _, h, w = times.shape
     for n in range(winners.shape[0]):
-        f, wy, wx, t_post = winners[n, 0], winners[n, 1], winners[n, 2], winners[n, 3]
-        for c in range(c_n):
-            for i in range(k):
-                y = wy + i - padding
-                for j in range(k):
-                    if not alive[f, c, i, j]:
-                        continue
-                    x = wx + j - padding
-                    pre = times[c, y, x] if 0 <= y < h and 0 <= x < w else timesteps
-                    gen_pos += 1
-                    if gen_pos == period:
-                        gen_pos = 0
-                    old = weights[f, c, i, j]
-                    ltp = pre <= t_post
-                    a = a_plus if ltp else a_minus
-                    d = (((a * old * (full - old)) >> shift) + seq[gen_pos]) >> DRAW_BITS
-                    new = min(old + d, full - 1) if ltp else max(old - d, 0)
-                    if prune and new <= prune_threshold:
-                        new = 0
-                        alive[f, c, i, j] = False
-                    weights[f, c, i, j] = new
+        f = winners[n, 0]
+        taps, ltp = winner_taps(alive[f], times, winners[n], padding, timesteps)
+        wf = weights[f].reshape(-1)
+        af = alive[f].reshape(-1)
+        for m in range(taps.size):
+            gen_pos += 1
+            if gen_pos == period:
+                gen_pos = 0
+            old = wf[taps[m]]
+            a = a_plus if ltp[m] else a_minus
+            d = (((a * old * (full - old)) >> shift) + seq[gen_pos]) >> DRAW_BITS
+            new = min(old + d, full - 1) if ltp[m] else max(old - d, 0)
+            if prune and new <= prune_threshold:
+                new = 0
+                af[taps[m]] = False
+            wf[taps[m]] = new
     return gen_pos
 
 

@@ -23,6 +23,7 @@ from .ttfs_conv_fast import (
     forward,
     k_winners,
     threshold_of,
+    winner_taps,
 )
 
 #: The spike maps and the readout's features go through the fast path's functions, which
@@ -49,25 +50,19 @@ def encode(net: ConvNetworkIR, image: np.ndarray) -> np.ndarray:
 @njit(cache=True, nogil=True)
 def _stdp_float(weights, alive, times, winners, padding, timesteps, a_plus, a_minus, prune,
                 prune_threshold):
-    _, c_n, k, _ = weights.shape
-    _, h, w = times.shape
     for n in range(winners.shape[0]):
-        f, wy, wx, t_post = winners[n, 0], winners[n, 1], winners[n, 2], winners[n, 3]
-        for c in range(c_n):
-            for i in range(k):
-                y = wy + i - padding
-                for j in range(k):
-                    if not alive[f, c, i, j]:
-                        continue
-                    x = wx + j - padding
-                    pre = times[c, y, x] if 0 <= y < h and 0 <= x < w else timesteps
-                    old = weights[f, c, i, j]
-                    a = a_plus if pre <= t_post else -a_minus
-                    new = min(max(old + a * old * (1.0 - old), 0.0), 1.0)
-                    if prune and new <= prune_threshold:
-                        new = 0.0
-                        alive[f, c, i, j] = False
-                    weights[f, c, i, j] = new
+        f = winners[n, 0]
+        taps, ltp = winner_taps(alive[f], times, winners[n], padding, timesteps)
+        wf = weights[f].reshape(-1)
+        af = alive[f].reshape(-1)
+        for m in range(taps.size):
+            old = wf[taps[m]]
+            a = a_plus if ltp[m] else -a_minus
+            new = min(max(old + a * old * (1.0 - old), 0.0), 1.0)
+            if prune and new <= prune_threshold:
+                new = 0.0
+                af[taps[m]] = False
+            wf[taps[m]] = new
 
 
 def learn_times(net: ConvNetworkIR, state: ConvState, index: int,

@@ -1,0 +1,557 @@
+"""The event-driven conv engine: one conv layer of one-spike IF neurons (docs/semantics.md,
+"Conv layer" and "Cycle model of the conv engine").
+
+Input spike events ``(c, y, x)`` arrive in timestep order, each timestep closed by an ``eot``
+item. For each event the engine adds the kernel window to the membranes it reaches; at each
+``eot`` it resolves the neurons that crossed the threshold in that timestep (pointwise
+inhibition) and sends their spikes out, tagged with the timestep and the potential at the spike.
+
+Organisation (``P`` lanes; map ``f`` belongs to lane ``f % P`` as its local map ``f // P``):
+
+* **alive masks**, per lane, one word per kernel row ``(c, i)``: bit ``j * FL2 + fl`` is tap
+  ``(f, c, i, j)``'s alive bit. An event walks the kernel rows that reach existing outputs;
+  in each row every lane takes the lowest set bit of its word (masked to the columns that
+  reach existing outputs) per cycle, so a row costs ``max(1, max over lanes of its set bits)``
+  cycles and pruned taps cost none;
+* **weights**, per lane, one word per ``((c, i, j), fl)``; **membranes**, per lane, one word
+  per ``(fl, y, x)``; both read in the issue cycle and the membrane written back in the next,
+  through read ports transparent to that write (a neuron updated in consecutive cycles sees
+  its own last write: the only hazard of the one-stage read-modify-write);
+* a neuron's potential only grows, so it crosses the threshold exactly once per image: the
+  write stage logs each crossing ``(fl, y, x)`` in its lane's crossing log; the log of a
+  timestep is resolved at its ``eot``, one crossing per cycle: without pointwise inhibition
+  each crossing is a spike; with it a position memory keeps each position's best crossing
+  (largest potential, then lowest map) and whether it has spiked, and the positions that got
+  a first crossing are then walked to send one spike each.
+
+The membranes, the position memory and the readout maxima are cleared by a sweep when
+``start`` is pulsed, before the first event of an image.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from amaranth import Cat, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.lib import data, enum, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ...ir import bits_for
+from ...ir_conv import ConvLayerIR
+from ..common import times_const
+
+__all__ = ["ConvEngine", "conv_event_layout", "conv_spike_layout", "lowest_bit"]
+
+
+def conv_event_layout(channels: int, height: int, width: int) -> data.StructLayout:
+    """An input spike event of a conv layer, or the end of the current timestep."""
+    return data.StructLayout({"c": unsigned(bits_for(channels - 1)),
+                              "y": unsigned(bits_for(height - 1)),
+                              "x": unsigned(bits_for(width - 1)), "eot": unsigned(1)})
+
+
+def conv_spike_layout(maps: int, height: int, width: int, t_bits: int,
+                      v_bits: int) -> data.StructLayout:
+    """An output spike: map, position, timestep and the potential at the spike."""
+    return data.StructLayout({"f": unsigned(bits_for(maps - 1)),
+                              "y": unsigned(bits_for(height - 1)),
+                              "x": unsigned(bits_for(width - 1)), "t": unsigned(t_bits),
+                              "v": unsigned(v_bits)})
+
+
+def lowest_bit(x: Value) -> tuple[Value, Value]:
+    """``(x with only its lowest set bit, that bit's index)``; index 0 when ``x`` is 0.
+    The isolation is ``x & -x`` (one carry chain); the index an OR per bit of it."""
+    n = len(x)
+    one_hot = x & (~x + 1)[:n]
+    bits = []
+    for k in range(bits_for(n - 1)):
+        terms = [one_hot[b] for b in range(n) if b >> k & 1]
+        bits.append(Cat(*terms).any() if terms else Const(0, 1))
+    return one_hot, Cat(*bits)
+
+
+class _Phase(enum.Enum, shape=3):
+    IDLE = 0  # waiting for an item (event or eot) or for start
+    CLEAR = 1  # zeroing membranes, position memory and readout maxima
+    ROW = 2  # issuing the kernel rows of an event
+    DRAIN = 3  # the last write of the timestep lands
+    RESOLVE = 4  # walking the crossing logs of the timestep
+    EMIT = 5  # walking the positions that spike (pointwise inhibition)
+
+
+class ConvEngine(wiring.Component):
+    """One conv layer: input events in, timestamped output spikes out.
+
+    Parameters
+    ----------
+    layer : ConvLayerIR
+        Shapes, kernel, padding, threshold, widths and initial weights.
+    lanes : int
+        Synaptic updates per cycle (maps are spread over the lanes).
+    timestep_bits : int
+        Width of the timestep on ``o_spike``.
+    fires : bool
+        False for the readout layer of ``max_potential`` features: it only integrates, and
+        keeps each map's largest potential.
+
+    Members
+    -------
+    i_event : In(stream.Signature(conv_event_layout(...)))
+    o_spike : Out(stream.Signature(conv_spike_layout(...), always_ready=True))
+        One spike a cycle at most; the consumer takes every one.
+    start : In(1)
+        Begin an image: clear the membranes (a sweep of ``FL * Ho * Wo`` cycles), timestep 0.
+    busy : Out(1)
+        An image is being cleared, an event or a timestep's end is being processed.
+    timestep : Out(timestep_bits)
+    updates : Out(P)
+        The lanes that do a synaptic update this cycle (for counters).
+    """
+
+    def __init__(self, layer: ConvLayerIR, *, lanes: int, timestep_bits: int,
+                 fires: bool = True) -> None:
+        if not isinstance(layer, ConvLayerIR):
+            raise TypeError(f"Layer must be a ConvLayerIR, not {layer!r}")
+        if not isinstance(lanes, int) or lanes < 1:
+            raise TypeError(f"Lane count must be a positive integer, not {lanes!r}")
+        self._layer = layer
+        self._lanes = lanes
+        self._fires = fires
+        self._t_bits = timestep_bits
+        c, h, w = layer.in_shape
+        f, ho, wo = layer.out_shape
+        super().__init__({
+            "i_event": In(stream.Signature(conv_event_layout(c, h, w))),
+            "o_spike": Out(stream.Signature(
+                conv_spike_layout(f, ho, wo, timestep_bits, layer.membrane_bits),
+                always_ready=True)),
+            "start": In(1),
+            "busy": Out(1),
+            "timestep": Out(timestep_bits),
+            "updates": Out(lanes),
+        })
+
+    # -- sizes --------------------------------------------------------------------------------
+
+    @property
+    def layer(self) -> ConvLayerIR:
+        return self._layer
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    @property
+    def maps_per_lane(self) -> int:
+        """FL: local maps of each lane."""
+        return -(-self._layer.maps // self._lanes)
+
+    @property
+    def mask_stride(self) -> int:
+        """FL2: the power of two >= FL that spaces a row's columns in its mask word."""
+        return 1 << (self.maps_per_lane - 1).bit_length()
+
+    def lane_weights(self, lane: int, weights=None) -> list[int]:
+        """Weight bank ``lane``'s words, address ``((c * K + i) * K + j) * FL + fl``."""
+        L = self._layer
+        w = L.weights if weights is None else weights
+        FL, P = self.maps_per_lane, self._lanes
+        C, K = L.in_shape[0], L.kernel
+        out = []
+        for c in range(C):
+            for i in range(K):
+                for j in range(K):
+                    for fl in range(FL):
+                        f = fl * P + lane
+                        out.append(int(w[f, c, i, j]) if f < L.maps else 0)
+        return out
+
+    def lane_masks(self, lane: int, alive=None) -> list[int]:
+        """Mask bank ``lane``'s words, one per kernel row ``c * K + i``."""
+        L = self._layer
+        FL, FL2, P = self.maps_per_lane, self.mask_stride, self._lanes
+        C, K = L.in_shape[0], L.kernel
+        out = []
+        for c in range(C):
+            for i in range(K):
+                word = 0
+                for j in range(K):
+                    for fl in range(FL):
+                        f = fl * P + lane
+                        if f < L.maps and (alive is None or alive[f, c, i, j]):
+                            word |= 1 << (j * FL2 + fl)
+                out.append(word)
+        return out
+
+    # -- elaboration --------------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self._layer
+        P, FL, FL2 = self._lanes, self.maps_per_lane, self.mask_stride
+        lfl = (FL2 - 1).bit_length()
+        C, H, W = L.in_shape
+        F, HO, WO = L.out_shape
+        K, PAD = L.kernel, L.padding
+        VB = L.membrane_bits
+        npos = HO * WO
+        depth_v = FL * npos
+
+        # -- storage --
+        wmem, mmem, vmem, log, fmax = [], [], [], [], []
+        log_layout = data.StructLayout({"fl": unsigned(bits_for(FL - 1)),
+                                        "y": unsigned(bits_for(HO - 1)),
+                                        "x": unsigned(bits_for(WO - 1))})
+        for ln in range(P):
+            wm = memory.Memory(shape=unsigned(L.weight_bits), depth=C * K * K * FL,
+                               init=self.lane_weights(ln))
+            mm = memory.Memory(shape=unsigned(K * FL2), depth=C * K, init=self.lane_masks(ln))
+            vm = memory.Memory(shape=unsigned(VB), depth=depth_v, init=[])
+            lg = memory.Memory(shape=log_layout, depth=depth_v, init=[])
+            m.submodules[f"weights_{ln}"] = wm
+            m.submodules[f"masks_{ln}"] = mm
+            m.submodules[f"membranes_{ln}"] = vm
+            m.submodules[f"crossings_{ln}"] = lg
+            wmem.append(wm)
+            mmem.append(mm)
+            vmem.append(vm)
+            log.append(lg)
+            if not self._fires:
+                fm = memory.Memory(shape=unsigned(VB), depth=FL, init=[])
+                m.submodules[f"maxima_{ln}"] = fm
+                fmax.append(fm)
+        w_rd = [x.read_port() for x in wmem]
+        mask_rd = [x.read_port() for x in mmem]
+        v_wr = [x.write_port() for x in vmem]
+        v_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(vmem, v_wr)]
+        log_wr = [x.write_port() for x in log]
+        log_rd = [x.read_port() for x in log]
+        fm_wr = [x.write_port() for x in fmax]
+        fm_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(fmax, fm_wr)]
+
+        phase = Signal(_Phase)
+        ts = Signal(self._t_bits)
+        m.d.comb += [self.busy.eq((phase != _Phase.IDLE) | self.start),
+                     self.timestep.eq(ts)]
+
+        # -- issue stage (S0): an event's kernel rows, one lowest bit per lane per cycle --
+        # Row ``i`` of event ``(c, y, x)`` reaches outputs ``(y + PAD - i, x + PAD - j)`` for
+        # the columns ``j`` in [j_lo, j_hi]; rows run from i_lo to i_hi. The mask word of a
+        # row is read one cycle ahead (sync read): in the cycle a row ends (every lane has at
+        # most one bit left) the next row's address is presented, and its first cycle takes
+        # the word straight from the read port (``first``); later cycles from the registers.
+        ev = self.i_event.payload
+        yp_n = Signal(range(H + 2 * PAD))
+        xp_n = Signal(range(W + 2 * PAD))
+        m.d.comb += [yp_n.eq(ev.y + PAD), xp_n.eq(ev.x + PAD)]
+
+        def lo(p, n_out):  # first kernel index reaching an output: max(0, p - n_out + 1)
+            return Mux(p >= n_out - 1, p - (n_out - 1), 0)
+
+        def hi(p):  # last: min(K - 1, p)
+            return Mux(p >= K - 1, K - 1, p)
+
+        i_lo_n = Signal(range(K))
+        i_hi_n = Signal(range(K))
+        colmask_n = Signal(K * FL2)
+        m.d.comb += [i_lo_n.eq(lo(yp_n, HO)), i_hi_n.eq(hi(yp_n))]
+        j_lo_n, j_hi_n = lo(xp_n, WO), hi(xp_n)
+        m.d.comb += colmask_n.eq(Cat(*[
+            ((j >= j_lo_n) & (j <= j_hi_n)).replicate(FL2) for j in range(K)]))
+
+        row_i = Signal(range(K))
+        row_last = Signal(range(K))
+        colmask = Signal(K * FL2)
+        first = Signal()
+        yo = Signal(range(max(2, H + 2 * PAD)))  # y + PAD - i: output row of the current row
+        xp = Signal(range(max(2, W + 2 * PAD)))
+        row_addr = Signal(range(max(2, C * K)))
+        wbase = Signal(range(max(2, C * K * K * FL)))
+        mk = [Signal(K * FL2, name=f"mk_{ln}") for ln in range(P)]
+
+        cur = []
+        low_idx = []
+        rest_zero = []
+        issue = []
+        for ln in range(P):
+            cu = Signal(K * FL2, name=f"cur_{ln}")
+            m.d.comb += cu.eq(Mux(first, mask_rd[ln].data & colmask, mk[ln]))
+            one_hot, idx = lowest_bit(cu)
+            rest = Signal(K * FL2, name=f"rest_{ln}")
+            ix = Signal(len(idx), name=f"idx_{ln}")
+            m.d.comb += [rest.eq(cu & ~one_hot), ix.eq(idx)]
+            cur.append(cu)
+            low_idx.append(ix)
+            rest_zero.append(rest == 0)
+            issue.append((phase == _Phase.ROW) & (cu != 0))
+            m.d.sync += mk[ln].eq(rest)
+        row_end = Signal()
+        m.d.comb += row_end.eq(Cat(*rest_zero).all())
+        event_end = Signal()
+        m.d.comb += event_end.eq((phase == _Phase.ROW) & row_end & (row_i == row_last))
+
+        # next item: taken from IDLE, or in the last cycle of an event (back to back)
+        take = Signal()
+        m.d.comb += [
+            self.i_event.ready.eq((phase == _Phase.IDLE) & ~self.start | event_end),
+            take.eq(self.i_event.ready & self.i_event.valid),
+        ]
+        mask_addr = Signal(range(max(2, C * K)))
+        m.d.comb += mask_addr.eq(Mux(take, times_const(ev.c, K) + i_lo_n, row_addr + 1))
+        for ln in range(P):
+            m.d.comb += [mask_rd[ln].addr.eq(mask_addr), mask_rd[ln].en.eq(1)]
+
+        with m.If(phase == _Phase.ROW):
+            m.d.sync += first.eq(row_end)
+            with m.If(row_end & (row_i != row_last)):
+                m.d.sync += [row_i.eq(row_i + 1), row_addr.eq(row_addr + 1),
+                             yo.eq(yo - 1), wbase.eq(wbase + K * FL)]
+        with m.If(take):
+            with m.If(ev.eot):
+                m.d.sync += phase.eq(_Phase.DRAIN if self._fires else _Phase.IDLE)
+                if not self._fires:
+                    m.d.sync += ts.eq(ts + 1)
+            with m.Else():
+                m.d.sync += [
+                    phase.eq(_Phase.ROW), first.eq(1),
+                    row_i.eq(i_lo_n), row_last.eq(i_hi_n), colmask.eq(colmask_n),
+                    row_addr.eq(times_const(ev.c, K) + i_lo_n),
+                    yo.eq(yp_n - i_lo_n), xp.eq(xp_n),
+                    wbase.eq(times_const(times_const(ev.c, K) + i_lo_n, K * FL)),
+                ]
+        with m.Elif(event_end):
+            m.d.sync += phase.eq(_Phase.IDLE)
+
+        # lane addresses of the issued updates
+        s0_fl, s0_x = [], []
+        for ln in range(P):
+            j = low_idx[ln] >> lfl
+            fl = low_idx[ln][:lfl] if lfl else Const(0, 1)
+            x_out = Signal(range(max(2, W + 2 * PAD)), name=f"s0_x_{ln}")
+            m.d.comb += x_out.eq(xp - j)
+            s0_fl.append(fl)
+            s0_x.append(x_out)
+            m.d.comb += w_rd[ln].addr.eq(wbase + times_const(j, FL) + fl)
+            m.d.comb += w_rd[ln].en.eq(1)
+        m.d.comb += self.updates.eq(Cat(*issue))
+
+        # -- write stage (S1): add, write back, log crossings, track maxima --
+        s1_valid = [Signal(name=f"s1_valid_{ln}") for ln in range(P)]
+        s1_fl = [Signal(bits_for(FL - 1), name=f"s1_fl_{ln}") for ln in range(P)]
+        s1_y = Signal(range(max(2, HO)))
+        s1_x = [Signal(range(max(2, WO)), name=f"s1_x_{ln}") for ln in range(P)]
+        s1_addr = [Signal(range(max(2, depth_v)), name=f"s1_addr_{ln}") for ln in range(P)]
+        log_ptr = [Signal(range(depth_v + 1), name=f"log_ptr_{ln}") for ln in range(P)]
+        v_addr0 = []
+        for ln in range(P):
+            a = Signal(range(max(2, depth_v)), name=f"s0_vaddr_{ln}")
+            m.d.comb += a.eq(times_const(s0_fl[ln], npos) + times_const(yo, WO) + s0_x[ln])
+            v_addr0.append(a)
+            m.d.sync += [s1_valid[ln].eq(issue[ln]), s1_fl[ln].eq(s0_fl[ln]),
+                         s1_x[ln].eq(s0_x[ln]), s1_addr[ln].eq(a)]
+        m.d.sync += s1_y.eq(yo)
+
+        clear_addr = Signal(range(depth_v + 1))
+        clearing = phase == _Phase.CLEAR
+        new_v = []
+        for ln in range(P):
+            nv = Signal(VB + 1, name=f"new_v_{ln}")
+            old = v_rd[ln].data
+            m.d.comb += nv.eq(old + w_rd[ln].data)
+            new_v.append(nv)
+            m.d.comb += [
+                v_wr[ln].addr.eq(Mux(clearing, clear_addr, s1_addr[ln])),
+                v_wr[ln].data.eq(Mux(clearing, 0, nv)),
+                v_wr[ln].en.eq(clearing | s1_valid[ln]),
+            ]
+            if self._fires:
+                crossed = s1_valid[ln] & (old < L.threshold) & (nv >= L.threshold)
+                m.d.comb += [
+                    log_wr[ln].addr.eq(log_ptr[ln]),
+                    log_wr[ln].data.fl.eq(s1_fl[ln]), log_wr[ln].data.y.eq(s1_y),
+                    log_wr[ln].data.x.eq(s1_x[ln]),
+                    log_wr[ln].en.eq(crossed),
+                ]
+                with m.If(crossed):
+                    m.d.sync += log_ptr[ln].eq(log_ptr[ln] + 1)
+            else:
+                m.d.comb += [fm_rd[ln].addr.eq(s0_fl[ln]), fm_rd[ln].en.eq(1)]
+                bigger = nv > fm_rd[ln].data
+                m.d.comb += [
+                    fm_wr[ln].addr.eq(Mux(clearing, clear_addr, s1_fl[ln])),
+                    fm_wr[ln].data.eq(Mux(clearing, 0, nv)),
+                    fm_wr[ln].en.eq(Mux(clearing, clear_addr < FL, s1_valid[ln] & bigger)),
+                ]
+
+        # -- start: clear sweep --
+        with m.If(self.start):
+            m.d.sync += [phase.eq(_Phase.CLEAR), clear_addr.eq(0), ts.eq(0)]
+            m.d.sync += [p.eq(0) for p in log_ptr]
+        with m.Elif(clearing):
+            m.d.sync += clear_addr.eq(clear_addr + 1)
+            with m.If(clear_addr == depth_v - 1):
+                m.d.sync += phase.eq(_Phase.IDLE)
+
+        if not self._fires:
+            for ln in range(P):
+                m.d.comb += v_rd[ln].addr.eq(v_addr0[ln])
+                m.d.comb += v_rd[ln].en.eq(1)
+            self._readout = (fm_rd, fmax)
+            return m
+        self._resolution(m, SimpleNamespace(
+            HO=HO, WO=WO, npos=npos, depth_v=depth_v, phase=phase, ts=ts, clearing=clearing,
+            clear_addr=clear_addr, log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd,
+            v_addr0=v_addr0))
+        return m
+
+    def _resolution(self, m: Module, s: SimpleNamespace) -> None:
+        """The end of a timestep: crossings to spikes (DRAIN, RESOLVE, EMIT)."""
+        L = self._layer
+        P, FL = self._lanes, self.maps_per_lane
+        HO, WO, npos = s.HO, s.WO, s.npos
+        VB = L.membrane_bits
+        phase, ts = s.phase, s.ts
+        log_rd, log_ptr = s.log_rd, s.log_ptr
+        v_rd, v_addr0 = s.v_rd, s.v_addr0
+        pointwise = L.pointwise_inhibition
+
+        # RESOLVE walker (R0): the lowest lane with crossings left gives one a cycle
+        rd = [Signal(range(s.depth_v + 1), name=f"res_rd_{ln}") for ln in range(P)]
+        left = Cat(*[rd[ln] != log_ptr[ln] for ln in range(P)])
+        walking = phase == _Phase.RESOLVE
+        pick = Signal(range(max(2, P)))
+        for ln in reversed(range(P)):
+            with m.If(left[ln]):
+                m.d.comb += pick.eq(ln)
+        r0 = Signal()
+        m.d.comb += r0.eq(walking & left.any())
+        for ln in range(P):
+            m.d.comb += [log_rd[ln].addr.eq(rd[ln]), log_rd[ln].en.eq(1)]
+            with m.If(r0 & (pick == ln)):
+                m.d.sync += rd[ln].eq(rd[ln] + 1)
+        # R1: the log word; read the neuron's potential
+        r1, r1_lane = Signal(), Signal(range(max(2, P)))
+        m.d.sync += [r1.eq(r0), r1_lane.eq(pick)]
+        r1_fl = Signal(bits_for(FL - 1))
+        r1_y = Signal(range(max(2, HO)))
+        r1_x = Signal(range(max(2, WO)))
+        with m.Switch(r1_lane):
+            for ln in range(P):
+                with m.Case(ln):
+                    m.d.comb += [r1_fl.eq(log_rd[ln].data.fl), r1_y.eq(log_rd[ln].data.y),
+                                 r1_x.eq(log_rd[ln].data.x)]
+        r1_addr = times_const(r1_fl, npos) + times_const(r1_y, WO) + r1_x
+        for ln in range(P):
+            m.d.comb += [v_rd[ln].addr.eq(Mux(walking, r1_addr, v_addr0[ln])),
+                         v_rd[ln].en.eq(1)]
+        # R2: the potential
+        r2, r2_lane = Signal(), Signal(range(max(2, P)))
+        r2_f = Signal(bits_for(L.maps - 1))
+        r2_y, r2_x = Signal.like(r1_y), Signal.like(r1_x)
+        m.d.sync += [r2.eq(r1), r2_lane.eq(r1_lane), r2_y.eq(r1_y), r2_x.eq(r1_x),
+                     r2_f.eq(times_const(r1_fl, P) + r1_lane)]
+        r2_v = Signal(VB)
+        with m.Switch(r2_lane):
+            for ln in range(P):
+                with m.Case(ln):
+                    m.d.comb += r2_v.eq(v_rd[ln].data)
+
+        spike = self.o_spike.payload
+        if not pointwise:
+            m.d.comb += [self.o_spike.valid.eq(r2),
+                         spike.f.eq(r2_f), spike.y.eq(r2_y), spike.x.eq(r2_x),
+                         spike.t.eq(ts), spike.v.eq(r2_v)]
+            busy_tail = r1 | r2
+        else:
+            busy_tail = r1 | self._pointwise(m, s, r2, r2_f, r2_y, r2_x, r2_v)
+
+        with m.If(phase == _Phase.DRAIN):
+            m.d.sync += phase.eq(_Phase.RESOLVE)
+        with m.If(walking & ~left.any() & ~busy_tail):
+            if pointwise:
+                m.d.sync += phase.eq(_Phase.EMIT)
+            else:
+                m.d.sync += [phase.eq(_Phase.IDLE), ts.eq(ts + 1)]
+        with m.If(self.start):
+            m.d.sync += [x.eq(0) for x in rd]
+
+    def _pointwise(self, m: Module, s: SimpleNamespace, r2, r2_f, r2_y, r2_x, r2_v) -> Value:
+        """Pointwise inhibition: per position the best crossing of the timestep (R3), then
+        one spike per position that got one (EMIT). Returns 'the R pipeline is busy'."""
+        L = self._layer
+        P = self._lanes
+        HO, WO, npos = s.HO, s.WO, s.npos
+        VB = L.membrane_bits
+        phase, ts, clearing, clear_addr = s.phase, s.ts, s.clearing, s.clear_addr
+        pos_layout = data.StructLayout({"done": unsigned(1), "has": unsigned(1),
+                                        "f": unsigned(bits_for(L.maps - 1)),
+                                        "v": unsigned(VB)})
+        pm = memory.Memory(shape=pos_layout, depth=npos, init=[])
+        tl = memory.Memory(shape=data.StructLayout({"y": unsigned(bits_for(HO - 1)),
+                                                    "x": unsigned(bits_for(WO - 1))}),
+                           depth=npos, init=[])
+        m.submodules.positions = pm
+        m.submodules.touched = tl
+        pm_wr = pm.write_port()
+        pm_rd = pm.read_port(transparent_for=(pm_wr,))
+        tl_wr = tl.write_port()
+        tl_rd = tl.read_port()
+        n_touched = Signal(range(npos + 1))
+        emitting = phase == _Phase.EMIT
+
+        # R2 reads the position word; R3 compares and writes it back (transparent read: two
+        # crossings of one position in consecutive cycles see each other's write).
+        r3 = Signal()
+        r3_f = Signal.like(r2_f)
+        r3_y, r3_x = Signal.like(r2_y), Signal.like(r2_x)
+        r3_v = Signal(VB)
+        r3_pos = Signal(range(max(2, npos)))
+        m.d.sync += [r3.eq(r2), r3_f.eq(r2_f), r3_y.eq(r2_y), r3_x.eq(r2_x), r3_v.eq(r2_v),
+                     r3_pos.eq(times_const(r2_y, WO) + r2_x)]
+        old = pm_rd.data
+        better = (r3_v > old.v) | ((r3_v == old.v) & (r3_f < old.f))
+        write_best = r3 & ~old.done & (~old.has | better)
+        append = r3 & ~old.done & ~old.has
+
+        # EMIT: E0 reads the touched list, E1 the position word, E2 sends the spike and marks
+        # the position done.
+        e_rd = Signal(range(npos + 1))
+        e0 = Signal()
+        m.d.comb += e0.eq(emitting & (e_rd != n_touched))
+        m.d.comb += [tl_rd.addr.eq(e_rd), tl_rd.en.eq(1)]
+        e1, e2 = Signal(), Signal()
+        e2_y, e2_x = Signal.like(r2_y), Signal.like(r2_x)
+        e2_pos = Signal(range(max(2, npos)))
+        e1_pos = times_const(tl_rd.data.y, WO) + tl_rd.data.x
+        m.d.sync += [e1.eq(e0), e2.eq(e1), e2_y.eq(tl_rd.data.y), e2_x.eq(tl_rd.data.x),
+                     e2_pos.eq(e1_pos)]
+        with m.If(e0):
+            m.d.sync += e_rd.eq(e_rd + 1)
+        m.d.comb += [pm_rd.addr.eq(Mux(emitting, e1_pos, times_const(r2_y, WO) + r2_x)),
+                     pm_rd.en.eq(1)]
+
+        m.d.comb += [tl_wr.addr.eq(n_touched), tl_wr.data.y.eq(r3_y), tl_wr.data.x.eq(r3_x),
+                     tl_wr.en.eq(append)]
+        with m.If(append):
+            m.d.sync += n_touched.eq(n_touched + 1)
+
+        pw = pm_wr.data
+        with m.If(clearing):
+            m.d.comb += [pm_wr.addr.eq(clear_addr), pm_wr.en.eq(clear_addr < npos)]
+        with m.Elif(emitting):
+            m.d.comb += [pm_wr.addr.eq(e2_pos), pm_wr.en.eq(e2), pw.eq(pm_rd.data),
+                         pw.done.eq(1)]
+        with m.Else():
+            m.d.comb += [pm_wr.addr.eq(r3_pos), pm_wr.en.eq(write_best), pw.has.eq(1),
+                         pw.f.eq(r3_f), pw.v.eq(r3_v)]
+
+        spike = self.o_spike.payload
+        m.d.comb += [self.o_spike.valid.eq(e2), spike.f.eq(pm_rd.data.f), spike.y.eq(e2_y),
+                     spike.x.eq(e2_x), spike.t.eq(ts), spike.v.eq(pm_rd.data.v)]
+
+        with m.If(emitting & ~e0 & ~e1 & ~e2):
+            m.d.sync += [phase.eq(_Phase.IDLE), ts.eq(ts + 1), n_touched.eq(0), e_rd.eq(0)]
+        with m.If(self.start):
+            m.d.sync += [n_touched.eq(0), e_rd.eq(0)]
+        return r2 | r3

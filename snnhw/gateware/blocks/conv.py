@@ -40,7 +40,36 @@ from ...ir import bits_for
 from ...ir_conv import ConvLayerIR
 from ..common import times_const
 
-__all__ = ["ConvEngine", "conv_event_layout", "conv_spike_layout", "lowest_bit"]
+__all__ = ["ConvEngine", "ConvSpace", "KernelPortSignature", "conv_event_layout",
+           "conv_spike_layout", "lowest_bit"]
+
+
+class ConvSpace(enum.Enum, shape=2):
+    """A memory of the conv engine that :class:`KernelPortSignature` reaches."""
+
+    WEIGHT = 0  #: lane's weight bank, address ``((c * K + i) * K + j) * FL + fl``
+    MASK = 1  #: lane's alive masks, address ``c * K + i``, bit ``j * FL2 + fl``
+    MAXIMA = 2  #: lane's readout maxima (``fires = False``), address ``fl``; read only
+
+
+class KernelPortSignature(wiring.Signature):
+    """Access to a conv engine's kernels while it is idle (the STDP unit, the host).
+
+    With ``en`` high the requester drives the memories' addresses: ``r_data`` shows, one
+    cycle later, the word of ``(space, lane, addr)``; ``w_en`` writes ``w_data`` there (in
+    MASK only the bits set in ``w_bits``)."""
+
+    def __init__(self, *, lane_bits: int, addr_bits: int, data_bits: int) -> None:
+        super().__init__({
+            "en": Out(1),
+            "space": Out(ConvSpace),
+            "lane": Out(lane_bits),
+            "addr": Out(addr_bits),
+            "w_data": Out(data_bits),
+            "w_bits": Out(data_bits),
+            "w_en": Out(1),
+            "r_data": In(data_bits),
+        })
 
 
 def conv_event_layout(channels: int, height: int, width: int) -> data.StructLayout:
@@ -52,11 +81,12 @@ def conv_event_layout(channels: int, height: int, width: int) -> data.StructLayo
 
 def conv_spike_layout(maps: int, height: int, width: int, t_bits: int,
                       v_bits: int) -> data.StructLayout:
-    """An output spike: map, position, timestep and the potential at the spike."""
+    """An output spike: map, position, timestep and the potential at the spike; or, with
+    ``eot``, the end of timestep ``t``."""
     return data.StructLayout({"f": unsigned(bits_for(maps - 1)),
                               "y": unsigned(bits_for(height - 1)),
                               "x": unsigned(bits_for(width - 1)), "t": unsigned(t_bits),
-                              "v": unsigned(v_bits)})
+                              "v": unsigned(v_bits), "eot": unsigned(1)})
 
 
 def lowest_bit(x: Value) -> tuple[Value, Value]:
@@ -98,8 +128,8 @@ class ConvEngine(wiring.Component):
     Members
     -------
     i_event : In(stream.Signature(conv_event_layout(...)))
-    o_spike : Out(stream.Signature(conv_spike_layout(...), always_ready=True))
-        One spike a cycle at most; the consumer takes every one.
+    o_spike : Out(stream.Signature(conv_spike_layout(...)))
+        The spikes of each timestep, then its end (``eot``); one a cycle at most.
     start : In(1)
         Begin an image: clear the membranes (a sweep of ``FL * Ho * Wo`` cycles), timestep 0.
     busy : Out(1)
@@ -124,15 +154,23 @@ class ConvEngine(wiring.Component):
         super().__init__({
             "i_event": In(stream.Signature(conv_event_layout(c, h, w))),
             "o_spike": Out(stream.Signature(
-                conv_spike_layout(f, ho, wo, timestep_bits, layer.membrane_bits),
-                always_ready=True)),
+                conv_spike_layout(f, ho, wo, timestep_bits, layer.membrane_bits))),
             "start": In(1),
             "busy": Out(1),
             "timestep": Out(timestep_bits),
             "updates": Out(lanes),
+            "kernel": In(KernelPortSignature(**self.kernel_port_widths())),
         })
 
     # -- sizes --------------------------------------------------------------------------------
+
+    def kernel_port_widths(self) -> dict[str, int]:
+        L = self._layer
+        C, K = L.in_shape[0], L.kernel
+        FL = self.maps_per_lane
+        return {"lane_bits": bits_for(self._lanes - 1),
+                "addr_bits": bits_for(max(C * K * K * FL, C * K) - 1),
+                "data_bits": max(L.weight_bits, K * self.mask_stride, L.membrane_bits)}
 
     @property
     def layer(self) -> ConvLayerIR:
@@ -222,7 +260,9 @@ class ConvEngine(wiring.Component):
                 m.submodules[f"maxima_{ln}"] = fm
                 fmax.append(fm)
         w_rd = [x.read_port() for x in wmem]
+        w_wr = [x.write_port() for x in wmem]
         mask_rd = [x.read_port() for x in mmem]
+        mask_wr = [x.write_port(granularity=1) for x in mmem]
         v_wr = [x.write_port() for x in vmem]
         v_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(vmem, v_wr)]
         log_wr = [x.write_port() for x in log]
@@ -299,8 +339,10 @@ class ConvEngine(wiring.Component):
         ]
         mask_addr = Signal(range(max(2, C * K)))
         m.d.comb += mask_addr.eq(Mux(take, times_const(ev.c, K) + i_lo_n, row_addr + 1))
+        kp = self.kernel
         for ln in range(P):
-            m.d.comb += [mask_rd[ln].addr.eq(mask_addr), mask_rd[ln].en.eq(1)]
+            m.d.comb += [mask_rd[ln].addr.eq(Mux(kp.en, kp.addr, mask_addr)),
+                         mask_rd[ln].en.eq(1)]
 
         with m.If(phase == _Phase.ROW):
             m.d.sync += first.eq(row_end)
@@ -332,7 +374,7 @@ class ConvEngine(wiring.Component):
             m.d.comb += x_out.eq(xp - j)
             s0_fl.append(fl)
             s0_x.append(x_out)
-            m.d.comb += w_rd[ln].addr.eq(wbase + times_const(j, FL) + fl)
+            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.addr, wbase + times_const(j, FL) + fl))
             m.d.comb += w_rd[ln].en.eq(1)
         m.d.comb += self.updates.eq(Cat(*issue))
 
@@ -376,13 +418,38 @@ class ConvEngine(wiring.Component):
                 with m.If(crossed):
                     m.d.sync += log_ptr[ln].eq(log_ptr[ln] + 1)
             else:
-                m.d.comb += [fm_rd[ln].addr.eq(s0_fl[ln]), fm_rd[ln].en.eq(1)]
+                m.d.comb += [fm_rd[ln].addr.eq(Mux(kp.en, kp.addr, s0_fl[ln])),
+                             fm_rd[ln].en.eq(1)]
                 bigger = nv > fm_rd[ln].data
                 m.d.comb += [
                     fm_wr[ln].addr.eq(Mux(clearing, clear_addr, s1_fl[ln])),
                     fm_wr[ln].data.eq(Mux(clearing, 0, nv)),
                     fm_wr[ln].en.eq(Mux(clearing, clear_addr < FL, s1_valid[ln] & bigger)),
                 ]
+
+        # -- kernel port: writes, and the read data of last cycle's request --
+        here = [kp.en & kp.w_en & (kp.lane == ln) for ln in range(P)]
+        for ln in range(P):
+            m.d.comb += [
+                w_wr[ln].addr.eq(kp.addr), w_wr[ln].data.eq(kp.w_data),
+                w_wr[ln].en.eq(here[ln] & (kp.space == ConvSpace.WEIGHT)),
+                mask_wr[ln].addr.eq(kp.addr), mask_wr[ln].data.eq(kp.w_data),
+                mask_wr[ln].en.eq(Mux(here[ln] & (kp.space == ConvSpace.MASK), kp.w_bits, 0)),
+            ]
+        r_space = Signal(ConvSpace)
+        r_lane = Signal(range(max(2, P)))
+        m.d.sync += [r_space.eq(kp.space), r_lane.eq(kp.lane)]
+        with m.Switch(r_lane):
+            for ln in range(P):
+                with m.Case(ln):
+                    with m.Switch(r_space):
+                        with m.Case(ConvSpace.WEIGHT):
+                            m.d.comb += kp.r_data.eq(w_rd[ln].data)
+                        with m.Case(ConvSpace.MASK):
+                            m.d.comb += kp.r_data.eq(mask_rd[ln].data)
+                        if not self._fires:
+                            with m.Case(ConvSpace.MAXIMA):
+                                m.d.comb += kp.r_data.eq(fm_rd[ln].data)
 
         # -- start: clear sweep --
         with m.If(self.start):
@@ -416,23 +483,29 @@ class ConvEngine(wiring.Component):
         v_rd, v_addr0 = s.v_rd, s.v_addr0
         pointwise = L.pointwise_inhibition
 
-        # RESOLVE walker (R0): the lowest lane with crossings left gives one a cycle
+        # RESOLVE walker (R0): the lowest lane with crossings left gives one a cycle. Without
+        # pointwise inhibition R2 sends the spike; ``adv`` holds R0-R2 (and their read ports)
+        # while the consumer is not ready.
         rd = [Signal(range(s.depth_v + 1), name=f"res_rd_{ln}") for ln in range(P)]
         left = Cat(*[rd[ln] != log_ptr[ln] for ln in range(P)])
         walking = phase == _Phase.RESOLVE
+        r2 = Signal()
+        adv = Signal()
+        m.d.comb += adv.eq(~r2 | self.o_spike.ready if not pointwise else 1)
         pick = Signal(range(max(2, P)))
         for ln in reversed(range(P)):
             with m.If(left[ln]):
                 m.d.comb += pick.eq(ln)
         r0 = Signal()
-        m.d.comb += r0.eq(walking & left.any())
+        m.d.comb += r0.eq(walking & left.any() & adv)
         for ln in range(P):
-            m.d.comb += [log_rd[ln].addr.eq(rd[ln]), log_rd[ln].en.eq(1)]
+            m.d.comb += [log_rd[ln].addr.eq(rd[ln]), log_rd[ln].en.eq(adv)]
             with m.If(r0 & (pick == ln)):
                 m.d.sync += rd[ln].eq(rd[ln] + 1)
         # R1: the log word; read the neuron's potential
         r1, r1_lane = Signal(), Signal(range(max(2, P)))
-        m.d.sync += [r1.eq(r0), r1_lane.eq(pick)]
+        with m.If(adv):
+            m.d.sync += [r1.eq(r0), r1_lane.eq(pick)]
         r1_fl = Signal(bits_for(FL - 1))
         r1_y = Signal(range(max(2, HO)))
         r1_x = Signal(range(max(2, WO)))
@@ -444,13 +517,14 @@ class ConvEngine(wiring.Component):
         r1_addr = times_const(r1_fl, npos) + times_const(r1_y, WO) + r1_x
         for ln in range(P):
             m.d.comb += [v_rd[ln].addr.eq(Mux(walking, r1_addr, v_addr0[ln])),
-                         v_rd[ln].en.eq(1)]
+                         v_rd[ln].en.eq(~walking | adv)]
         # R2: the potential
-        r2, r2_lane = Signal(), Signal(range(max(2, P)))
+        r2_lane = Signal(range(max(2, P)))
         r2_f = Signal(bits_for(L.maps - 1))
         r2_y, r2_x = Signal.like(r1_y), Signal.like(r1_x)
-        m.d.sync += [r2.eq(r1), r2_lane.eq(r1_lane), r2_y.eq(r1_y), r2_x.eq(r1_x),
-                     r2_f.eq(times_const(r1_fl, P) + r1_lane)]
+        with m.If(adv):
+            m.d.sync += [r2.eq(r1), r2_lane.eq(r1_lane), r2_y.eq(r1_y), r2_x.eq(r1_x),
+                         r2_f.eq(times_const(r1_fl, P) + r1_lane)]
         r2_v = Signal(VB)
         with m.Switch(r2_lane):
             for ln in range(P):
@@ -458,21 +532,22 @@ class ConvEngine(wiring.Component):
                     m.d.comb += r2_v.eq(v_rd[ln].data)
 
         spike = self.o_spike.payload
+        m.d.comb += spike.t.eq(ts)
         if not pointwise:
-            m.d.comb += [self.o_spike.valid.eq(r2),
-                         spike.f.eq(r2_f), spike.y.eq(r2_y), spike.x.eq(r2_x),
-                         spike.t.eq(ts), spike.v.eq(r2_v)]
-            busy_tail = r1 | r2
+            done = walking & ~left.any() & ~r1 & ~r2
+            with m.If(done):  # the timestep's end goes out last
+                m.d.comb += [self.o_spike.valid.eq(1), spike.eot.eq(1)]
+            with m.Else():
+                m.d.comb += [self.o_spike.valid.eq(r2), spike.f.eq(r2_f), spike.y.eq(r2_y),
+                             spike.x.eq(r2_x), spike.v.eq(r2_v)]
+            with m.If(done & self.o_spike.ready):
+                m.d.sync += [phase.eq(_Phase.IDLE), ts.eq(ts + 1)]
         else:
             busy_tail = r1 | self._pointwise(m, s, r2, r2_f, r2_y, r2_x, r2_v)
-
+            with m.If(walking & ~left.any() & ~busy_tail):
+                m.d.sync += phase.eq(_Phase.EMIT)
         with m.If(phase == _Phase.DRAIN):
             m.d.sync += phase.eq(_Phase.RESOLVE)
-        with m.If(walking & ~left.any() & ~busy_tail):
-            if pointwise:
-                m.d.sync += phase.eq(_Phase.EMIT)
-            else:
-                m.d.sync += [phase.eq(_Phase.IDLE), ts.eq(ts + 1)]
         with m.If(self.start):
             m.d.sync += [x.eq(0) for x in rd]
 
@@ -515,21 +590,23 @@ class ConvEngine(wiring.Component):
         append = r3 & ~old.done & ~old.has
 
         # EMIT: E0 reads the touched list, E1 the position word, E2 sends the spike and marks
-        # the position done.
+        # the position done; ``adv`` holds E0-E2 while the consumer is not ready.
         e_rd = Signal(range(npos + 1))
-        e0 = Signal()
-        m.d.comb += e0.eq(emitting & (e_rd != n_touched))
-        m.d.comb += [tl_rd.addr.eq(e_rd), tl_rd.en.eq(1)]
-        e1, e2 = Signal(), Signal()
+        e0, e1, e2 = Signal(), Signal(), Signal()
+        adv = Signal()
+        m.d.comb += adv.eq(~e2 | self.o_spike.ready)
+        m.d.comb += e0.eq(emitting & (e_rd != n_touched) & adv)
+        m.d.comb += [tl_rd.addr.eq(e_rd), tl_rd.en.eq(adv)]
         e2_y, e2_x = Signal.like(r2_y), Signal.like(r2_x)
         e2_pos = Signal(range(max(2, npos)))
         e1_pos = times_const(tl_rd.data.y, WO) + tl_rd.data.x
-        m.d.sync += [e1.eq(e0), e2.eq(e1), e2_y.eq(tl_rd.data.y), e2_x.eq(tl_rd.data.x),
-                     e2_pos.eq(e1_pos)]
+        with m.If(adv):
+            m.d.sync += [e1.eq(e0), e2.eq(e1), e2_y.eq(tl_rd.data.y), e2_x.eq(tl_rd.data.x),
+                         e2_pos.eq(e1_pos)]
         with m.If(e0):
             m.d.sync += e_rd.eq(e_rd + 1)
         m.d.comb += [pm_rd.addr.eq(Mux(emitting, e1_pos, times_const(r2_y, WO) + r2_x)),
-                     pm_rd.en.eq(1)]
+                     pm_rd.en.eq(~emitting | adv)]
 
         m.d.comb += [tl_wr.addr.eq(n_touched), tl_wr.data.y.eq(r3_y), tl_wr.data.x.eq(r3_x),
                      tl_wr.en.eq(append)]
@@ -540,17 +617,20 @@ class ConvEngine(wiring.Component):
         with m.If(clearing):
             m.d.comb += [pm_wr.addr.eq(clear_addr), pm_wr.en.eq(clear_addr < npos)]
         with m.Elif(emitting):
-            m.d.comb += [pm_wr.addr.eq(e2_pos), pm_wr.en.eq(e2), pw.eq(pm_rd.data),
-                         pw.done.eq(1)]
+            m.d.comb += [pm_wr.addr.eq(e2_pos), pm_wr.en.eq(e2 & self.o_spike.ready),
+                         pw.eq(pm_rd.data), pw.done.eq(1)]
         with m.Else():
             m.d.comb += [pm_wr.addr.eq(r3_pos), pm_wr.en.eq(write_best), pw.has.eq(1),
                          pw.f.eq(r3_f), pw.v.eq(r3_v)]
 
         spike = self.o_spike.payload
-        m.d.comb += [self.o_spike.valid.eq(e2), spike.f.eq(pm_rd.data.f), spike.y.eq(e2_y),
-                     spike.x.eq(e2_x), spike.t.eq(ts), spike.v.eq(pm_rd.data.v)]
-
-        with m.If(emitting & ~e0 & ~e1 & ~e2):
+        done = emitting & (e_rd == n_touched) & ~e1 & ~e2
+        with m.If(done):  # the timestep's end goes out last
+            m.d.comb += [self.o_spike.valid.eq(1), spike.eot.eq(1)]
+        with m.Else():
+            m.d.comb += [self.o_spike.valid.eq(e2), spike.f.eq(pm_rd.data.f), spike.y.eq(e2_y),
+                         spike.x.eq(e2_x), spike.v.eq(pm_rd.data.v)]
+        with m.If(done & self.o_spike.ready):
             m.d.sync += [phase.eq(_Phase.IDLE), ts.eq(ts + 1), n_touched.eq(0), e_rd.eq(0)]
         with m.If(self.start):
             m.d.sync += [n_touched.eq(0), e_rd.eq(0)]

@@ -40,35 +40,38 @@ from ...ir import bits_for
 from ...ir_conv import ConvLayerIR
 from ..common import times_const
 
-__all__ = ["ConvEngine", "ConvSpace", "KernelPortSignature", "conv_event_layout",
+__all__ = ["ConvEngine", "KernelPortSignature", "conv_event_layout",
            "conv_spike_layout", "lowest_bit"]
 
 
-class ConvSpace(enum.Enum, shape=2):
-    """A memory of the conv engine that :class:`KernelPortSignature` reaches."""
-
-    WEIGHT = 0  #: lane's weight bank, address ``((c * K + i) * K + j) * FL + fl``
-    MASK = 1  #: lane's alive masks, address ``c * K + i``, bit ``j * FL2 + fl``
-    MAXIMA = 2  #: lane's readout maxima (``fires = False``), address ``fl``; read only
-
-
 class KernelPortSignature(wiring.Signature):
-    """Access to a conv engine's kernels while it is idle (the STDP unit, the host).
+    """Access to a conv engine's kernels and readout maxima while it is idle (the STDP unit,
+    the host), from the requester's view.
 
-    With ``en`` high the requester drives the memories' addresses: ``r_data`` shows, one
-    cycle later, the word of ``(space, lane, addr)``; ``w_en`` writes ``w_data`` there (in
-    MASK only the bits set in ``w_bits``)."""
+    With ``en`` high the requester drives the memories' ports of lane ``lane``: each
+    ``*_raddr`` shows its word on ``*_rdata`` one cycle later (``m``: alive masks, address
+    ``c * K + i``, bit ``j * FL2 + fl``; ``w``: weights, address
+    ``((c * K + i) * K + j) * FL + fl``; ``x``: readout maxima, address ``fl``); ``w_we``
+    writes a weight, ``m_we`` the mask bits set in ``m_wbits``."""
 
-    def __init__(self, *, lane_bits: int, addr_bits: int, data_bits: int) -> None:
+    def __init__(self, *, lane_bits: int, mask_addr_bits: int, mask_bits: int,
+                 weight_addr_bits: int, weight_bits: int, maxima_bits: int) -> None:
         super().__init__({
             "en": Out(1),
-            "space": Out(ConvSpace),
             "lane": Out(lane_bits),
-            "addr": Out(addr_bits),
-            "w_data": Out(data_bits),
-            "w_bits": Out(data_bits),
-            "w_en": Out(1),
-            "r_data": In(data_bits),
+            "m_raddr": Out(mask_addr_bits),
+            "m_rdata": In(mask_bits),
+            "m_waddr": Out(mask_addr_bits),
+            "m_wdata": Out(mask_bits),
+            "m_wbits": Out(mask_bits),
+            "m_we": Out(1),
+            "w_raddr": Out(weight_addr_bits),
+            "w_rdata": In(weight_bits),
+            "w_waddr": Out(weight_addr_bits),
+            "w_wdata": Out(weight_bits),
+            "w_we": Out(1),
+            "x_raddr": Out(maxima_bits),
+            "x_rdata": In(maxima_bits),
         })
 
 
@@ -169,8 +172,10 @@ class ConvEngine(wiring.Component):
         C, K = L.in_shape[0], L.kernel
         FL = self.maps_per_lane
         return {"lane_bits": bits_for(self._lanes - 1),
-                "addr_bits": bits_for(max(C * K * K * FL, C * K) - 1),
-                "data_bits": max(L.weight_bits, K * self.mask_stride, L.membrane_bits)}
+                "mask_addr_bits": bits_for(C * K - 1), "mask_bits": K * self.mask_stride,
+                "weight_addr_bits": bits_for(C * K * K * FL - 1),
+                "weight_bits": L.weight_bits,
+                "maxima_bits": max(bits_for(FL - 1), L.membrane_bits)}
 
     @property
     def layer(self) -> ConvLayerIR:
@@ -259,6 +264,7 @@ class ConvEngine(wiring.Component):
                 fm = memory.Memory(shape=unsigned(VB), depth=FL, init=[])
                 m.submodules[f"maxima_{ln}"] = fm
                 fmax.append(fm)
+        self.memories = {"weights": wmem, "masks": mmem, "membranes": vmem}
         w_rd = [x.read_port() for x in wmem]
         w_wr = [x.write_port() for x in wmem]
         mask_rd = [x.read_port() for x in mmem]
@@ -341,7 +347,7 @@ class ConvEngine(wiring.Component):
         m.d.comb += mask_addr.eq(Mux(take, times_const(ev.c, K) + i_lo_n, row_addr + 1))
         kp = self.kernel
         for ln in range(P):
-            m.d.comb += [mask_rd[ln].addr.eq(Mux(kp.en, kp.addr, mask_addr)),
+            m.d.comb += [mask_rd[ln].addr.eq(Mux(kp.en, kp.m_raddr, mask_addr)),
                          mask_rd[ln].en.eq(1)]
 
         with m.If(phase == _Phase.ROW):
@@ -374,7 +380,7 @@ class ConvEngine(wiring.Component):
             m.d.comb += x_out.eq(xp - j)
             s0_fl.append(fl)
             s0_x.append(x_out)
-            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.addr, wbase + times_const(j, FL) + fl))
+            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.w_raddr, wbase + times_const(j, FL) + fl))
             m.d.comb += w_rd[ln].en.eq(1)
         m.d.comb += self.updates.eq(Cat(*issue))
 
@@ -418,7 +424,7 @@ class ConvEngine(wiring.Component):
                 with m.If(crossed):
                     m.d.sync += log_ptr[ln].eq(log_ptr[ln] + 1)
             else:
-                m.d.comb += [fm_rd[ln].addr.eq(Mux(kp.en, kp.addr, s0_fl[ln])),
+                m.d.comb += [fm_rd[ln].addr.eq(Mux(kp.en, kp.x_raddr, s0_fl[ln])),
                              fm_rd[ln].en.eq(1)]
                 bigger = nv > fm_rd[ln].data
                 m.d.comb += [
@@ -427,29 +433,23 @@ class ConvEngine(wiring.Component):
                     fm_wr[ln].en.eq(Mux(clearing, clear_addr < FL, s1_valid[ln] & bigger)),
                 ]
 
-        # -- kernel port: writes, and the read data of last cycle's request --
-        here = [kp.en & kp.w_en & (kp.lane == ln) for ln in range(P)]
+        # -- kernel port: writes, and the read data of last cycle's requests --
+        here = [kp.en & (kp.lane == ln) for ln in range(P)]
         for ln in range(P):
             m.d.comb += [
-                w_wr[ln].addr.eq(kp.addr), w_wr[ln].data.eq(kp.w_data),
-                w_wr[ln].en.eq(here[ln] & (kp.space == ConvSpace.WEIGHT)),
-                mask_wr[ln].addr.eq(kp.addr), mask_wr[ln].data.eq(kp.w_data),
-                mask_wr[ln].en.eq(Mux(here[ln] & (kp.space == ConvSpace.MASK), kp.w_bits, 0)),
+                w_wr[ln].addr.eq(kp.w_waddr), w_wr[ln].data.eq(kp.w_wdata),
+                w_wr[ln].en.eq(here[ln] & kp.w_we),
+                mask_wr[ln].addr.eq(kp.m_waddr), mask_wr[ln].data.eq(kp.m_wdata),
+                mask_wr[ln].en.eq(Mux(here[ln] & kp.m_we, kp.m_wbits, 0)),
             ]
-        r_space = Signal(ConvSpace)
         r_lane = Signal(range(max(2, P)))
-        m.d.sync += [r_space.eq(kp.space), r_lane.eq(kp.lane)]
+        m.d.sync += r_lane.eq(kp.lane)
         with m.Switch(r_lane):
             for ln in range(P):
                 with m.Case(ln):
-                    with m.Switch(r_space):
-                        with m.Case(ConvSpace.WEIGHT):
-                            m.d.comb += kp.r_data.eq(w_rd[ln].data)
-                        with m.Case(ConvSpace.MASK):
-                            m.d.comb += kp.r_data.eq(mask_rd[ln].data)
-                        if not self._fires:
-                            with m.Case(ConvSpace.MAXIMA):
-                                m.d.comb += kp.r_data.eq(fm_rd[ln].data)
+                    m.d.comb += [kp.w_rdata.eq(w_rd[ln].data), kp.m_rdata.eq(mask_rd[ln].data)]
+                    if not self._fires:
+                        m.d.comb += kp.x_rdata.eq(fm_rd[ln].data)
 
         # -- start: clear sweep --
         with m.If(self.start):

@@ -37,7 +37,7 @@ from .golden.blocks.mstdp import convergence
 from .golden.networks import ttfs_conv_fast as fast
 from .golden.networks import ttfs_conv_float as floatref
 from .golden.networks.ttfs_conv import ConvState
-from .golden.networks.ttfs_conv_cycles import layer_cycles, stdp_cycles
+from .golden.networks.ttfs_conv_cycles import run_cycles
 from .ir_conv import ConvLayerIR, ConvNetworkIR, resolved_dict
 from .modelfile import REPORT_FILE, read_report
 from .outdir import atomic_dir
@@ -108,22 +108,19 @@ class LayerLog:
 def _learn_layer(engine: ModuleType, net: ConvNetworkIR, state: ConvState, layer: ConvLayerIR,
                  codes: np.ndarray, tick: Callable[[int], None], count_cycles: bool) -> LayerLog:
     """Train conv layer ``layer`` until its image budget or convergence."""
-    T, P = net.timesteps, net.lanes
     order = sample_order(len(codes), layer.stdp.images, net.seed + layer.index)
     every = max(1, layer.stdp.images // CURVE_POINTS)
     log = LayerLog(curve=[])
-    convs = [x for x in net.layers[:layer.index + 1] if isinstance(x, ConvLayerIR)]
     t0 = time.perf_counter()
     for n, idx in enumerate(order, start=1):
         maps = engine.forward(net, state, codes[idx].astype(np.int64), upto=layer.index)
-        alive = state.alive[layer.index].copy()  # the taps as the image found them
+        # the kernels as the image found them, for the cycle model
+        alive = {**state.alive, layer.index: state.alive[layer.index].copy()}
+        weights = {**state.weights, layer.index: state.weights[layer.index].copy()}
         winners, out = engine.learn_times(net, state, layer.index, maps[-1])
         if count_cycles:
-            for c in convs:
-                o, a = (out, alive) if c is layer else (maps[c.index + 1], state.alive[c.index])
-                log.cycles += layer_cycles(maps[c.index], o, a, c.padding, c.out_shape[1:], T,
-                                           P)[0]
-            log.cycles += stdp_cycles(int(np.count_nonzero(out < T)), winners, alive, P)
+            log.cycles += run_cycles(net, weights, alive, maps, learn=layer.index,
+                                     learn_out=out, winners=winners).cycles
         w = state.weights[layer.index]
         c_now = (convergence(w, layer.weight_bits) if engine is fast else
                  float(np.mean(w * (1 - w))))
@@ -142,7 +139,6 @@ def _learn_layer(engine: ModuleType, net: ConvNetworkIR, state: ConvState, layer
 def _features(engine: ModuleType, net: ConvNetworkIR, state: ConvState, codes: np.ndarray,
               tick: Callable[[int], None], count_cycles: bool) -> tuple[np.ndarray, int, float]:
     """Features of every code, total inference cycles, seconds."""
-    T, P = net.timesteps, net.lanes
     feats = np.zeros((len(codes), net.feature_count), dtype=np.float64)
     cycles = 0
     t0 = time.perf_counter()
@@ -150,10 +146,7 @@ def _features(engine: ModuleType, net: ConvNetworkIR, state: ConvState, codes: n
         f, maps = engine.features_of_times(net, state, code.astype(np.int64))
         feats[n] = f
         if count_cycles:
-            for c in net.conv_layers:
-                o = maps[c.index + 1] if c.index + 1 < len(maps) else None
-                cycles += layer_cycles(maps[c.index], o, state.alive[c.index], c.padding,
-                                       c.out_shape[1:], T, P)[0]
+            cycles += run_cycles(net, state.weights, state.alive, maps).cycles
         tick(1)
     return feats, cycles, time.perf_counter() - t0
 

@@ -19,7 +19,7 @@ from snnhw.golden.blocks.mstdp import kernel_update
 from snnhw.golden.blocks.rng import PERIOD, SEQUENCE
 from snnhw.golden.networks import ttfs_conv as readable
 from snnhw.golden.networks import ttfs_conv_fast as fast
-from snnhw.golden.networks.ttfs_conv_cycles import STEP_CYCLES, integration_cycles, layer_cycles
+from snnhw.golden.networks.ttfs_conv_cycles import crossings_per_step, row_cost
 
 DATA = Path(__file__).parent / "data"
 T = 8
@@ -152,42 +152,57 @@ def test_fast_path_is_bit_identical(name, variant, data_dir):
         assert not b.alive[2].all()
 
 
-def _brute_updates(times, alive, padding, ho, wo, lanes):
+def _brute_rows(times, alive, padding, ho, wo, lanes):
+    """Per timestep the kernel rows' cycles, and the updates, one tap at a time."""
     f_n, c_n, k, _ = alive.shape
-    cycles = updates = 0
+    rows = np.zeros(T, dtype=np.int64)
+    updates = 0
     for c, y, x in zip(*np.nonzero(times < T), strict=True):
-        u = 0
         for i in range(k):
+            if not 0 <= y + padding - i < ho:
+                continue
+            per_lane = [0] * lanes
             for j in range(k):
-                oy, ox = y + padding - i, x + padding - j
-                if 0 <= oy < ho and 0 <= ox < wo:
-                    u += int(alive[:, c, i, j].sum())
-        updates += u
-        cycles += max(1, -(-u // lanes))
-    return cycles, updates
+                if 0 <= x + padding - j < wo:
+                    for f in range(f_n):
+                        per_lane[f % lanes] += int(alive[f, c, i, j])
+            rows[times[c, y, x]] += max(1, max(per_lane))
+            updates += sum(per_lane)
+    return rows, updates
 
 
-def test_cycle_model_counts_alive_taps_in_range():
+def test_cycle_model_rows_count_alive_taps_in_range():
     rng = np.random.default_rng(5)
     times = rng.integers(0, T + 4, size=(3, 9, 11)).clip(max=T)
     alive = rng.random((5, 3, 4, 4)) < 0.4
-    for padding in (0, 2):
+    for padding in (0, 2, 3):
         ho, wo = 9 + 2 * padding - 3, 11 + 2 * padding - 3
-        got = integration_cycles(times, alive, padding, (ho, wo), T, 3)
-        assert got == _brute_updates(times, alive, padding, ho, wo, 3)
-    out = np.full((5, 6, 8), T)
-    out[0, 1, 1] = 2
-    c, _ = layer_cycles(times, out, alive, 0, (6, 8), T, 3)
-    assert c == integration_cycles(times, alive, 0, (6, 8), T, 3)[0] + STEP_CYCLES * T + 1
+        rows, updates = row_cost(times, alive, padding, (ho, wo), T, 3)
+        want_rows, want_updates = _brute_rows(times, alive, padding, ho, wo, 3)
+        assert rows.tolist() == want_rows.tolist() and updates == want_updates
+
+
+def test_cycle_model_crossings_are_first_threshold_reaches():
+    rng = np.random.default_rng(6)
+    times = rng.integers(0, T + 3, size=(2, 7, 8)).clip(max=T)
+    w = rng.integers(0, 256, size=(3, 2, 3, 3))
+    got = crossings_per_step(times, w, 600, 1, (7, 8), T)
+    v_before = np.zeros((3, 7, 8), dtype=np.int64)
+    want = []
+    for t in range(T):
+        v = final_potentials(np.where(times <= t, times, T), w, 1, T)
+        want.append(int(np.count_nonzero((v_before < 600) & (v >= 600))))
+        v_before = v
+    assert got.tolist() == want
 
 
 def test_pruned_taps_cost_no_cycles():
     times = np.zeros((1, 5, 5), dtype=np.int64)
     alive = np.ones((2, 1, 3, 3), dtype=bool)
-    full = integration_cycles(times, alive, 1, (5, 5), T, 1)
+    full_rows, full = row_cost(times, alive, 1, (5, 5), T, 1)
     alive[1] = False
-    half = integration_cycles(times, alive, 1, (5, 5), T, 1)
-    assert half[1] * 2 == full[1]
+    half_rows, half = row_cost(times, alive, 1, (5, 5), T, 1)
+    assert half * 2 == full and half_rows.sum() * 2 == full_rows.sum()
 
 
 def test_examples_resolve():

@@ -42,9 +42,10 @@ class HostPortSignature(wiring.Signature):
     the next read or until the core becomes busy. Requests while ``ready`` is low are ignored.
     """
 
-    def __init__(self, *, bank_bits: int, addr_bits: int, data_bits: int) -> None:
+    def __init__(self, *, bank_bits: int, addr_bits: int, data_bits: int,
+                 space_shape=Space) -> None:
         super().__init__({
-            "space": Out(Space),
+            "space": Out(space_shape),
             "bank": Out(bank_bits),
             "addr": Out(addr_bits),
             "w_data": Out(data_bits),

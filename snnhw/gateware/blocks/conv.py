@@ -124,9 +124,9 @@ class ConvEngine(wiring.Component):
         Synaptic updates per cycle (maps are spread over the lanes).
     timestep_bits : int
         Width of the timestep on ``o_spike``.
-    fires : bool
-        False for the readout layer of ``max_potential`` features: it only integrates, and
-        keeps each map's largest potential.
+    readout : bool
+        The readout layer of ``max_potential`` features: with ``integrate_only`` it only
+        integrates (no firing), and keeps each map's largest potential.
 
     Members
     -------
@@ -143,14 +143,14 @@ class ConvEngine(wiring.Component):
     """
 
     def __init__(self, layer: ConvLayerIR, *, lanes: int, timestep_bits: int,
-                 fires: bool = True) -> None:
+                 readout: bool = False) -> None:
         if not isinstance(layer, ConvLayerIR):
             raise TypeError(f"Layer must be a ConvLayerIR, not {layer!r}")
         if not isinstance(lanes, int) or lanes < 1:
             raise TypeError(f"Lane count must be a positive integer, not {lanes!r}")
         self._layer = layer
         self._lanes = lanes
-        self._fires = fires
+        self._readout = readout
         self._t_bits = timestep_bits
         c, h, w = layer.in_shape
         f, ho, wo = layer.out_shape
@@ -162,6 +162,7 @@ class ConvEngine(wiring.Component):
             "busy": Out(1),
             "timestep": Out(timestep_bits),
             "updates": Out(lanes),
+            "integrate_only": In(1),
             "kernel": In(KernelPortSignature(**self.kernel_port_widths())),
         })
 
@@ -184,6 +185,10 @@ class ConvEngine(wiring.Component):
     @property
     def lanes(self) -> int:
         return self._lanes
+
+    @property
+    def readout(self) -> bool:
+        return self._readout
 
     @property
     def maps_per_lane(self) -> int:
@@ -260,7 +265,7 @@ class ConvEngine(wiring.Component):
             mmem.append(mm)
             vmem.append(vm)
             log.append(lg)
-            if not self._fires:
+            if self._readout:
                 fm = memory.Memory(shape=unsigned(VB), depth=FL, init=[])
                 m.submodules[f"maxima_{ln}"] = fm
                 fmax.append(fm)
@@ -270,14 +275,15 @@ class ConvEngine(wiring.Component):
         mask_rd = [x.read_port() for x in mmem]
         mask_wr = [x.write_port(granularity=1) for x in mmem]
         v_wr = [x.write_port() for x in vmem]
-        v_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(vmem, v_wr)]
+        v_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(vmem, v_wr, strict=True)]
         log_wr = [x.write_port() for x in log]
         log_rd = [x.read_port() for x in log]
         fm_wr = [x.write_port() for x in fmax]
-        fm_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(fmax, fm_wr)]
+        fm_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(fmax, fm_wr, strict=True)]
 
         phase = Signal(_Phase)
         ts = Signal(self._t_bits)
+        self.debug = SimpleNamespace(phase=phase, ts=ts)
         m.d.comb += [self.busy.eq((phase != _Phase.IDLE) | self.start),
                      self.timestep.eq(ts)]
 
@@ -357,9 +363,10 @@ class ConvEngine(wiring.Component):
                              yo.eq(yo - 1), wbase.eq(wbase + K * FL)]
         with m.If(take):
             with m.If(ev.eot):
-                m.d.sync += phase.eq(_Phase.DRAIN if self._fires else _Phase.IDLE)
-                if not self._fires:
-                    m.d.sync += ts.eq(ts + 1)
+                with m.If(self.integrate_only):
+                    m.d.sync += [phase.eq(_Phase.IDLE), ts.eq(ts + 1)]
+                with m.Else():
+                    m.d.sync += phase.eq(_Phase.DRAIN)
             with m.Else():
                 m.d.sync += [
                     phase.eq(_Phase.ROW), first.eq(1),
@@ -413,17 +420,17 @@ class ConvEngine(wiring.Component):
                 v_wr[ln].data.eq(Mux(clearing, 0, nv)),
                 v_wr[ln].en.eq(clearing | s1_valid[ln]),
             ]
-            if self._fires:
-                crossed = s1_valid[ln] & (old < L.threshold) & (nv >= L.threshold)
-                m.d.comb += [
-                    log_wr[ln].addr.eq(log_ptr[ln]),
-                    log_wr[ln].data.fl.eq(s1_fl[ln]), log_wr[ln].data.y.eq(s1_y),
-                    log_wr[ln].data.x.eq(s1_x[ln]),
-                    log_wr[ln].en.eq(crossed),
-                ]
-                with m.If(crossed):
-                    m.d.sync += log_ptr[ln].eq(log_ptr[ln] + 1)
-            else:
+            crossed = (s1_valid[ln] & ~self.integrate_only & (old < L.threshold) &
+                       (nv >= L.threshold))
+            m.d.comb += [
+                log_wr[ln].addr.eq(log_ptr[ln]),
+                log_wr[ln].data.fl.eq(s1_fl[ln]), log_wr[ln].data.y.eq(s1_y),
+                log_wr[ln].data.x.eq(s1_x[ln]),
+                log_wr[ln].en.eq(crossed),
+            ]
+            with m.If(crossed):
+                m.d.sync += log_ptr[ln].eq(log_ptr[ln] + 1)
+            if self._readout:
                 m.d.comb += [fm_rd[ln].addr.eq(Mux(kp.en, kp.x_raddr, s0_fl[ln])),
                              fm_rd[ln].en.eq(1)]
                 bigger = nv > fm_rd[ln].data
@@ -448,7 +455,7 @@ class ConvEngine(wiring.Component):
             for ln in range(P):
                 with m.Case(ln):
                     m.d.comb += [kp.w_rdata.eq(w_rd[ln].data), kp.m_rdata.eq(mask_rd[ln].data)]
-                    if not self._fires:
+                    if self._readout:
                         m.d.comb += kp.x_rdata.eq(fm_rd[ln].data)
 
         # -- start: clear sweep --
@@ -460,12 +467,6 @@ class ConvEngine(wiring.Component):
             with m.If(clear_addr == depth_v - 1):
                 m.d.sync += phase.eq(_Phase.IDLE)
 
-        if not self._fires:
-            for ln in range(P):
-                m.d.comb += v_rd[ln].addr.eq(v_addr0[ln])
-                m.d.comb += v_rd[ln].en.eq(1)
-            self._readout = (fm_rd, fmax)
-            return m
         self._resolution(m, SimpleNamespace(
             HO=HO, WO=WO, npos=npos, depth_v=depth_v, phase=phase, ts=ts, clearing=clearing,
             clear_addr=clear_addr, log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd,
@@ -555,7 +556,6 @@ class ConvEngine(wiring.Component):
         """Pointwise inhibition: per position the best crossing of the timestep (R3), then
         one spike per position that got one (EMIT). Returns 'the R pipeline is busy'."""
         L = self._layer
-        P = self._lanes
         HO, WO, npos = s.HO, s.WO, s.npos
         VB = L.membrane_bits
         phase, ts, clearing, clear_addr = s.phase, s.ts, s.clearing, s.clear_addr

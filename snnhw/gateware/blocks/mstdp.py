@@ -101,7 +101,7 @@ class KernelLearner(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         L = self._layer
-        P, FL, FL2, T, tb = self._P, self._FL, self._FL2, self._T, self.tb
+        P, FL, FL2, tb = self._P, self._FL, self._FL2, self.tb
         C, H, W = L.in_shape
         F = L.maps
         K, PAD, B = L.kernel, L.padding, L.weight_bits

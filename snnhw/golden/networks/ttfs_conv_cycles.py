@@ -1,91 +1,231 @@
-"""Cycle model of the event-driven conv engine (docs/semantics.md, "Cycle model").
+"""Cycle model of the conv core (docs/semantics.md, "Cycle model of the conv engine"): the
+cycles of one run of :class:`snnhw.gateware.networks.ttfs_conv.TtfsConvCore`, counted from
+the golden model's spike maps. The RTL's cycle counter equals it in every test.
 
-The engine has P lanes, each doing one synaptic update (read a membrane, add an alive tap's
-weight, write it back) per cycle. Per image and conv layer:
+A run clears the blocks' memories, then takes the image through the stages (a conv layer and
+its pool) in order; a learning run stops after the learning layer and updates its winners'
+kernels. Per stage and timestep ``t``:
 
-- **integration**: each input spike, in time order, updates the membranes of every map at
-  every alive tap whose output position lies inside the layer: ``U`` updates in
-  ``max(1, ceil(U / P))`` cycles;
-- **firing**: ``STEP_CYCLES`` per timestep (the pipeline drains, then the crossings of the
-  timestep are resolved), and one cycle per output spike (sent on to the next layer);
-- a pool layer is a stage of the spike stream: no cycles of its own; the readout's global
-  max of the last layer's potentials is tracked as they are written: none either;
-- **learning** (the layer being trained): one cycle per output spike to rank the winners,
-  then per winner ``max(1, ceil(A / P)) + STDP_TAIL`` cycles, ``A`` its kernel's alive taps.
+* one cycle to take the timestep's first item, then per input event its kernel rows that
+  reach existing outputs, each ``max(1, max over lanes of the row's alive taps in range)``
+  cycles (lanes hold maps ``f % P``; pruned taps cost nothing);
+* firing layers: one cycle to drain, the crossings (``RESOLVE``: one per neuron that reached
+  its threshold at ``t``, plus 3, or 1 with none; with pointwise inhibition plus 4), and with
+  pointwise inhibition the spikes (``EMIT``: one per spike, plus 3, or 1 with none); a spike
+  waits while the pool stage works: ``max(1, windows holding it)`` cycles instead of one;
+* the learning layer's k-winners block takes the timestep's end after its passes: 1 cycle,
+  plus ``n + 1`` per pass over the ``n`` spikes it listed.
 
-Pruned taps are skipped by the engine's tap lists, so they cost nothing.
+The STDP unit costs, per winner, ``1 + sum over kernel rows (c, i) of max(1, alive taps of
+the row) + TAIL``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
-__all__ = ["STEP_CYCLES", "STDP_TAIL", "integration_cycles", "layer_cycles", "stdp_cycles"]
+__all__ = ["RunCycles", "run_cycles", "ideal_cycles", "row_cost", "crossings_per_step",
+           "RESOLVE_TAIL", "EMIT_TAIL", "STDP_SETUP", "STDP_TAIL", "CLEAR_EXTRA"]
 
-STEP_CYCLES = 4  #: per timestep and conv layer: pipeline drain and crossing resolution
-STDP_TAIL = 4  #: per winner: the read-modify-write pipeline of its last taps
+RESOLVE_TAIL = 3  #: the resolve pipeline's stages after the last crossing (R1, R2, and the
+#: phase change); pointwise inhibition adds R3
+EMIT_TAIL = 3  #: the emit pipeline's stages after the last spike
+STDP_SETUP = 1  #: per winner: read the winner and its first mask row
+STDP_TAIL = 3  #: per winner: the update pipeline drains
+CLEAR_EXTRA = 2  #: the run's first cycle (start pulses) and the phase change after the sweeps
+
+
+@dataclass(frozen=True)
+class RunCycles:
+    """What the core counts in one run."""
+
+    cycles: int
+    updates: int  #: synaptic updates (membrane read-add-writes)
+    weight_updates: int  #: taps the STDP unit updated
+
+
+def lane_counts(alive: np.ndarray, lanes: int) -> np.ndarray:
+    """``(P, C, K, K)``: per lane, the maps ``f % P == lane`` whose tap is alive."""
+    f = alive.shape[0]
+    out = np.zeros((lanes,) + alive.shape[1:], dtype=np.int64)
+    for lane in range(min(lanes, f)):
+        out[lane] = alive[lane::lanes].sum(axis=0)
+    return out
 
 
 @njit(cache=True, nogil=True)
-def _integration(times, alive_sum, padding, ho, wo, timesteps, lanes):
-    """(cycles, updates) of one conv layer's integration. ``alive_sum[c, i, j]`` counts the
-    maps whose tap (c, i, j) is alive."""
+def _rows(times, counts, padding, ho, wo, timesteps):
+    """Per timestep the cycles of the kernel rows of its events, and the updates."""
     c_n, h, w = times.shape
-    k = alive_sum.shape[1]
-    # pre[c, a, b]: alive taps of channel c with kernel row < a and column < b
-    pre = np.zeros((c_n, k + 1, k + 1), dtype=np.int64)
-    for c in range(c_n):
-        for i in range(k):
-            for j in range(k):
-                pre[c, i + 1, j + 1] = (alive_sum[c, i, j] + pre[c, i, j + 1] + pre[c, i + 1, j]
-                                        - pre[c, i, j])
-    cycles = 0
+    lanes, _, k, _ = counts.shape
+    # pre[l, c, i, b]: alive count of columns < b
+    pre = np.zeros((lanes, c_n, k, k + 1), dtype=np.int64)
+    for ln in range(lanes):
+        for c in range(c_n):
+            for i in range(k):
+                for j in range(k):
+                    pre[ln, c, i, j + 1] = pre[ln, c, i, j] + counts[ln, c, i, j]
+    rows = np.zeros(timesteps, dtype=np.int64)
     updates = 0
     for c in range(c_n):
         for y in range(h):
             yp = y + padding
-            i_lo = max(0, yp - ho + 1)
-            i_hi = min(k, yp + 1)
+            i_lo, i_hi = max(0, yp - ho + 1), min(k - 1, yp)
             for x in range(w):
-                if times[c, y, x] >= timesteps:
+                t = times[c, y, x]
+                if t >= timesteps:
                     continue
                 xp = x + padding
-                j_lo = max(0, xp - wo + 1)
-                j_hi = min(k, xp + 1)
-                u = 0
-                if i_hi > i_lo and j_hi > j_lo:
-                    u = (pre[c, i_hi, j_hi] - pre[c, i_lo, j_hi] - pre[c, i_hi, j_lo]
-                         + pre[c, i_lo, j_lo])
-                updates += u
-                cycles += max(1, (u + lanes - 1) // lanes)
-    return cycles, updates
+                j_lo, j_hi = max(0, xp - wo + 1), min(k - 1, xp)
+                for i in range(i_lo, i_hi + 1):
+                    most = 0
+                    for ln in range(lanes):
+                        n = pre[ln, c, i, j_hi + 1] - pre[ln, c, i, j_lo]
+                        updates += n
+                        most = max(most, n)
+                    rows[t] += max(1, most)
+    return rows, updates
 
 
-def integration_cycles(times: np.ndarray, alive: np.ndarray, padding: int,
-                       out_hw: tuple[int, int], timesteps: int,
-                       lanes: int) -> tuple[int, int]:
-    """``(cycles, synaptic updates)`` of integrating the input spike ``times`` ``(C, H, W)``
-    into a conv layer with alive taps ``alive`` ``(F, C, K, K)``."""
-    return _integration(np.ascontiguousarray(times, dtype=np.int64),
-                        alive.sum(axis=0).astype(np.int64), int(padding), int(out_hw[0]),
-                        int(out_hw[1]), int(timesteps), int(lanes))
+def row_cost(times: np.ndarray, alive: np.ndarray, padding: int, out_hw: tuple[int, int],
+             timesteps: int, lanes: int) -> tuple[np.ndarray, int]:
+    """``(cycles of kernel rows per timestep, synaptic updates)`` of a conv layer's input
+    ``times`` ``(C, H, W)`` with alive taps ``alive`` ``(F, C, K, K)``."""
+    return _rows(np.ascontiguousarray(times, dtype=np.int64), lane_counts(alive, lanes),
+                 int(padding), int(out_hw[0]), int(out_hw[1]), int(timesteps))
 
 
-def layer_cycles(times_in: np.ndarray, times_out: np.ndarray | None, alive: np.ndarray,
-                 padding: int, out_hw: tuple[int, int], timesteps: int,
-                 lanes: int) -> tuple[int, int]:
-    """``(cycles, updates)`` of one conv layer on one image: integration, and firing when the
-    layer fires (``times_out``; None for the readout layer, which only integrates)."""
-    cycles, updates = integration_cycles(times_in, alive, padding, out_hw, timesteps, lanes)
-    if times_out is not None:
-        cycles += STEP_CYCLES * timesteps + int(np.count_nonzero(times_out < timesteps))
-    return cycles, updates
+@njit(cache=True, nogil=True)
+def _crossings(times, weights, threshold, padding, ho, wo, timesteps):
+    c_n, h, w = times.shape
+    f_n, _, k, _ = weights.shape
+    v = np.zeros((f_n, ho, wo), dtype=np.int64)
+    crossed = np.zeros(timesteps, dtype=np.int64)
+    for t in range(timesteps):
+        for c in range(c_n):
+            for y in range(h):
+                for x in range(w):
+                    if times[c, y, x] != t:
+                        continue
+                    yp, xp = y + padding, x + padding
+                    for i in range(max(0, yp - ho + 1), min(k - 1, yp) + 1):
+                        for j in range(max(0, xp - wo + 1), min(k - 1, xp) + 1):
+                            for f in range(f_n):
+                                old = v[f, yp - i, xp - j]
+                                new = old + weights[f, c, i, j]
+                                v[f, yp - i, xp - j] = new
+                                if old < threshold <= new:
+                                    crossed[t] += 1
+    return crossed
 
 
-def stdp_cycles(spikes: int, winners: np.ndarray, alive: np.ndarray, lanes: int) -> int:
-    """Cycles of ranking ``spikes`` output spikes and updating the kernels of ``winners``
-    (maps in column 0)."""
-    per_map = alive.reshape(alive.shape[0], -1).sum(axis=1)
-    taps = per_map[np.asarray(winners, dtype=np.int64).reshape(-1, 4)[:, 0]]
-    return int(spikes + np.sum(np.maximum(1, -(-taps // lanes)) + STDP_TAIL))
+def crossings_per_step(times: np.ndarray, weights: np.ndarray, threshold: int, padding: int,
+                       out_hw: tuple[int, int], timesteps: int) -> np.ndarray:
+    """Per timestep, the neurons whose potential reaches ``threshold`` in it (each neuron
+    once: potentials only grow). Pruned taps have weight 0 and add nothing."""
+    return _crossings(np.ascontiguousarray(times, dtype=np.int64),
+                      np.ascontiguousarray(weights, dtype=np.int64), int(threshold),
+                      int(padding), int(out_hw[0]), int(out_hw[1]), int(timesteps))
+
+
+def _windows(y: np.ndarray, x: np.ndarray, pool) -> np.ndarray:
+    """Pool windows holding each position (y, x)."""
+    def span(p, n_out):
+        q = p + pool.padding
+        lo = np.maximum(0, -((pool.size - 1 - q) // pool.stride))
+        hi = np.minimum(n_out - 1, q // pool.stride)
+        return np.maximum(0, hi - lo + 1)
+    return span(y, pool.out_shape[1]) * span(x, pool.out_shape[2])
+
+
+def _emit(out: np.ndarray, t: int, pool) -> int:
+    """Cycles the spikes of timestep ``t`` take to leave: one each, or their windows."""
+    f, y, x = np.nonzero(out == t)
+    if pool is None:
+        return len(f)
+    return int(np.maximum(1, _windows(y, x, pool)).sum())
+
+
+def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
+               learn: int | None = None, learn_out: np.ndarray | None = None,
+               winners=()) -> RunCycles:
+    """Cycles of one run: inference when ``learn`` is None (``maps``: the golden model's
+    spike maps of every layer, :func:`~.ttfs_conv.forward`), else learning in conv layer
+    ``learn`` (``maps`` up to its input, ``learn_out`` its output, ``winners`` as
+    :func:`~...blocks.kwta.k_winners` gives them). ``weights`` and ``alive`` by layer index,
+    as the image finds them."""
+    T, P = net.timesteps, net.lanes
+    stages = []
+    for layer in net.layers:
+        if layer.kind == "conv":
+            stages.append([layer, None])
+        else:
+            stages[-1][1] = layer
+    last_fires = net.features != "max_potential"
+    # clear: every block's sweep at once
+    depths = []
+    for conv, pool in stages:
+        fl = -(-conv.maps // P)
+        depths.append(fl * conv.out_shape[1] * conv.out_shape[2])
+        if pool is not None:
+            depths.append(pool.out_shape[1] * pool.out_shape[2])
+    if learn is not None:
+        c, h, w = net.layers[learn].in_shape
+        depths.append(h * w)
+    cycles = CLEAR_EXTRA + max(depths)
+    updates = 0
+    for n, (conv, pool) in enumerate(stages):
+        learning = learn == conv.index
+        fires = n < len(stages) - 1 or last_fires or learning
+        times = maps[conv.index]
+        rows, u = row_cost(times, alive[conv.index], conv.padding, conv.out_shape[1:], T, P)
+        updates += u
+        cycles += T + int(rows.sum())  # the first item of each timestep, the rows
+        if not fires:
+            cycles += 1
+            break
+        out = learn_out if learning else maps[conv.index + 1]
+        cross = crossings_per_step(times, weights[conv.index], conv.threshold, conv.padding,
+                                   conv.out_shape[1:], T)
+        win_t = np.array([w[3] for w in winners], dtype=np.int64)
+        listed_before = 0
+        for t in range(T):
+            cycles += 1  # drain
+            spikes = int(np.count_nonzero(out == t))
+            emit = spikes if learning else _emit(out, t, pool)
+            if conv.pointwise_inhibition:
+                cycles += cross[t] + RESOLVE_TAIL + 1 if cross[t] else 1
+                cycles += emit + EMIT_TAIL if spikes else 1
+            else:
+                cycles += emit + RESOLVE_TAIL if cross[t] else 1
+            if learning:  # the k winners' passes before the eot is taken
+                won = int(np.count_nonzero(win_t == t))
+                if listed_before < conv.winners and spikes:
+                    passes = won + (1 if listed_before + won < conv.winners else 0)
+                    cycles += 1 + passes * (spikes + 1)
+                else:
+                    cycles += 1
+                listed_before += won
+        cycles += 1 if learning or pool is None else 2
+        if learning:
+            break
+    weight_updates = 0
+    if learn is not None:
+        conv = net.layers[learn]
+        cycles += 1  # the learning phase's start
+        a = alive[learn]
+        per_row = a.sum(axis=3)  # (F, C, K)
+        for f, *_ in winners:
+            taps = int(a[f].sum())
+            weight_updates += taps
+            cycles += STDP_SETUP + int(np.maximum(1, per_row[f]).sum()) + STDP_TAIL
+        cycles += 1  # the learner's end is seen a cycle later
+    return RunCycles(int(cycles), int(updates), int(weight_updates))
+
+
+def ideal_cycles(updates: int, lanes: int) -> float:
+    """The ideal of docs/semantics.md: every lane does a synaptic update every cycle."""
+    return updates / lanes

@@ -18,7 +18,8 @@ from .config_conv import ConvConfig, ConvLayerConfig, conv_out, max_potential, p
 from .ir import NetworkIR, bits_for, generator_start_states
 
 __all__ = ["DogEncoderIR", "ConvStdpIR", "ConvLayerIR", "PoolLayerIR", "ConvNetworkIR",
-           "dog_kernel", "dog_kernel_float", "resolve_conv_network", "resolved_dict", "RATE_BITS",
+           "KernelBanks", "dog_kernel", "dog_kernel_float", "resolve_conv_network",
+           "resolved_dict", "event_fields", "pack_events", "unpack_events", "RATE_BITS",
            "DRAW_BITS"]
 
 #: Fraction bits of the STDP rates (a+ and a- are in 2**-16).
@@ -271,3 +272,106 @@ def resolved_dict(net: ConvNetworkIR) -> dict:
                                           "svm_images": net.svm_images,
                                           "feature_count": net.feature_count},
             "lanes": net.lanes}
+
+
+# -- what the conv core stores, in the words the host reads and writes ---------------------
+
+def event_fields(shape: tuple[int, int, int]) -> list[tuple[str, int]]:
+    """The fields of an event item of a spike map of ``shape`` ``(C, H, W)``, least
+    significant first: channel, row, column, and ``eot`` (the end of a timestep)."""
+    c, h, w = shape
+    return [("c", bits_for(c - 1)), ("y", bits_for(h - 1)), ("x", bits_for(w - 1)),
+            ("eot", 1)]
+
+
+def pack_events(times: np.ndarray, timesteps: int) -> np.ndarray:
+    """A spike map's event list: per timestep its spikes in raster order ``(c, y, x)``, then
+    an ``eot`` item; every item packed as :func:`event_fields` says."""
+    widths = [b for _, b in event_fields(times.shape)]
+    eot = 1 << sum(widths[:3])
+    out = []
+    for t in range(timesteps):
+        c, y, x = np.nonzero(times == t)
+        out.append(c | y << widths[0] | x << (widths[0] + widths[1]))
+        out.append(np.array([eot]))
+    return np.concatenate(out).astype(np.int64)
+
+
+def unpack_events(words, shape: tuple[int, int, int], timesteps: int) -> np.ndarray:
+    """The spike map ``(C, H, W)`` of an event list (``timesteps``: no spike)."""
+    widths = [b for _, b in event_fields(shape)]
+    times = np.full(shape, timesteps, dtype=np.int64)
+    t = 0
+    for word in words:
+        word = int(word)
+        if word >> sum(widths[:3]) & 1:
+            t += 1
+            continue
+        c = word & ((1 << widths[0]) - 1)
+        y = word >> widths[0] & ((1 << widths[1]) - 1)
+        x = word >> (widths[0] + widths[1]) & ((1 << widths[2]) - 1)
+        times[c, y, x] = t
+    return times
+
+
+@dataclass(frozen=True)
+class KernelBanks:
+    """How a conv engine with ``lanes`` lanes stores a layer's kernels: map ``f`` in lane
+    ``f % lanes`` as local map ``fl = f // lanes``; weight ``(f, c, i, j)`` at word
+    ``((c * K + i) * K + j) * FL + fl`` of its lane's bank; alive bit ``(f, c, i, j)`` at bit
+    ``j * FL2 + fl`` of word ``c * K + i`` of its lane's mask bank (``FL2``: the power of two
+    at or above ``FL``)."""
+
+    maps: int
+    channels: int
+    kernel: int
+    lanes: int
+
+    @property
+    def fl(self) -> int:
+        return -(-self.maps // self.lanes)
+
+    @property
+    def fl2(self) -> int:
+        return 1 << (self.fl - 1).bit_length()
+
+    def _index(self):
+        """(lane, fl, map) of every stored map slot, real maps only."""
+        return [(f % self.lanes, f // self.lanes, f) for f in range(self.maps)]
+
+    def weight_words(self, weights: np.ndarray) -> np.ndarray:
+        """``(lanes, C * K * K * FL)`` bank words of ``weights`` ``(F, C, K, K)``."""
+        c, k, fl = self.channels, self.kernel, self.fl
+        out = np.zeros((self.lanes, c * k * k, fl), dtype=np.int64)
+        for lane, f_l, f in self._index():
+            out[lane, :, f_l] = weights[f].reshape(-1)
+        return out.reshape(self.lanes, -1)
+
+    def weights_from(self, words: np.ndarray) -> np.ndarray:
+        c, k, fl = self.channels, self.kernel, self.fl
+        w = np.asarray(words, dtype=np.int64).reshape(self.lanes, c * k * k, fl)
+        out = np.zeros((self.maps, c, k, k), dtype=np.int64)
+        for lane, f_l, f in self._index():
+            out[f] = w[lane, :, f_l].reshape(c, k, k)
+        return out
+
+    def mask_words(self, alive: np.ndarray) -> list[list[int]]:
+        """Per lane its ``C * K`` mask words (Python ints: they can be wide)."""
+        c, k = self.channels, self.kernel
+        out = [[0] * (c * k) for _ in range(self.lanes)]
+        for lane, f_l, f in self._index():
+            for r in range(c * k):
+                for j in range(k):
+                    if alive[f, r // k, r % k, j]:
+                        out[lane][r] |= 1 << (j * self.fl2 + f_l)
+        return out
+
+    def alive_from(self, words: list[list[int]]) -> np.ndarray:
+        c, k = self.channels, self.kernel
+        out = np.zeros((self.maps, c, k, k), dtype=bool)
+        for lane, f_l, f in self._index():
+            for r in range(c * k):
+                for j in range(k):
+                    out[f, r // k, r % k, j] = bool(int(words[lane][r]) >> (j * self.fl2 + f_l)
+                                                    & 1)
+        return out

@@ -32,12 +32,13 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import numpy as np
 from amaranth import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...ir import bits_for
-from ...ir_conv import ConvLayerIR
+from ...ir_conv import ConvLayerIR, KernelBanks, event_fields
 from ..common import times_const
 
 __all__ = ["ConvEngine", "KernelPortSignature", "conv_event_layout",
@@ -76,10 +77,10 @@ class KernelPortSignature(wiring.Signature):
 
 
 def conv_event_layout(channels: int, height: int, width: int) -> data.StructLayout:
-    """An input spike event of a conv layer, or the end of the current timestep."""
-    return data.StructLayout({"c": unsigned(bits_for(channels - 1)),
-                              "y": unsigned(bits_for(height - 1)),
-                              "x": unsigned(bits_for(width - 1)), "eot": unsigned(1)})
+    """An input spike event of a conv layer, or the end of the current timestep
+    (:func:`snnhw.ir_conv.event_fields`)."""
+    return data.StructLayout({name: unsigned(bits) for name, bits in
+                              event_fields((channels, height, width))})
 
 
 def conv_spike_layout(maps: int, height: int, width: int, t_bits: int,
@@ -193,44 +194,28 @@ class ConvEngine(wiring.Component):
     @property
     def maps_per_lane(self) -> int:
         """FL: local maps of each lane."""
-        return -(-self._layer.maps // self._lanes)
+        return self.banks.fl
 
     @property
     def mask_stride(self) -> int:
         """FL2: the power of two >= FL that spaces a row's columns in its mask word."""
-        return 1 << (self.maps_per_lane - 1).bit_length()
+        return self.banks.fl2
 
-    def lane_weights(self, lane: int, weights=None) -> list[int]:
-        """Weight bank ``lane``'s words, address ``((c * K + i) * K + j) * FL + fl``."""
+    @property
+    def banks(self) -> KernelBanks:
         L = self._layer
-        w = L.weights if weights is None else weights
-        FL, P = self.maps_per_lane, self._lanes
-        C, K = L.in_shape[0], L.kernel
-        out = []
-        for c in range(C):
-            for i in range(K):
-                for j in range(K):
-                    for fl in range(FL):
-                        f = fl * P + lane
-                        out.append(int(w[f, c, i, j]) if f < L.maps else 0)
-        return out
+        return KernelBanks(maps=L.maps, channels=L.in_shape[0], kernel=L.kernel,
+                           lanes=self._lanes)
+
+    def lane_weights(self, lane: int) -> list[int]:
+        """Weight bank ``lane``'s initial words (:class:`~snnhw.ir_conv.KernelBanks`)."""
+        return self.banks.weight_words(self._layer.weights)[lane].tolist()
 
     def lane_masks(self, lane: int, alive=None) -> list[int]:
-        """Mask bank ``lane``'s words, one per kernel row ``c * K + i``."""
-        L = self._layer
-        FL, FL2, P = self.maps_per_lane, self.mask_stride, self._lanes
-        C, K = L.in_shape[0], L.kernel
-        out = []
-        for c in range(C):
-            for i in range(K):
-                word = 0
-                for j in range(K):
-                    for fl in range(FL):
-                        f = fl * P + lane
-                        if f < L.maps and (alive is None or alive[f, c, i, j]):
-                            word |= 1 << (j * FL2 + fl)
-                out.append(word)
-        return out
+        """Mask bank ``lane``'s words: ``alive`` (all taps when None)."""
+        if alive is None:
+            alive = np.ones(self._layer.weights.shape, dtype=bool)
+        return self.banks.mask_words(alive)[lane]
 
     # -- elaboration --------------------------------------------------------------------------
 
@@ -246,40 +231,8 @@ class ConvEngine(wiring.Component):
         npos = HO * WO
         depth_v = FL * npos
 
-        # -- storage --
-        wmem, mmem, vmem, log, fmax = [], [], [], [], []
-        log_layout = data.StructLayout({"fl": unsigned(bits_for(FL - 1)),
-                                        "y": unsigned(bits_for(HO - 1)),
-                                        "x": unsigned(bits_for(WO - 1))})
-        for ln in range(P):
-            wm = memory.Memory(shape=unsigned(L.weight_bits), depth=C * K * K * FL,
-                               init=self.lane_weights(ln))
-            mm = memory.Memory(shape=unsigned(K * FL2), depth=C * K, init=self.lane_masks(ln))
-            vm = memory.Memory(shape=unsigned(VB), depth=depth_v, init=[])
-            lg = memory.Memory(shape=log_layout, depth=depth_v, init=[])
-            m.submodules[f"weights_{ln}"] = wm
-            m.submodules[f"masks_{ln}"] = mm
-            m.submodules[f"membranes_{ln}"] = vm
-            m.submodules[f"crossings_{ln}"] = lg
-            wmem.append(wm)
-            mmem.append(mm)
-            vmem.append(vm)
-            log.append(lg)
-            if self._readout:
-                fm = memory.Memory(shape=unsigned(VB), depth=FL, init=[])
-                m.submodules[f"maxima_{ln}"] = fm
-                fmax.append(fm)
-        self.memories = {"weights": wmem, "masks": mmem, "membranes": vmem}
-        w_rd = [x.read_port() for x in wmem]
-        w_wr = [x.write_port() for x in wmem]
-        mask_rd = [x.read_port() for x in mmem]
-        mask_wr = [x.write_port(granularity=1) for x in mmem]
-        v_wr = [x.write_port() for x in vmem]
-        v_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(vmem, v_wr, strict=True)]
-        log_wr = [x.write_port() for x in log]
-        log_rd = [x.read_port() for x in log]
-        fm_wr = [x.write_port() for x in fmax]
-        fm_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(fmax, fm_wr, strict=True)]
+        w_rd, w_wr, mask_rd, mask_wr, v_rd, v_wr, log_rd, log_wr, fm_rd, fm_wr = \
+            self._storage(m)
 
         phase = Signal(_Phase)
         ts = Signal(self._t_bits)
@@ -440,7 +393,72 @@ class ConvEngine(wiring.Component):
                     fm_wr[ln].en.eq(Mux(clearing, clear_addr < FL, s1_valid[ln] & bigger)),
                 ]
 
-        # -- kernel port: writes, and the read data of last cycle's requests --
+        self._kernel_port(m, w_rd, w_wr, mask_rd, mask_wr, fm_rd)
+
+        # -- start: clear sweep --
+        with m.If(self.start):
+            m.d.sync += [phase.eq(_Phase.CLEAR), clear_addr.eq(0), ts.eq(0)]
+            m.d.sync += [p.eq(0) for p in log_ptr]
+        with m.Elif(clearing):
+            m.d.sync += clear_addr.eq(clear_addr + 1)
+            with m.If(clear_addr == depth_v - 1):
+                m.d.sync += phase.eq(_Phase.IDLE)
+
+        self._resolution(m, SimpleNamespace(
+            HO=HO, WO=WO, npos=npos, depth_v=depth_v, phase=phase, ts=ts, clearing=clearing,
+            clear_addr=clear_addr, log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd,
+            v_addr0=v_addr0))
+        return m
+
+    def _storage(self, m: Module) -> tuple[list, ...]:
+        """Per lane: weights, alive masks, membranes, crossing log (and readout maxima);
+        returns their ports."""
+        L = self._layer
+        P, FL, FL2 = self._lanes, self.maps_per_lane, self.mask_stride
+        C = L.in_shape[0]
+        _, HO, WO = L.out_shape
+        K, VB = L.kernel, L.membrane_bits
+        depth_v = FL * HO * WO
+        wmem, mmem, vmem, log, fmax = [], [], [], [], []
+        log_layout = data.StructLayout({"fl": unsigned(bits_for(FL - 1)),
+                                        "y": unsigned(bits_for(HO - 1)),
+                                        "x": unsigned(bits_for(WO - 1))})
+        for ln in range(P):
+            wm = memory.Memory(shape=unsigned(L.weight_bits), depth=C * K * K * FL,
+                               init=self.lane_weights(ln))
+            mm = memory.Memory(shape=unsigned(K * FL2), depth=C * K, init=self.lane_masks(ln))
+            vm = memory.Memory(shape=unsigned(VB), depth=depth_v, init=[])
+            lg = memory.Memory(shape=log_layout, depth=depth_v, init=[])
+            m.submodules[f"weights_{ln}"] = wm
+            m.submodules[f"masks_{ln}"] = mm
+            m.submodules[f"membranes_{ln}"] = vm
+            m.submodules[f"crossings_{ln}"] = lg
+            wmem.append(wm)
+            mmem.append(mm)
+            vmem.append(vm)
+            log.append(lg)
+            if self._readout:
+                fm = memory.Memory(shape=unsigned(VB), depth=FL, init=[])
+                m.submodules[f"maxima_{ln}"] = fm
+                fmax.append(fm)
+        self.memories = {"weights": wmem, "masks": mmem, "membranes": vmem}
+        w_rd = [x.read_port() for x in wmem]
+        w_wr = [x.write_port() for x in wmem]
+        mask_rd = [x.read_port() for x in mmem]
+        mask_wr = [x.write_port(granularity=1) for x in mmem]
+        v_wr = [x.write_port() for x in vmem]
+        v_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(vmem, v_wr, strict=True)]
+        log_wr = [x.write_port() for x in log]
+        log_rd = [x.read_port() for x in log]
+        fm_wr = [x.write_port() for x in fmax]
+        fm_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(fmax, fm_wr, strict=True)]
+
+        return w_rd, w_wr, mask_rd, mask_wr, v_rd, v_wr, log_rd, log_wr, fm_rd, fm_wr
+
+    def _kernel_port(self, m: Module, w_rd, w_wr, mask_rd, mask_wr, fm_rd) -> None:
+        """The kernel port: writes, and the read data of last cycle's requests."""
+        P = self._lanes
+        kp = self.kernel
         here = [kp.en & (kp.lane == ln) for ln in range(P)]
         for ln in range(P):
             m.d.comb += [
@@ -458,20 +476,6 @@ class ConvEngine(wiring.Component):
                     if self._readout:
                         m.d.comb += kp.x_rdata.eq(fm_rd[ln].data)
 
-        # -- start: clear sweep --
-        with m.If(self.start):
-            m.d.sync += [phase.eq(_Phase.CLEAR), clear_addr.eq(0), ts.eq(0)]
-            m.d.sync += [p.eq(0) for p in log_ptr]
-        with m.Elif(clearing):
-            m.d.sync += clear_addr.eq(clear_addr + 1)
-            with m.If(clear_addr == depth_v - 1):
-                m.d.sync += phase.eq(_Phase.IDLE)
-
-        self._resolution(m, SimpleNamespace(
-            HO=HO, WO=WO, npos=npos, depth_v=depth_v, phase=phase, ts=ts, clearing=clearing,
-            clear_addr=clear_addr, log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd,
-            v_addr0=v_addr0))
-        return m
 
     def _resolution(self, m: Module, s: SimpleNamespace) -> None:
         """The end of a timestep: crossings to spikes (DRAIN, RESOLVE, EMIT)."""

@@ -11,7 +11,8 @@ above the best eligible one is ineligible now and stays so (eligibility only shr
 walk would have skipped it. Then the ``eot`` is taken, so the timestep's end reaches the
 engine only once its winners are known.
 
-A pass over ``n`` listed spikes costs ``n + 2`` cycles.
+The passes of a timestep with ``n`` listed spikes delay its ``eot`` by ``n + 1`` cycles each,
+plus one (docs/semantics.md §32).
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ from amaranth.lib.wiring import In, Out
 from ...ir import bits_for
 from .conv import conv_spike_layout
 
-__all__ = ["KWinners", "PASS_TAIL"]
+__all__ = ["KWinners", "winner_layout"]
 
-PASS_TAIL = 2  #: cycles of a pass beyond one per listed spike
+
+def winner_layout(maps: int, height: int, width: int, timestep_bits: int) -> data.StructLayout:
+    """A winner: map, position and spike time."""
+    return data.StructLayout({"f": unsigned(bits_for(maps - 1)),
+                              "y": unsigned(bits_for(height - 1)),
+                              "x": unsigned(bits_for(width - 1)), "t": unsigned(timestep_bits)})
 
 
 class KWinners(wiring.Component):
@@ -63,9 +69,7 @@ class KWinners(wiring.Component):
         self._shape = (maps, height, width)
         self._k, self._r, self._depth = k, radius, depth
         self._t_bits, self._v_bits = timestep_bits, v_bits
-        self.win_layout = data.StructLayout({
-            "f": unsigned(bits_for(maps - 1)), "y": unsigned(bits_for(height - 1)),
-            "x": unsigned(bits_for(width - 1)), "t": unsigned(timestep_bits)})
+        self.win_layout = winner_layout(maps, height, width, timestep_bits)
         super().__init__({
             "i_spike": In(stream.Signature(conv_spike_layout(maps, height, width,
                                                              timestep_bits, v_bits))),

@@ -146,7 +146,7 @@ class TtfsConvCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        net, T = self._net, self._T
+        net = self._net
         P = net.lanes
         S = len(self._stages)
 
@@ -162,33 +162,7 @@ class TtfsConvCore(wiring.Component):
         l_len = [Signal(range(list_depth(net, s) + 1), name=f"list{s}_len")
                  for s in range(self.n_lists)]
 
-        # -- blocks --
-        pools, kwtas, learners = [], [], []
-        for s, ((conv, pool), eng) in enumerate(zip(self._stages, self.engines, strict=True)):
-            m.submodules[f"conv{s}"] = eng
-            pools.append(None if pool is None else PoolStage(
-                pool, timestep_bits=self.t_bits, v_bits=conv.membrane_bits))
-            if pools[-1] is not None:
-                m.submodules[f"pool{s}"] = pools[-1]
-            if conv.stdp is not None:
-                _, ho, wo = conv.out_shape
-                kw = KWinners(maps=conv.maps, height=ho, width=wo, k=conv.winners,
-                              radius=conv.radius, timestep_bits=self.t_bits,
-                              v_bits=conv.membrane_bits,
-                              depth=ho * wo if conv.pointwise_inhibition
-                              else conv.maps * ho * wo)
-                ln = KernelLearner(conv, lanes=P, maps_per_lane=eng.maps_per_lane,
-                                   mask_stride=eng.mask_stride, timesteps=T,
-                                   kernel_port=eng.kernel_port_widths(), k=conv.winners,
-                                   win_layout=kw.win_layout)
-                m.submodules[f"winners{s}"] = kw
-                m.submodules[f"learner{s}"] = ln
-                m.d.comb += [ln.win.eq(kw.win), kw.sel.eq(ln.sel)]
-                kwtas.append(kw)
-                learners.append(ln)
-            else:
-                kwtas.append(None)
-                learners.append(None)
+        pools, kwtas, learners = self._blocks(m)
 
         # -- registers --
         n_events = Signal(range(list_depth(net, 0) + 1))
@@ -312,31 +286,11 @@ class TtfsConvCore(wiring.Component):
             with m.Else():
                 m.d.sync += [stage.eq(stage + 1), rd_ptr.eq(0)]
 
-        # learning: the STDP unit walks the winners' kernels
         for s in range(S):
-            if learners[s] is None:
-                continue
-            ln, kw = learners[s], kwtas[s]
-            conv = self._stages[s][0]
-            here = (ph == Ph.LEARN) & (learn == s + 1)
-            m.d.comb += [ln.start.eq(here), ln.n_winners.eq(kw.count)]
-            level = Signal(range(len(conv.stdp.rates)))
-            if conv.stdp.grow_every:
-                m.d.comb += level.eq(sum(
-                    (seen[s] >= i * conv.stdp.grow_every).as_unsigned()
-                    for i in range(1, len(conv.stdp.rates))))
-            rates = [r for r in conv.stdp.rates]
-            with m.Switch(level):
-                for i, (ap, am) in enumerate(rates):
-                    with m.Case(i):
-                        m.d.comb += [ln.a_plus.eq(ap), ln.a_minus.eq(am)]
-            if conv.prune_threshold is not None:
-                m.d.comb += ln.prune_on.eq(seen[s] >= conv.prune_warmup)
-            with m.If(ln.pruned):
-                m.d.sync += alive[s].eq(alive[s] - 1)
-            # the image counts as learned once its updates are done (they read ``seen``)
-            with m.If((ph == Ph.WAIT) & ~blocks_busy & (learn == s + 1)):
-                m.d.sync += seen[s].eq(seen[s] + 1)
+            if learners[s] is not None:
+                self._learning(m, s, kwtas[s], learners[s], seen[s], alive[s], learn,
+                               start=(ph == Ph.LEARN) & (learn == s + 1),
+                               done=(ph == Ph.WAIT) & ~blocks_busy & (learn == s + 1))
         with m.If(ph == Ph.LEARN):
             m.d.sync += ph.eq(Ph.WAIT)
         with m.If((ph == Ph.WAIT) & ~blocks_busy):
@@ -357,6 +311,60 @@ class TtfsConvCore(wiring.Component):
                    {"cycles": cycles, "synaptic_updates": syn, "weight_updates": wupd,
                     "pruned": pruned}, idle)
         return m
+
+    def _blocks(self, m: Module) -> tuple[list, list, list]:
+        """Each stage's engine, pool stage, and (learning layers) k winners and STDP unit."""
+        P, T = self._net.lanes, self._T
+        pools, kwtas, learners = [], [], []
+        for s, ((conv, pool), eng) in enumerate(zip(self._stages, self.engines, strict=True)):
+            m.submodules[f"conv{s}"] = eng
+            pools.append(None if pool is None else PoolStage(
+                pool, timestep_bits=self.t_bits, v_bits=conv.membrane_bits))
+            if pools[-1] is not None:
+                m.submodules[f"pool{s}"] = pools[-1]
+            if conv.stdp is not None:
+                _, ho, wo = conv.out_shape
+                kw = KWinners(maps=conv.maps, height=ho, width=wo, k=conv.winners,
+                              radius=conv.radius, timestep_bits=self.t_bits,
+                              v_bits=conv.membrane_bits,
+                              depth=ho * wo if conv.pointwise_inhibition
+                              else conv.maps * ho * wo)
+                ln = KernelLearner(conv, lanes=P, maps_per_lane=eng.maps_per_lane,
+                                   mask_stride=eng.mask_stride, timesteps=T,
+                                   kernel_port=eng.kernel_port_widths(), k=conv.winners,
+                                   win_layout=kw.win_layout)
+                m.submodules[f"winners{s}"] = kw
+                m.submodules[f"learner{s}"] = ln
+                m.d.comb += [ln.win.eq(kw.win), kw.sel.eq(ln.sel)]
+                kwtas.append(kw)
+                learners.append(ln)
+            else:
+                kwtas.append(None)
+                learners.append(None)
+
+        return pools, kwtas, learners
+
+    def _learning(self, m: Module, s: int, kw: KWinners, ln: KernelLearner, seen, alive,
+                  learn, *, start, done) -> None:
+        """Stage ``s``'s STDP unit: it walks the winners' kernels at ``start``, with the
+        image's rates and pruning; the image counts as learned at ``done`` (after the
+        updates, which read ``seen``)."""
+        conv = self._stages[s][0]
+        m.d.comb += [ln.start.eq(start), ln.n_winners.eq(kw.count)]
+        level = Signal(range(len(conv.stdp.rates)))
+        if conv.stdp.grow_every:
+            m.d.comb += level.eq(sum((seen >= i * conv.stdp.grow_every).as_unsigned()
+                                     for i in range(1, len(conv.stdp.rates))))
+        with m.Switch(level):
+            for i, (ap, am) in enumerate(conv.stdp.rates):
+                with m.Case(i):
+                    m.d.comb += [ln.a_plus.eq(ap), ln.a_minus.eq(am)]
+        if conv.prune_threshold is not None:
+            m.d.comb += ln.prune_on.eq(seen >= conv.prune_warmup)
+        with m.If(ln.pruned):
+            m.d.sync += alive.eq(alive - 1)
+        with m.If(done):
+            m.d.sync += seen.eq(seen + 1)
 
     def _trace(self, m: Module, s: int, out) -> None:
         with m.If(out.valid & out.ready & ~out.payload.eot):

@@ -23,7 +23,8 @@ from ..blocks.kwta import k_winners
 from ..blocks.mstdp import kernel_update
 from ..blocks.rng import _POSITION
 
-__all__ = ["ConvState", "encode", "forward", "learn_image", "features"]
+__all__ = ["ConvState", "encode", "forward", "learn_image", "learn_times", "features",
+           "features_of_times"]
 
 
 @dataclass
@@ -79,9 +80,15 @@ def learn_image(net: ConvNetworkIR, state: ConvState, index: int,
                 image: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Learn from one image in conv layer ``index``: its input comes through the layers
     before it; returns the winners ``(map, y, x, time)``, whose kernels have been updated."""
+    return learn_times(net, state, index,
+                       forward(net, state, encode(net, image), upto=index)[-1])
+
+
+def learn_times(net: ConvNetworkIR, state: ConvState, index: int,
+                times: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """:func:`learn_image` from conv layer ``index``'s input spike ``times``."""
     layer = net.layers[index]
     T = net.timesteps
-    times = forward(net, state, encode(net, image), upto=index)[-1]
     out, at_spike = conv_fire(times, state.weights[index], layer.threshold, layer.padding, T,
                               layer.pointwise_inhibition)
     winners = k_winners(out, at_spike, layer.winners, layer.radius, T)
@@ -103,11 +110,16 @@ def features(net: ConvNetworkIR, state: ConvState, image: np.ndarray) -> np.ndar
     """The readout's features of one image (int64): with ``max_potential`` the last conv
     layer's largest final potential per map (it does not fire), with ``spike_times`` ``T - t``
     of each neuron of the last layer's output (0: no spike)."""
+    return features_of_times(net, state, encode(net, image))
+
+
+def features_of_times(net: ConvNetworkIR, state: ConvState, times: np.ndarray) -> np.ndarray:
+    """:func:`features` from the encoded input spike ``times``."""
     T = net.timesteps
     if net.features == "max_potential":
         last = net.layers[-1]
-        times = forward(net, state, encode(net, image), upto=len(net.layers) - 1)[-1]
+        times = forward(net, state, times, upto=len(net.layers) - 1)[-1]
         v = final_potentials(times, state.weights[last.index], last.padding, T)
         return v.reshape(v.shape[0], -1).max(axis=1)
-    out = forward(net, state, encode(net, image))[-1]
+    out = forward(net, state, times)[-1]
     return (T - out).reshape(-1)

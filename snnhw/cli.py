@@ -313,14 +313,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="dump a waveform into the work folder (default: off)")
     s.add_argument("--samples", type=int, default=10,
                    help="learning configs: dataset samples the RTL learns, checked after each "
-                        "(default: 10)")
+                        "(conv networks: per learning layer) (default: 10)")
     s.add_argument("--infer-samples", type=int, default=2,
                    help="learning configs: further samples run without learning (default: 2)")
-    s.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
-                   help="learning configs: dataset (default: mnist)")
+    s.add_argument("--dataset", choices=("mnist", "fashion-mnist", "caltech-facemotor"),
+                   default="mnist",
+                   help="learning configs: dataset (default: mnist; caltech-facemotor for "
+                        "conv networks only)")
     s.add_argument("--data-dir", default=None,
-                   help="learning configs: folder of the dataset's IDX files (default: "
-                        "$SNNHW_DATA, else the user cache)")
+                   help="learning configs: folder of the dataset (default: $SNNHW_DATA, else "
+                        "the user cache)")
     s.set_defaults(func=_cmd_verify)
 
     data_help = ("folder holding the dataset's IDX files (default: $SNNHW_DATA, else the user "

@@ -14,7 +14,7 @@ from amaranth.back import verilog
 
 from .config import Config
 from .errors import OutputError
-from .families import require, resolve_layer
+from .families import load, require_network, resolve, resolve_layer
 from .ir import LayerIR, dump_resolved
 
 __all__ = ["Generated", "generate", "top_name", "write_memh", "verilog_ports"]
@@ -52,7 +52,7 @@ class Generated:
     out_dir: Path
     verilog: Path
     manifest: dict[str, Any]
-    layer: LayerIR
+    layer: LayerIR | None  # None for families of several layers
 
 
 def generate(config: Config, out_dir: str | Path) -> Generated:
@@ -64,8 +64,13 @@ def generate(config: Config, out_dir: str | Path) -> Generated:
     ``cycle_model``, payload ``layouts`` and the ``host_spaces`` of the core's host port).
     """
     out = make_dir(out_dir)
+    net = resolve(config)
+    family = require_network(net, "generate")
+    if family.generator is not None:  # a family with its own writer (several layers)
+        manifest = load(family.generator)(config, net, out, family)
+        return Generated(out_dir=out, verilog=out / manifest["verilog"], manifest=manifest,
+                         layer=None)
     layer = resolve_layer(config)
-    family = require(layer, "generate")
     top = top_name(layer)
     core = family.core_for(layer)
     log.info("elaborating %s: %d x %d, %d lanes", top, layer.n_in, layer.n_out, layer.lanes)

@@ -74,6 +74,8 @@ class Family:
     verbs: frozenset[str] = field(default_factory=frozenset)
     train_cli: str | None = None  # "module:function(args, progress) -> exit status"
     evaluate_cli: str | None = None
+    generator: str | None = None  # "module:function(config, net, out, family) -> manifest"
+    verifier: str | None = None  # "module:function(config_path, **options) -> VerifyResult"
 
     def core_for(self, layer: LayerIR, **options: Any) -> Any:
         """The gateware core (an Amaranth component) of ``layer``."""
@@ -174,10 +176,10 @@ def _dc_network(config: Config) -> NetworkIR:
 # -- ttfs_conv: deep time-to-first-spike conv networks learning by layer-wise STDP ----------
 
 def _refuse_conv(verb: str, layer: ConvLayerIR, source: str) -> list[str]:
-    if verb in ("train", "evaluate"):
+    if verb in ("train", "evaluate", "generate", "verify"):
         return []
-    return [f"{source}: a ttfs_conv network runs in the golden model only so far (snnhw train "
-            f"and snnhw evaluate); snnhw {verb} has no conv gateware yet"]
+    return [f"{source}: a ttfs_conv network has its core (snnhw generate, snnhw verify) but "
+            f"no SoC and host link yet; snnhw {verb} cannot take it"]
 
 
 #: The families, in the order they are asked whether they claim a config.
@@ -193,14 +195,16 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         layer_type=ConvLayerIR,
         golden="snnhw.golden.networks.ttfs_conv:learn_image",
         cycle_model="snnhw.golden.networks.ttfs_conv_cycles:run_cycles",
-        core=None,
-        verify_bench="",
+        core="snnhw.gateware.networks.ttfs_conv:TtfsConvCore",
+        verify_bench="snnhw.verify.conv_tb",
         verify_input="images",
         refusals=_refuse_conv,
         layouts=lambda layer: {},
-        verbs=frozenset(("train", "evaluate")),
+        verbs=frozenset(("train", "evaluate", "generate", "verify")),
         train_cli="snnhw.train_conv:train_cli",
         evaluate_cli="snnhw.train_conv:evaluate_cli",
+        generator="snnhw.export_conv:generate_conv",
+        verifier="snnhw.verify.conv_runner:verify_conv",
     ),
     Family(
         name="diehl_cook",

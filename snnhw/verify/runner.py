@@ -17,7 +17,7 @@ from ..config import load_config
 from ..datasets import load_dataset
 from ..errors import ConfigError, InputError, ToolError
 from ..export import generate
-from ..families import require, resolve_layer
+from ..families import load, require_network, resolve
 from ..simulators import SIMULATORS, find_simulator
 from ..spikes import load_events, random_events, save_events
 
@@ -52,7 +52,13 @@ class VerifyResult:
     def summary(self) -> str:
         """A few human-readable lines: what was compared, and the first mismatch if any."""
         c = self.compared
-        if self.samples:
+        if self.samples and "spike map" in c:  # a conv network, image by image
+            lines = [
+                f"{self.config}: {self.simulator}, {self.samples} images learned or inferred "
+                f"and checked one by one, {self.busy_cycles} core cycles simulated",
+                "  compared: " + ", ".join(f"{n} {k}s" for k, n in c.items()),
+            ]
+        elif self.samples:
             lines = [
                 f"{self.config}: {self.simulator}, {self.samples} samples learned and checked "
                 f"one by one, {self.busy_cycles} busy cycles simulated",
@@ -80,6 +86,50 @@ class VerifyResult:
                          f"{f.get('where')}: expected {f.get('expected')!r}, got "
                          f"{f.get('got')!r}")
         return "\n".join(lines)
+
+
+def run_bench(verilog: Path, top: str, bench: str, simulator: str, env: dict[str, str],
+              out: Path, job: dict[str, Any], *, waves: bool, what: str,
+              say: Callable[[str], None]) -> dict[str, Any]:
+    """Build ``verilog`` with ``simulator``, run the cocotb ``bench`` module on it with
+    ``job`` (its ``result`` path is added), and return the result the bench wrote."""
+    from cocotb_tools.runner import get_runner
+
+    result_path = out / "result.json"
+    result_path.unlink(missing_ok=True)
+    job_path = out / "job.json"
+    job_path.write_text(json.dumps(job | {"result": str(result_path)}, indent=2))
+    build_args = ["-Wno-fatal", "-O2"] if simulator == "verilator" else []
+    build_dir = out / f"sim_build_{simulator}"
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        runner = get_runner(simulator)  # looks the simulator up on PATH: after the update
+        if not log.isEnabledFor(logging.INFO):  # it logs every tool command at INFO
+            runner.log.setLevel(logging.WARNING)
+        say(f"building {verilog.name} with {simulator}")
+        try:
+            runner.build(sources=[verilog], hdl_toplevel=top, build_dir=build_dir,
+                         build_args=build_args, always=True, waves=waves,
+                         timescale=("1ns", "1ps"), log_file=out / "build.log")
+        except Exception as e:  # the runner raises plain exceptions on tool failure
+            raise ToolError(f"{simulator} build failed ({e}); see {out / 'build.log'}") \
+                from None
+        say(what)
+        try:
+            runner.test(test_module=bench, hdl_toplevel=top, build_dir=build_dir, test_dir=out,
+                        extra_env={"SNNHW_VERIFY_JOB": str(job_path)}, waves=waves,
+                        results_xml=str(out / "results.xml"), log_file=out / "sim.log")
+        except (Exception, SystemExit) as e:  # the runner exits 1 when the cocotb test fails
+            if not result_path.exists():
+                raise ToolError(f"{simulator} simulation failed ({e}); see "
+                                f"{out / 'sim.log'}") from None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if not result_path.exists():
+        raise ToolError(f"the cocotb bench wrote no result; see {out / 'sim.log'}")
+    return json.loads(result_path.read_text())
 
 
 def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int = 0,
@@ -121,8 +171,6 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
     ------
     ConfigError, InputError, ToolError
     """
-    from cocotb_tools.runner import get_runner
-
     def say(msg: str) -> None:
         log.info(msg)
         if progress is not None:
@@ -131,8 +179,12 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
     config_path = Path(config_path)
     config = load_config(config_path)
     env = find_simulator(simulator)
-    layer = resolve_layer(config)
-    family = require(layer, "verify")
+    family = require_network(resolve(config), "verify")
+    if family.verifier is not None:  # a family with its own bench flow (several layers)
+        return load(family.verifier)(
+            config_path, config, family, simulator=simulator, env=env, out_dir=out_dir,
+            waves=waves, golden_config=golden_config, say=say, samples=samples,
+            infer_samples=infer_samples, dataset=dataset, data_dir=data_dir)
     learning = family.verify_input == "samples"
     n_in = config.input.size
     if learning:
@@ -158,49 +210,21 @@ def verify(config_path: str | Path, *, simulator: str = "verilator", seed: int =
                  learn=np.arange(n) < samples)
     else:
         save_events(events_path, events)
-    result_path = out / "result.json"
-    result_path.unlink(missing_ok=True)
-    job_path = out / "job.json"
-    job_path.write_text(json.dumps({
-        "config": str(config_path.resolve()),
-        "golden_config": str(Path(golden_config or config_path).resolve()),
-        "events": str(events_path),
-        "samples": str(samples_path),
-        "result": str(result_path), "check_weights": check_weights}, indent=2))
+    r = run_bench(gen.verilog, gen.manifest["top"], family.verify_bench, simulator, env, out,
+                  {"config": str(config_path.resolve()),
+                   "golden_config": str(Path(golden_config or config_path).resolve()),
+                   "events": str(events_path), "samples": str(samples_path),
+                   "check_weights": check_weights},
+                  waves=waves,
+                  what=(f"simulating {samples + infer_samples} samples" if learning else
+                        f"simulating {len(events)} timesteps and comparing with the golden "
+                        "model"), say=say)
+    return result_of(r, config_path, simulator, out)
 
-    build_args = ["-Wno-fatal", "-O2"] if simulator == "verilator" else []
-    build_dir = out / f"sim_build_{simulator}"
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        runner = get_runner(simulator)  # looks the simulator up on PATH: after the update
-        if not log.isEnabledFor(logging.INFO):  # it logs every tool command at INFO
-            runner.log.setLevel(logging.WARNING)
-        say(f"building {gen.verilog.name} with {simulator}")
-        try:
-            runner.build(sources=[gen.verilog], hdl_toplevel=gen.manifest["top"],
-                         build_dir=build_dir, build_args=build_args, always=True,
-                         waves=waves, timescale=("1ns", "1ps"), log_file=out / "build.log")
-        except Exception as e:  # the runner raises plain exceptions on tool failure
-            raise ToolError(f"{simulator} build failed ({e}); see {out / 'build.log'}") \
-                from None
-        say(f"simulating {samples + infer_samples} samples" if learning else
-            f"simulating {len(events)} timesteps and comparing with the golden model")
-        try:
-            runner.test(test_module=family.verify_bench, hdl_toplevel=gen.manifest["top"],
-                        build_dir=build_dir, test_dir=out,
-                        extra_env={"SNNHW_VERIFY_JOB": str(job_path)}, waves=waves,
-                        results_xml=str(out / "results.xml"), log_file=out / "sim.log")
-        except (Exception, SystemExit) as e:  # the runner exits 1 when the cocotb test fails
-            if not result_path.exists():
-                raise ToolError(f"{simulator} simulation failed ({e}); see "
-                                f"{out / 'sim.log'}") from None
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    if not result_path.exists():
-        raise ToolError(f"the cocotb bench wrote no result; see {out / 'sim.log'}")
-    r = json.loads(result_path.read_text())
+
+def result_of(r: dict[str, Any], config_path: Path, simulator: str, out: Path
+              ) -> VerifyResult:
+    """The :class:`VerifyResult` of a bench's ``result.json``."""
     return VerifyResult(config=config_path, simulator=simulator, timesteps=r["timesteps"],
                         input_events=r["input_events"], expected_spikes=r["expected_spikes"],
                         observed_spikes=r["observed_spikes"], compared=r["compared"],

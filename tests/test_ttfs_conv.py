@@ -3,6 +3,7 @@ fast path and the cycle model against the readable path, bit for bit."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +20,13 @@ from snnhw.golden.blocks.mstdp import kernel_update
 from snnhw.golden.blocks.rng import PERIOD, SEQUENCE
 from snnhw.golden.networks import ttfs_conv as readable
 from snnhw.golden.networks import ttfs_conv_fast as fast
-from snnhw.golden.networks.ttfs_conv_cycles import crossings_per_step, row_cost
+from snnhw.golden.networks.ttfs_conv_cycles import (
+    CLEAR_EXTRA,
+    crossings_per_step,
+    ideal_cycles,
+    row_cost,
+    run_cycles,
+)
 
 DATA = Path(__file__).parent / "data"
 T = 8
@@ -203,6 +210,40 @@ def test_pruned_taps_cost_no_cycles():
     alive[1] = False
     half_rows, half = row_cost(times, alive, 1, (5, 5), T, 1)
     assert half * 2 == full and half_rows.sum() * 2 == full_rows.sum()
+
+
+def test_cycle_parts_add_up_and_split_the_rows_at_the_ideal():
+    net = resolve(_configs()["tiny_caltech"])
+    rng = np.random.default_rng(7)
+    state = readable.ConvState.initial(net)
+    for c in net.conv_layers:  # about half the taps pruned: lanes differ in alive taps
+        state.alive[c.index] = rng.random(c.weights.shape) < 0.5
+        state.weights[c.index] = np.where(state.alive[c.index], state.weights[c.index], 0)
+    image = rng.integers(0, 256, size=(net.encoder.height, net.encoder.width), dtype=np.uint8)
+    code = fast.encode(net, image).astype(np.int64)
+    _, maps = fast.features_of_times(net, state, code)
+    runs = [run_cycles(net, state.weights, state.alive, maps)]
+    for c in net.conv_layers:
+        before = fast.forward(net, state, code, upto=c.index)
+        learner = copy.deepcopy(state)  # learning changes the kernels after the run
+        winners, out = fast.learn_times(net, learner, c.index, before[-1])
+        runs.append(run_cycles(net, state.weights, state.alive, before, learn=c.index,
+                               learn_out=out, winners=winners))
+    for run in runs:
+        assert sum(run.parts.values()) == run.cycles
+        assert sum(run.layer_updates.values()) == run.updates > 0
+        for c in net.conv_layers:
+            if c.name not in run.layer_updates:
+                continue
+            rows, _ = row_cost(maps[c.index], state.alive[c.index], c.padding, c.out_shape[1:],
+                               net.timesteps, net.lanes)
+            assert run.parts[c.name, "rows"] + run.parts[c.name, "empty_rows"] == rows.sum()
+            # a row costs its busiest lane's taps: never fewer than the ideal's mean
+            assert run.parts[c.name, "rows"] >= ideal_cycles(run.layer_updates[c.name],
+                                                              net.lanes)
+            assert run.parts[c.name, "items"] == net.timesteps
+    assert runs[0].parts["", "clear"] > CLEAR_EXTRA and ("", "stdp") not in runs[0].parts
+    assert all(r.parts["", "stdp"] > 0 and r.weight_updates > 0 for r in runs[1:])
 
 
 def test_examples_resolve():

@@ -22,7 +22,8 @@ the row) + TAIL``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
@@ -40,11 +41,19 @@ CLEAR_EXTRA = 2  #: the run's first cycle (start pulses) and the phase change af
 
 @dataclass(frozen=True)
 class RunCycles:
-    """What the core counts in one run."""
+    """What the core counts in one run, and where its cycles went (``parts``, not counted by
+    the core: ``(layer name, phase) -> cycles``, summing to ``cycles``; the layer is ``""``
+    for the run's clear and STDP phases). Phases: ``clear``, ``items`` (a timestep's first
+    item), ``rows`` (kernel rows with an alive tap in range: the busiest lane's taps),
+    ``empty_rows`` (rows without one: their minimum cycle), ``drain``, ``resolve``, ``emit``,
+    ``pool`` (a spike's cycles beyond its first while the pool checks its windows),
+    ``winners``, ``stage_end``, ``stdp``."""
 
     cycles: int
     updates: int  #: synaptic updates (membrane read-add-writes)
     weight_updates: int  #: taps the STDP unit updated
+    parts: dict[tuple[str, str], int] = field(default_factory=dict, compare=False)
+    layer_updates: dict[str, int] = field(default_factory=dict, compare=False)  #: by layer
 
 
 def lane_counts(alive: np.ndarray, lanes: int) -> np.ndarray:
@@ -58,7 +67,8 @@ def lane_counts(alive: np.ndarray, lanes: int) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _rows(times, counts, padding, ho, wo, timesteps):
-    """Per timestep the cycles of the kernel rows of its events, and the updates."""
+    """Per timestep the cycles of the kernel rows of its events, the updates, and the rows
+    without an alive tap in range."""
     c_n, h, w = times.shape
     lanes, _, k, _ = counts.shape
     # pre[l, c, i, b]: alive count of columns < b
@@ -70,6 +80,7 @@ def _rows(times, counts, padding, ho, wo, timesteps):
                     pre[ln, c, i, j + 1] = pre[ln, c, i, j] + counts[ln, c, i, j]
     rows = np.zeros(timesteps, dtype=np.int64)
     updates = 0
+    empty = 0
     for c in range(c_n):
         for y in range(h):
             yp = y + padding
@@ -87,15 +98,20 @@ def _rows(times, counts, padding, ho, wo, timesteps):
                         updates += n
                         most = max(most, n)
                     rows[t] += max(1, most)
-    return rows, updates
+                    empty += most == 0
+    return rows, updates, empty
+
+
+def _row_cost(times, alive, padding, out_hw, timesteps, lanes):
+    return _rows(np.ascontiguousarray(times, dtype=np.int64), lane_counts(alive, lanes),
+                 int(padding), int(out_hw[0]), int(out_hw[1]), int(timesteps))
 
 
 def row_cost(times: np.ndarray, alive: np.ndarray, padding: int, out_hw: tuple[int, int],
              timesteps: int, lanes: int) -> tuple[np.ndarray, int]:
     """``(cycles of kernel rows per timestep, synaptic updates)`` of a conv layer's input
     ``times`` ``(C, H, W)`` with alive taps ``alive`` ``(F, C, K, K)``."""
-    return _rows(np.ascontiguousarray(times, dtype=np.int64), lane_counts(alive, lanes),
-                 int(padding), int(out_hw[0]), int(out_hw[1]), int(timesteps))
+    return _row_cost(times, alive, padding, out_hw, timesteps, lanes)[:2]
 
 
 @njit(cache=True, nogil=True)
@@ -165,6 +181,7 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
         else:
             stages[-1][1] = layer
     last_fires = net.features != "max_potential"
+    parts: Counter[tuple[str, str]] = Counter()
     # clear: every block's sweep at once
     depths = []
     for conv, pool in stages:
@@ -175,17 +192,20 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
     if learn is not None:
         c, h, w = net.layers[learn].in_shape
         depths.append(h * w)
-    cycles = CLEAR_EXTRA + max(depths)
-    updates = 0
+    parts["", "clear"] = CLEAR_EXTRA + max(depths)
+    layer_updates = {}
     for n, (conv, pool) in enumerate(stages):
+        name = conv.name
         learning = learn == conv.index
         fires = n < len(stages) - 1 or last_fires or learning
         times = maps[conv.index]
-        rows, u = row_cost(times, alive[conv.index], conv.padding, conv.out_shape[1:], T, P)
-        updates += u
-        cycles += T + int(rows.sum())  # the first item of each timestep, the rows
+        rows, layer_updates[name], empty = _row_cost(times, alive[conv.index], conv.padding,
+                                                     conv.out_shape[1:], T, P)
+        parts[name, "items"] += T  # the first item of each timestep
+        parts[name, "rows"] += int(rows.sum()) - empty
+        parts[name, "empty_rows"] += empty
         if not fires:
-            cycles += 1
+            parts[name, "stage_end"] += 1
             break
         out = learn_out if learning else maps[conv.index + 1]
         cross = crossings_per_step(times, weights[conv.index], conv.threshold, conv.padding,
@@ -193,37 +213,42 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
         win_t = np.array([w[3] for w in winners], dtype=np.int64)
         listed_before = 0
         for t in range(T):
-            cycles += 1  # drain
+            parts[name, "drain"] += 1
             spikes = int(np.count_nonzero(out == t))
             emit = spikes if learning else _emit(out, t, pool)
             if conv.pointwise_inhibition:
-                cycles += cross[t] + RESOLVE_TAIL + 1 if cross[t] else 1
-                cycles += emit + EMIT_TAIL if spikes else 1
+                parts[name, "resolve"] += cross[t] + RESOLVE_TAIL + 1 if cross[t] else 1
+                parts[name, "emit"] += spikes + EMIT_TAIL if spikes else 1
+                parts[name, "pool"] += emit - spikes
+            elif cross[t]:  # each crossing is a spike, emitted as it is resolved
+                parts[name, "resolve"] += spikes + RESOLVE_TAIL
+                parts[name, "pool"] += emit - spikes
             else:
-                cycles += emit + RESOLVE_TAIL if cross[t] else 1
+                parts[name, "resolve"] += 1
             if learning:  # the k winners' passes before the eot is taken
                 won = int(np.count_nonzero(win_t == t))
                 if listed_before < conv.winners and spikes:
                     passes = won + (1 if listed_before + won < conv.winners else 0)
-                    cycles += 1 + passes * (spikes + 1)
+                    parts[name, "winners"] += 1 + passes * (spikes + 1)
                 else:
-                    cycles += 1
+                    parts[name, "winners"] += 1
                 listed_before += won
-        cycles += 1 if learning or pool is None else 2
+        parts[name, "stage_end"] += 1 if learning or pool is None else 2
         if learning:
             break
     weight_updates = 0
     if learn is not None:
-        conv = net.layers[learn]
-        cycles += 1  # the learning phase's start
+        parts["", "stdp"] += 1  # the learning phase's start
         a = alive[learn]
         per_row = a.sum(axis=3)  # (F, C, K)
         for f, *_ in winners:
             taps = int(a[f].sum())
             weight_updates += taps
-            cycles += STDP_SETUP + int(np.maximum(1, per_row[f]).sum()) + STDP_TAIL
-        cycles += 1  # the learner's end is seen a cycle later
-    return RunCycles(int(cycles), int(updates), int(weight_updates))
+            parts["", "stdp"] += STDP_SETUP + int(np.maximum(1, per_row[f]).sum()) + STDP_TAIL
+        parts["", "stdp"] += 1  # the learner's end is seen a cycle later
+    parts = {k: int(v) for k, v in parts.items()}
+    return RunCycles(sum(parts.values()), sum(layer_updates.values()), int(weight_updates),
+                     parts, layer_updates)
 
 
 def ideal_cycles(updates: int, lanes: int) -> float:

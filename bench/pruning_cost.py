@@ -3,8 +3,8 @@ without ``[pruning]``, by synthesis with the YoWASP yosys from PyPI.
 
     python bench/pruning_cost.py CONFIG [--device ice40 ecp5] [--out DIR]
 
-CONFIG must have ``[pruning] enabled = true``; the baseline is the same config with pruning
-off. Each core is synthesised alone (``synth_ice40 -device u`` for the iCE40UP5K,
+CONFIG must prune (``[pruning] enabled = true``, or for a conv network ``[layer.pruning]
+enabled = true`` in some conv layer); the baseline is the same config with pruning off. Each core is synthesised alone (``synth_ice40 -device u`` for the iCE40UP5K,
 ``synth_ecp5`` for the ECP5-85F family), with zero initial weights (same logic, far less for
 yosys to read): this measures logic, not whether it fits a board (that is ``snnhw build``).
 The pruning logic is the difference between the two.
@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from snnhw.config import load_config
+from snnhw.config_conv import ConvConfig, ConvLayerConfig
 from snnhw.export import generate
 
 SYNTH = {"ice40": "synth_ice40 -device u", "ecp5": "synth_ecp5"}
@@ -67,6 +68,32 @@ def summary(c: dict[str, int], device: str) -> dict[str, int]:
     }
 
 
+def _variants(config) -> dict | None:
+    """The config as it is ("pruned") and with pruning off ("unpruned"); None if it does not
+    prune."""
+    if isinstance(config, ConvConfig):  # pruning per conv layer
+        conv = [x for x in config.layers if isinstance(x, ConvLayerConfig)]
+        if not any(x.pruning.enabled for x in conv):
+            return None
+        off = tuple(dataclasses.replace(x, pruning=dataclasses.replace(x.pruning,
+                                                                       enabled=False))
+                    if isinstance(x, ConvLayerConfig) else x for x in config.layers)
+        return {"pruned": config, "unpruned": dataclasses.replace(config, layers=off)}
+    if not config.pruning.enabled:
+        return None
+    # Zero initial weights: the logic is the same, and yosys need not read megabits of
+    # initial memory contents.
+    config = dataclasses.replace(config, synapses=dataclasses.replace(
+        config.synapses, init="zeros", init_low=0, init_high=0))
+    return {"pruned": config, "unpruned": dataclasses.replace(
+        config, pruning=dataclasses.replace(config.pruning, enabled=False))}
+
+
+def _memory_bits(manifest: dict) -> int:
+    """Memory bits the manifest states: all of them (dense cores), or the kernels' (conv)."""
+    return manifest.get("total_memory_bits", manifest.get("kernel_memory_bits", 0))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("config")
@@ -75,18 +102,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     config = load_config(args.config)
-    if not config.pruning.enabled:
-        print(f"{args.config}: pruning.enabled must be true", file=sys.stderr)
+    variants = _variants(config)
+    if variants is None:
+        print(f"{args.config}: the config must prune (pruning.enabled, or a conv layer's "
+              "layer.pruning.enabled)", file=sys.stderr)
         return 1
-    # Zero initial weights: the logic is the same, and yosys need not read megabits of
-    # initial memory contents.
-    config = dataclasses.replace(config, synapses=dataclasses.replace(
-        config.synapses, init="zeros", init_low=0, init_high=0))
-    variants = {
-        "pruned": config,
-        "unpruned": dataclasses.replace(
-            config, pruning=dataclasses.replace(config.pruning, enabled=False)),
-    }
     out = Path(args.out)
     results: dict[str, dict] = {"config": args.config, "devices": {}}
     for device in args.device:
@@ -95,7 +115,7 @@ def main(argv=None) -> int:
             g = generate(cfg, out / name)
             start = time.perf_counter()
             c = synthesize(g.verilog, g.manifest["top"], device, g.out_dir)
-            row[name] = {**summary(c, device), "memory_bits": g.manifest["total_memory_bits"],
+            row[name] = {**summary(c, device), "memory_bits": _memory_bits(g.manifest),
                          "seconds": round(time.perf_counter() - start, 1)}
             print(f"{device} {name}: {row[name]}", flush=True)
         added = row["pruned"]["luts"] - row["unpruned"]["luts"]

@@ -39,8 +39,10 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     gen = generate(load_config(args.config), args.out)
     m = gen.manifest
-    print(f"wrote {gen.verilog} (top {m['top']}, {m['lanes']} lanes, "
-          f"{m['total_memory_bits']} memory bits) and manifest.json to {gen.out_dir}")
+    bits = m.get("total_memory_bits", m.get("kernel_memory_bits"))
+    what = "memory bits" if "total_memory_bits" in m else "kernel memory bits"
+    print(f"wrote {gen.verilog} (top {m['top']}, {m['lanes']} lanes, {bits} {what}) and "
+          f"manifest.json to {gen.out_dir}")
     return 0
 
 

@@ -55,10 +55,11 @@ def generate_conv(config: Config, net: ConvNetworkIR, out: Path, family) -> dict
     vpath = out / f"{top}.v"
     vpath.write_text(text)
     (out / "resolved_config.json").write_text(json.dumps(resolved_dict(net), indent=2) + "\n")
+    # weights, and the alive masks of the layers that prune (the others' are constants)
     memory_bits = sum(
-        e.banks.lanes * (e.banks.channels * e.banks.kernel ** 2 * e.banks.fl
-                         * e.layer.weight_bits + e.banks.channels * e.banks.kernel
-                         * e.banks.kernel * e.banks.fl2)
+        e.banks.lanes * e.banks.channels * e.banks.kernel
+        * (e.banks.kernel * e.banks.fl * e.layer.weight_bits
+           + (e.banks.kernel * e.banks.fl2 if e.prunes else 0))
         for e in core.engines)
     manifest = {
         "top": top, "verilog": vpath.name, "lanes": net.lanes, "core": type(core).__name__,

@@ -263,11 +263,12 @@ def resolve(config: Config) -> NetworkIR:
 
 def resolve_layer(config: Config) -> LayerIR:
     """The layer of a single-layer network (lif_layer, diehl_cook). For a network of several
-    layers, :class:`ConfigError`: only snnhw train and evaluate take those."""
+    layers, :class:`ConfigError` naming the verbs its family has."""
     net = resolve(config)
     if len(net.layers) != 1:
+        verbs = [v for v in VERBS if v in FAMILIES[net.family].verbs]
         raise ConfigError([f"{net.name}: a {net.family} network of {len(net.layers)} layers: "
-                           "only snnhw train and snnhw evaluate take it"])
+                           f"only snnhw {', '.join(verbs)} take it"])
     return net.layer
 
 

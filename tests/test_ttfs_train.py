@@ -156,9 +156,18 @@ def test_train_cli_errors(args, message, tmp_path, data_dir, capsys):
 
 
 def test_other_verbs_refuse_a_conv_network(capsys):
-    assert main(["generate", str(TINY), "--out", "/nonexistent/x"]) == 1
+    assert main(["simulate", str(TINY), "--random", "5"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ttfs_conv network of 3 layers" in err[0]
+    assert "only snnhw train, evaluate, generate, verify take it" in err[0]
+
+
+def test_generate_writes_the_conv_core(tmp_path):
+    assert main(["generate", str(TINY), "--out", str(tmp_path)]) == 0
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["family"] == "ttfs_conv" and manifest["core"] == "TtfsConvCore"
+    assert (tmp_path / manifest["verilog"]).read_text().startswith("/*")
+    assert set(manifest["registers"]) >= {"cycles", "learn", "events", "alive1", "seen0"}
 
 
 def test_a_failed_run_leaves_the_old_folder(tmp_path, data_dir, monkeypatch):

@@ -3,8 +3,10 @@ in-order checker, composed in :class:`CoreBench`. Runs inside the simulator."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cocotb
@@ -38,6 +40,14 @@ class Checker:
             cocotb.log.error("first mismatch: %s at %s: expected %r, got %r",
                              what, where, expected, got)
         return False
+
+
+def write_result(job: dict, checker: Checker, **fields: Any) -> None:
+    """Write a bench's ``result.json`` (what :func:`snnhw.verify.runner.run_bench` returns):
+    the checker's counts and first mismatch, and ``fields``."""
+    Path(job["result"]).write_text(json.dumps(
+        fields | {"compared": checker.compared, "errors": checker.errors,
+                  "first_mismatch": checker.first}, indent=2) + "\n")
 
 
 async def start_and_reset(dut, inputs: list[str]) -> None:

@@ -25,7 +25,7 @@ from ..golden.blocks.rng import SEQUENCE
 from ..golden.networks.ttfs_conv import ConvState
 from ..ir import bits_for
 from ..ir_conv import ConvNetworkIR, KernelBanks, pack_events, unpack_events
-from .bench import Checker, read_words
+from .bench import Checker, read_words, write_result
 from .conv_golden import expect_run
 
 INPUTS = ("run", "host__space", "host__bank", "host__addr", "host__w_data", "host__w_en",
@@ -192,19 +192,10 @@ async def conv_core_matches_golden(dut):
         await bench.check_image(n, times, int(learn))
     c = bench.checker
     alive = {f"alive{s}": await bench.reg(f"alive{s}") for s in range(len(bench.convs))}
-    result = {
-        "timesteps": len(data["times"]) * net.timesteps,
-        "samples": len(data["times"]),
-        "input_events": bench.input_events,
-        "expected_spikes": bench.expected_spikes,
-        "observed_spikes": len(bench.trace),
-        "compared": c.compared,
-        "errors": c.errors,
-        "first_mismatch": c.first,
-        "busy_cycles": bench.cycles,
-        "sim_cycles": bench.cycles,
-        "rtl_counters": {"cycles": bench.cycles, **alive},
-        "sim_seconds": round(time.monotonic() - start, 3),
-    }
-    Path(job["result"]).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(job, c, timesteps=len(data["times"]) * net.timesteps,
+                 samples=len(data["times"]), input_events=bench.input_events,
+                 expected_spikes=bench.expected_spikes, observed_spikes=len(bench.trace),
+                 busy_cycles=bench.cycles, sim_cycles=bench.cycles,
+                 rtl_counters={"cycles": bench.cycles, **alive},
+                 sim_seconds=round(time.monotonic() - start, 3))
     assert c.errors == 0, f"{c.errors} mismatches: {c.first}"

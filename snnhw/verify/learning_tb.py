@@ -21,7 +21,7 @@ from ..families import resolve_layer
 from ..gateware.networks.diehl_cook import LearnSpace
 from ..golden.networks.diehl_cook import LearningState, pruning_step, run_sample
 from ..ir import LayerIR
-from .bench import Checker, read_words, start_and_reset
+from .bench import Checker, read_words, start_and_reset, write_result
 
 
 class LearningBench:
@@ -166,19 +166,10 @@ async def learning_matches_golden(dut):
         eta = layer.stdp.eta_at(s) if learn else 0
         prune = pruning_step(layer, bench.golden, s, learn=bool(learn))
         await bench.check_sample(s, image, learn=bool(learn), eta=eta, prune=prune)
-    result = {
-        "timesteps": bench.timesteps,
-        "samples": len(data["images"]),
-        "input_events": bench.input_events,
-        "expected_spikes": bench.checker.compared.get("spike", 0),
-        "observed_spikes": len(bench.spikes),
-        "compared": bench.checker.compared,
-        "errors": bench.checker.errors,
-        "first_mismatch": bench.checker.first,
-        "busy_cycles": bench.cycles,
-        "sim_cycles": bench.cycles,
-        "rtl_counters": {"busy_cycles": bench.cycles},
-        "sim_seconds": round(time.monotonic() - start, 3),
-    }
-    Path(job["result"]).write_text(json.dumps(result, indent=2) + "\n")
+    write_result(job, bench.checker, timesteps=bench.timesteps, samples=len(data["images"]),
+                 input_events=bench.input_events,
+                 expected_spikes=bench.checker.compared.get("spike", 0),
+                 observed_spikes=len(bench.spikes), busy_cycles=bench.cycles,
+                 sim_cycles=bench.cycles, rtl_counters={"busy_cycles": bench.cycles},
+                 sim_seconds=round(time.monotonic() - start, 3))
     assert bench.checker.errors == 0, f"{bench.checker.errors} mismatches: {bench.checker.first}"

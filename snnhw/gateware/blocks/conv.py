@@ -192,6 +192,12 @@ class ConvEngine(wiring.Component):
         return self._readout
 
     @property
+    def prunes(self) -> bool:
+        """Whether the layer prunes: only then are its alive masks a memory (else every tap
+        is alive for good, and the masks constants)."""
+        return self._layer.prune_threshold is not None
+
+    @property
     def maps_per_lane(self) -> int:
         """FL: local maps of each lane."""
         return self.banks.fl
@@ -426,16 +432,18 @@ class ConvEngine(wiring.Component):
         for ln in range(P):
             wm = memory.Memory(shape=unsigned(L.weight_bits), depth=C * K * K * FL,
                                init=self.lane_weights(ln))
-            mm = memory.Memory(shape=unsigned(K * FL2), depth=C * K, init=self.lane_masks(ln))
             vm = memory.Memory(shape=unsigned(VB), depth=depth_v, init=[])
             lg = memory.Memory(shape=log_layout, depth=depth_v, init=[])
             m.submodules[f"weights_{ln}"] = wm
-            m.submodules[f"masks_{ln}"] = mm
             m.submodules[f"membranes_{ln}"] = vm
             m.submodules[f"crossings_{ln}"] = lg
             wmem.append(wm)
-            mmem.append(mm)
             vmem.append(vm)
+            if self.prunes:
+                mm = memory.Memory(shape=unsigned(K * FL2), depth=C * K,
+                                   init=self.lane_masks(ln))
+                m.submodules[f"masks_{ln}"] = mm
+                mmem.append(mm)
             log.append(lg)
             if self._readout:
                 fm = memory.Memory(shape=unsigned(VB), depth=FL, init=[])
@@ -444,8 +452,16 @@ class ConvEngine(wiring.Component):
         self.memories = {"weights": wmem, "masks": mmem, "membranes": vmem}
         w_rd = [x.read_port() for x in wmem]
         w_wr = [x.write_port() for x in wmem]
-        mask_rd = [x.read_port() for x in mmem]
-        mask_wr = [x.write_port(granularity=1) for x in mmem]
+        if self.prunes:
+            mask_rd = [x.read_port() for x in mmem]
+            mask_wr = [x.write_port(granularity=1) for x in mmem]
+        else:  # every tap stays alive: each lane's mask is a constant, the same for every row
+            mask_rd = [SimpleNamespace(addr=Signal(range(max(2, C * K)), name=f"mask_addr_{ln}"),
+                                       en=Signal(name=f"mask_en_{ln}"),
+                                       data=Const(self.lane_masks(ln)[0], K * FL2))
+                       for ln in range(P)]
+            mask_wr = [SimpleNamespace(addr=Signal.like(r.addr), data=Signal(K * FL2),
+                                       en=Signal(K * FL2)) for r in mask_rd]
         v_wr = [x.write_port() for x in vmem]
         v_rd = [x.read_port(transparent_for=(wp,)) for x, wp in zip(vmem, v_wr, strict=True)]
         log_wr = [x.write_port() for x in log]

@@ -4,10 +4,12 @@ without ``[pruning]``, by synthesis with the YoWASP yosys from PyPI.
     python bench/pruning_cost.py CONFIG [--device ice40 ecp5] [--out DIR]
 
 CONFIG must prune (``[pruning] enabled = true``, or for a conv network ``[layer.pruning]
-enabled = true`` in some conv layer); the baseline is the same config with pruning off. Each core is synthesised alone (``synth_ice40 -device u`` for the iCE40UP5K,
-``synth_ecp5`` for the ECP5-85F family), with zero initial weights (same logic, far less for
-yosys to read): this measures logic, not whether it fits a board (that is ``snnhw build``).
-The pruning logic is the difference between the two.
+enabled = true`` in some conv layer); the baseline is the same config with pruning off. Each
+core is synthesised alone (``synth_ice40 -device u`` for the iCE40UP5K, ``synth_ecp5`` for
+the ECP5-85F family), dense cores with zero initial weights (same logic, far less for yosys
+to read): this measures logic, not whether it fits a board (that is ``snnhw build``). The
+pruning logic is the difference between the two; in a conv network it is the alive masks of
+the pruning layers, the prune test in the STDP unit and the alive counters.
 """
 
 from __future__ import annotations

@@ -46,3 +46,22 @@ def test_rtl_learns_images_like_golden(name, dataset, samples, data_dir, tmp_pat
     assert r.compared["spike map"] == samples * size[0] + samples * sum(size) + 2 * sum(inferred)
     assert r.compared["spike"] > 50, "the images must make the network fire"
     assert r.rtl_counters["alive1"] < convs[1].taps, "conv2 prunes while it learns"
+
+
+@pytest.mark.parametrize("change", [("a_plus = 2000", "a_plus = 2100"),
+                                    ("threshold = 190", "threshold = 191")],
+                         ids=["rate", "prune-threshold"])
+def test_bench_detects_a_mismatch(change, data_dir, tmp_path: Path):
+    """The same Verilog checked against a golden model that learns a little differently (conv1's
+    a+ 5 % higher; conv2's pruning threshold one step up) must fail, and say where."""
+    if SIM == "icarus" and not shutil.which("iverilog"):
+        pytest.skip("Icarus Verilog (iverilog) is not installed")
+    config = ROOT / "sim" / "configs" / "ttfs" / "caltech_tiny.toml"
+    other = tmp_path / "other.toml"
+    text = config.read_text()
+    assert change[0] in text
+    other.write_text(text.replace(change[0], change[1]))
+    r = verify(config, simulator=SIM, out_dir=tmp_path / "run", samples=3, infer_samples=0,
+               dataset="caltech-facemotor", data_dir=data_dir, golden_config=other)
+    assert r.errors > 0 and r.first_mismatch is not None
+    assert "FAIL" in r.summary() and "expected" in r.summary()

@@ -135,7 +135,8 @@ CONV_SCHEMA: dict[str, tuple[Field, ...]] = {
     ),
     "hardware": (
         int_field("lanes", 4, 1, 64, "lanes",
-             "P: synaptic updates the conv engine does per cycle (cycle model)."),
+             "P: lanes of each conv engine, one synaptic update each per cycle. Map f is in "
+             "lane f % P; need not divide the map counts."),
     ),
 }
 

@@ -21,8 +21,16 @@ from snnhw.gateware.blocks.conv import ConvEngine
 from snnhw.gateware.blocks.kwta import KWinners, winner_layout
 from snnhw.gateware.blocks.mstdp import KernelLearner
 from snnhw.gateware.blocks.pool import PoolStage
-from snnhw.gateware.networks.ttfs_conv import TtfsConvCore
-from snnhw.gateware.testing_conv import conv_kernels, conv_list, conv_maxima, conv_regs, conv_run
+from snnhw.gateware.networks.ttfs_conv import ConvHost, TtfsConvCore
+from snnhw.gateware.testing_conv import (
+    conv_kernels,
+    conv_list,
+    conv_maxima,
+    conv_read,
+    conv_regs,
+    conv_run,
+    conv_write,
+)
 from snnhw.golden.blocks.conv import conv_fire, pool_earliest
 from snnhw.golden.blocks.kwta import k_winners
 from snnhw.golden.blocks.mstdp import kernel_update
@@ -301,3 +309,23 @@ def test_core_learns_layer_by_layer_like_golden(data_dir):
         assert not state.alive[convs[1].index].all()  # conv2 pruned some taps
 
     _simulate(core, bench)
+
+
+def test_host_refuses_register_values_the_core_cannot_run():
+    net = _net()
+    core = TtfsConvCore(net)
+    got = {}
+
+    async def bench(ctx):
+        for name, bad in (("learn", 3), ("learn", 7), ("events", 10**6), ("generator1", 0)):
+            before = await conv_read(ctx, core, ConvHost.REG, 0, core.regs[name])
+            await conv_write(ctx, core, ConvHost.REG, 0, core.regs[name], bad)
+            got[name, bad] = (before, await conv_read(ctx, core, ConvHost.REG, 0,
+                                                      core.regs[name]))
+        await conv_write(ctx, core, ConvHost.REG, 0, core.regs["learn"], 2)
+        got["learn", 2] = await conv_read(ctx, core, ConvHost.REG, 0, core.regs["learn"])
+
+    _simulate(core, bench)
+    learned = got.pop(("learn", 2))
+    assert all(before == after for before, after in got.values()), got
+    assert learned == 2 and got["generator1", 0][0] != 0

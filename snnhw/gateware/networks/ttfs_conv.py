@@ -36,7 +36,8 @@ COUNTER_BITS = 32
 class ConvHost(enum.Enum, shape=3):
     """The host's spaces: ``bank`` and ``addr`` as each says."""
 
-    EVENTS = 0  #: bank s: event list s (0: the input image; s + 1: stage s's output)
+    EVENTS = 0  #: bank s: event list s (0: the input image, written by the host; s + 1: stage
+    #: s's output)
     WEIGHT = 1  #: bank n * P + lane: conv layer n's weight bank (ConvEngine layout)
     MASK = 2  #: bank n * P + lane: conv layer n's alive masks
     MAXIMA = 3  #: bank lane: the readout layer's largest potential per local map
@@ -44,8 +45,10 @@ class ConvHost(enum.Enum, shape=3):
 
 
 def REG(net: ConvNetworkIR) -> dict[str, int]:
-    """Register addresses (REG space): run control, counters of the last run, list lengths,
-    and per conv layer its images learned, rounding generator and alive taps."""
+    """Register addresses (REG space): run control (``events``: items in list 0, at most its
+    depth; ``learn``: 0, or stage + 1 of a stage that learns), counters of the last run, list
+    lengths, and per conv layer its images learned, rounding generator (1 to 65535) and alive
+    taps. A write of a value the core cannot run is refused: the register keeps its value."""
     names = ["events", "learn", "cycles", "synaptic_updates", "weight_updates", "pruned"]
     for n, _ in enumerate(net.conv_layers):
         names += [f"seen{n}", f"generator{n}", f"alive{n}"]
@@ -440,10 +443,14 @@ class TtfsConvCore(wiring.Component):
                         m.d.sync += r_reg.eq(values[name])
         with m.If(ok & host.w_en & (host.space == ConvHost.REG)):
             with m.Switch(host.addr):
+                # values the core cannot run are refused (the register keeps its value)
                 with m.Case(regs["events"]):
-                    m.d.sync += n_events.eq(host.w_data)
+                    with m.If(host.w_data <= list_depth(self._net, 0)):
+                        m.d.sync += n_events.eq(host.w_data)
                 with m.Case(regs["learn"]):
-                    m.d.sync += learn.eq(host.w_data)
+                    ok_learn = [0] + [s + 1 for s in range(S) if learners[s] is not None]
+                    with m.If(Cat(*[host.w_data == v for v in ok_learn]).any()):
+                        m.d.sync += learn.eq(host.w_data)
                 for n in range(S):
                     with m.Case(regs[f"seen{n}"]):
                         m.d.sync += seen[n].eq(host.w_data)
@@ -453,7 +460,9 @@ class TtfsConvCore(wiring.Component):
             if learners[n] is not None:
                 m.d.comb += [learners[n].gen_load.eq(ok & host.w_en &
                                                      (host.space == ConvHost.REG) &
-                                                     (host.addr == regs[f"generator{n}"])),
+                                                     (host.addr == regs[f"generator{n}"]) &
+                                                     (host.w_data != 0) &
+                                                     (host.w_data <= 0xFFFF)),
                              learners[n].gen_value.eq(host.w_data)]
         # read data
         live = Signal(self.data_bits)

@@ -42,6 +42,19 @@ class Checker:
         return False
 
 
+async def open_job(dut, make_bench) -> tuple[dict, Any, Any]:
+    """The job of ``$SNNHW_VERIFY_JOB``, its samples file, and the bench ``make_bench(job)``
+    built, reset and monitoring ``dut``."""
+    import os
+
+    job = json.loads(Path(os.environ["SNNHW_VERIFY_JOB"]).read_text())
+    data = np.load(job["samples"])
+    bench = make_bench(job)
+    await bench.reset()
+    cocotb.start_soon(bench.monitor())
+    return job, data, bench
+
+
 def write_result(job: dict, checker: Checker, **fields: Any) -> None:
     """Write a bench's ``result.json`` (what :func:`snnhw.verify.runner.run_bench` returns):
     the checker's counts and first mismatch, and ``fields``."""

@@ -8,10 +8,7 @@ Run by ``snnhw verify`` for ttfs_conv configs; the job comes from ``$SNNHW_VERIF
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -25,7 +22,7 @@ from ..golden.blocks.rng import SEQUENCE
 from ..golden.networks.ttfs_conv import ConvState
 from ..ir import bits_for
 from ..ir_conv import ConvNetworkIR, KernelBanks, pack_events, unpack_events
-from .bench import Checker, read_words, write_result
+from .bench import Checker, open_job, read_words, write_result
 from .conv_golden import expect_run
 
 INPUTS = ("run", "host__space", "host__bank", "host__addr", "host__w_data", "host__w_en",
@@ -181,12 +178,9 @@ class ConvBench:
 @cocotb.test()
 async def conv_core_matches_golden(dut):
     """The RTL learns the images layer by layer, then infers, exactly as the golden model."""
-    job = json.loads(Path(os.environ["SNNHW_VERIFY_JOB"]).read_text())
-    net = resolve(load_config(job["golden_config"]))
-    data = np.load(job["samples"])
-    bench = ConvBench(dut, net)
-    await bench.reset()
-    cocotb.start_soon(bench.monitor())
+    job, data, bench = await open_job(
+        dut, lambda job: ConvBench(dut, resolve(load_config(job["golden_config"]))))
+    net = bench.net
     start = time.monotonic()
     for n, (times, learn) in enumerate(zip(data["times"], data["learn"], strict=True)):
         await bench.check_image(n, times, int(learn))

@@ -7,10 +7,7 @@ Run by ``snnhw verify`` for learning configs; the job comes from ``$SNNHW_VERIFY
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from pathlib import Path
 
 import cocotb
 import numpy as np
@@ -21,7 +18,7 @@ from ..families import resolve_layer
 from ..gateware.networks.diehl_cook import LearnSpace
 from ..golden.networks.diehl_cook import LearningState, pruning_step, run_sample
 from ..ir import LayerIR
-from .bench import Checker, read_words, start_and_reset, write_result
+from .bench import Checker, open_job, read_words, start_and_reset, write_result
 
 
 class LearningBench:
@@ -155,12 +152,9 @@ class LearningBench:
 @cocotb.test()
 async def learning_matches_golden(dut):
     """The RTL learns the samples exactly as the golden model does."""
-    job = json.loads(Path(os.environ["SNNHW_VERIFY_JOB"]).read_text())
-    layer = resolve_layer(load_config(job["golden_config"]))
-    data = np.load(job["samples"])
-    bench = LearningBench(dut, layer)
-    await bench.reset()
-    cocotb.start_soon(bench.monitor())
+    job, data, bench = await open_job(
+        dut, lambda job: LearningBench(dut, resolve_layer(load_config(job["golden_config"]))))
+    layer = bench.layer
     start = time.monotonic()
     for s, (image, learn) in enumerate(zip(data["images"], data["learn"], strict=True)):
         eta = layer.stdp.eta_at(s) if learn else 0

@@ -33,6 +33,14 @@ __all__ = ["TtfsConvCore", "ConvHost", "REG", "stages_of", "COUNTER_BITS"]
 COUNTER_BITS = 32
 
 
+class _Phase(enum.Enum, shape=3):
+    IDLE = 0  # the host may use the port
+    CLEAR = 1  # every block clears its memories
+    STAGE = 2  # a stage runs its input list
+    LEARN = 3  # the STDP unit starts
+    WAIT = 4  # ... and walks the winners' kernels
+
+
 class ConvHost(enum.Enum, shape=3):
     """The host's spaces: ``bank`` and ``addr`` as each says."""
 
@@ -178,21 +186,14 @@ class TtfsConvCore(wiring.Component):
                                       "pruned"))
 
         # -- sequencing --
-        class Ph(enum.Enum, shape=3):
-            IDLE = 0
-            CLEAR = 1
-            STAGE = 2
-            LEARN = 3
-            WAIT = 4
-
-        ph = Signal(Ph)
+        ph = Signal(_Phase)
         stage = Signal(range(max(2, S)))
         last_stage = Signal(range(max(2, S)))
         rd_ptr = Signal(range(max(list_depth(net, s) for s in range(self.n_lists)) + 1))
         started = Signal()
-        m.d.comb += self.busy.eq((ph != Ph.IDLE) | self.run)
+        m.d.comb += self.busy.eq((ph != _Phase.IDLE) | self.run)
         self.debug = (ph, stage, rd_ptr, pools, kwtas, learners)
-        idle = ph == Ph.IDLE
+        idle = ph == _Phase.IDLE
 
         blocks_busy = Cat(*[e.busy for e in self.engines],
                           *[p.busy for p in pools if p is not None],
@@ -200,9 +201,9 @@ class TtfsConvCore(wiring.Component):
                           *[ln.busy for ln in learners if ln is not None]).any()
 
         with m.If(idle & self.run):
-            m.d.sync += [ph.eq(Ph.CLEAR), started.eq(0), stage.eq(0),
+            m.d.sync += [ph.eq(_Phase.CLEAR), started.eq(0), stage.eq(0),
                          last_stage.eq(Mux(learn != 0, learn - 1, S - 1))]
-        starting = ph == Ph.CLEAR
+        starting = ph == _Phase.CLEAR
         for s in range(S):
             m.d.comb += self.engines[s].start.eq(starting & ~started)
             if pools[s] is not None:
@@ -213,11 +214,11 @@ class TtfsConvCore(wiring.Component):
         with m.If(starting):
             m.d.sync += started.eq(1)
             with m.If(started & ~blocks_busy):
-                m.d.sync += [ph.eq(Ph.STAGE), rd_ptr.eq(0)]
+                m.d.sync += [ph.eq(_Phase.STAGE), rd_ptr.eq(0)]
                 m.d.sync += [x.eq(0) for x in l_len[1:]]
 
         # the running stage's input list streams into its engine
-        running = ph == Ph.STAGE
+        running = ph == _Phase.STAGE
         for s in range(S):
             eng = self.engines[s]
             here = running & (stage == s)
@@ -283,21 +284,21 @@ class TtfsConvCore(wiring.Component):
         with m.If(stage_done):
             with m.If(stage == last_stage):
                 with m.If(learn != 0):
-                    m.d.sync += ph.eq(Ph.LEARN)
+                    m.d.sync += ph.eq(_Phase.LEARN)
                 with m.Else():
-                    m.d.sync += ph.eq(Ph.IDLE)
+                    m.d.sync += ph.eq(_Phase.IDLE)
             with m.Else():
                 m.d.sync += [stage.eq(stage + 1), rd_ptr.eq(0)]
 
         for s in range(S):
             if learners[s] is not None:
                 self._learning(m, s, kwtas[s], learners[s], seen[s], alive[s], learn,
-                               start=(ph == Ph.LEARN) & (learn == s + 1),
-                               done=(ph == Ph.WAIT) & ~blocks_busy & (learn == s + 1))
-        with m.If(ph == Ph.LEARN):
-            m.d.sync += ph.eq(Ph.WAIT)
-        with m.If((ph == Ph.WAIT) & ~blocks_busy):
-            m.d.sync += ph.eq(Ph.IDLE)
+                               start=(ph == _Phase.LEARN) & (learn == s + 1),
+                               done=(ph == _Phase.WAIT) & ~blocks_busy & (learn == s + 1))
+        with m.If(ph == _Phase.LEARN):
+            m.d.sync += ph.eq(_Phase.WAIT)
+        with m.If((ph == _Phase.WAIT) & ~blocks_busy):
+            m.d.sync += ph.eq(_Phase.IDLE)
 
         # -- counters of the run --
         n_upd = Signal(bits_for(P * len(self.engines)))

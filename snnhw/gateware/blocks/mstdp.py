@@ -79,6 +79,8 @@ class KernelLearner(wiring.Component):
         self._T = timesteps
         self._k = k
         self.tb = bits_for(timesteps)  # a stored time: t + 1, 0 for no spike
+        # the ladder's a- can pass 16 bits (a+ * a_minus // a_plus with a_minus > a_plus)
+        self.rate_bits = max(RATE_BITS, *(bits_for(max(r)) for r in layer.stdp.rates))
         c, h, w = layer.in_shape
         super().__init__({
             "i_pre_valid": In(1), "i_pre_c": In(bits_for(c - 1)),
@@ -89,7 +91,7 @@ class KernelLearner(wiring.Component):
             "n_winners": In(range(k + 1)),
             "sel": Out(range(max(2, k))),
             "win": In(win_layout),
-            "a_plus": In(RATE_BITS), "a_minus": In(RATE_BITS),
+            "a_plus": In(self.rate_bits), "a_minus": In(self.rate_bits),
             "prune_on": In(1),
             "kernel": Out(KernelPortSignature(**kernel_port)),
             "busy": Out(1),
@@ -233,7 +235,7 @@ class KernelLearner(wiring.Component):
         # T3
         t3, t3_ltp = Signal(), Signal()
         t3_w = Signal(B)
-        t3_p = Signal(RATE_BITS + 2 * B)
+        t3_p = Signal(self.rate_bits + 2 * B)
         t3_u, t3_waddr, t3_row, t3_bit = (Signal.like(t1_u), Signal.like(t1_waddr),
                                           Signal.like(t1_row), Signal.like(t1_bit))
         m.d.sync += [t3.eq(t2), t3_ltp.eq(t2_ltp), t3_w.eq(t2_w),

@@ -324,8 +324,15 @@ def test_host_refuses_register_values_the_core_cannot_run():
                                                       core.regs[name]))
         await conv_write(ctx, core, ConvHost.REG, 0, core.regs["learn"], 2)
         got["learn", 2] = await conv_read(ctx, core, ConvHost.REG, 0, core.regs["learn"])
+        # conv2 (6 maps, 4 lanes): lane 2 holds map 2 only; slot 1 and the padding bits of
+        # its mask words do not exist
+        bank = 1 << core.lane_bits | 2
+        await conv_write(ctx, core, ConvHost.MASK, bank, 0, -1)
+        got["mask"] = await conv_read(ctx, core, ConvHost.MASK, bank, 0)
 
     _simulate(core, bench)
+    mask = got.pop("mask")
+    assert mask == core.engines[1].lane_masks(2)[0]
     learned = got.pop(("learn", 2))
     assert all(before == after for before, after in got.values()), got
     assert learned == 2 and got["generator1", 0][0] != 0

@@ -480,7 +480,10 @@ class ConvEngine(wiring.Component):
             m.d.comb += [
                 w_wr[ln].addr.eq(kp.w_waddr), w_wr[ln].data.eq(kp.w_wdata),
                 w_wr[ln].en.eq(here[ln] & kp.w_we),
-                mask_wr[ln].addr.eq(kp.m_waddr), mask_wr[ln].data.eq(kp.m_wdata),
+                # only real maps' slots can be alive: a mask written with other bits set
+                # would send the engine to maps that do not exist
+                mask_wr[ln].addr.eq(kp.m_waddr),
+                mask_wr[ln].data.eq(kp.m_wdata & self.lane_masks(ln)[0]),
                 mask_wr[ln].en.eq(Mux(here[ln] & kp.m_we, kp.m_wbits, 0)),
             ]
         r_lane = Signal(range(max(2, P)))

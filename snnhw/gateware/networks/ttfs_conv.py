@@ -46,8 +46,10 @@ class ConvHost(enum.Enum, shape=3):
 
     EVENTS = 0  #: bank s: event list s (0: the input image, written by the host; s + 1: stage
     #: s's output)
-    WEIGHT = 1  #: bank n * P + lane: conv layer n's weight bank (ConvEngine layout)
-    MASK = 2  #: bank n * P + lane: conv layer n's alive masks
+    WEIGHT = 1  #: bank n << lane_bits | lane: conv layer n's weight bank (ConvEngine layout)
+    MASK = 2  #: bank n << lane_bits | lane: conv layer n's alive masks (bits of map slots that
+    #: do not exist are written 0; a layer that does not prune has constant masks: writes are
+    #: ignored). A pruned tap's weight must be 0, as the STDP unit writes it.
     MAXIMA = 3  #: bank lane: the readout layer's largest potential per local map
     REG = 4  #: bank 0: the registers of :data:`REG`
 

@@ -30,8 +30,6 @@ from ..protocol import (
     N_CLASSES,
     READ_HEADER,
     SPIKE_BYTES,
-    SYNC_REPLY,
-    SYNC_REQUEST,
     VOTE_BITS,
     Command,
     Counters,
@@ -41,26 +39,18 @@ from ..protocol import (
     Space,
     Status,
     config_hash,
-    max_payload,
     memory_spaces,
     soc_memories,
 )
-from .blocks.crc import CRC_INIT, CRC16Update
 from .blocks.spike_buffer import SpikeBuffer
 from .common import times_const
+from .link import FramedLink, le_bytes
 from .networks.diehl_cook import SYNAPSE_RAMS, LearningCore, LearnSpace
-from .uart import UARTReceiver, UARTTransmitter, baud_divisor
 
 __all__ = ["SoC"]
 
 
-def _le_bytes(value, n: int) -> list:
-    """The ``n`` little-endian bytes of a value (zero-extended)."""
-    wide = Cat(value, Const(0, max(0, 8 * n - len(value))))
-    return [wide[8 * k:8 * k + 8] for k in range(n)]
-
-
-class SoC(wiring.Component):
+class SoC(FramedLink):
     """Learning core plus UART host link.
 
     Parameters
@@ -88,35 +78,17 @@ class SoC(wiring.Component):
         self._synapse_ram = synapse_ram
         if not isinstance(layer, LearningLayerIR):
             raise TypeError(f"Layer must be a LearningLayerIR, not {layer!r}")
-        if not isinstance(timeout_cycles, int) or timeout_cycles < 1:
-            raise ValueError(f"Timeout must be a positive number of cycles, not "
-                             f"{timeout_cycles!r}")
         if not isinstance(spike_buffer, int) or not 1 <= spike_buffer <= 4096:
             raise ValueError(f"Spike buffer must be an integer from 1 to 4096, not "
                              f"{spike_buffer!r}")
-        self._divisor = baud_divisor(clk_hz, baud)
         self._layer = layer
-        self._clk_hz = clk_hz
-        self._baud = baud
-        self._timeout = timeout_cycles
         self._spike_buffer = spike_buffer
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)})
+        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)},
+                         clk_hz=clk_hz, baud=baud, timeout_cycles=timeout_cycles)
 
     @property
     def layer(self) -> LayerIR:
         return self._layer
-
-    @property
-    def clk_hz(self) -> int:
-        return self._clk_hz
-
-    @property
-    def baud(self) -> int:
-        return self._baud
-
-    @property
-    def divisor(self) -> int:
-        return self._divisor
 
     @property
     def spike_buffer(self) -> int:
@@ -143,14 +115,14 @@ class SoC(wiring.Component):
         assert all(LearnSpace(s.value).name == s.name for s in spaces if s != Space.LABELS)
 
         m.submodules.core = core = LearningCore(L, synapse_ram=self._synapse_ram)
-        m.submodules.uart_rx = urx = UARTReceiver(divisor=self._divisor)
-        m.submodules.uart_tx = utx = UARTTransmitter(divisor=self._divisor)
-        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.busy.eq(~core.idle)]
+        m.d.comb += self.busy.eq(~core.idle)
+        # the link: UART, CRC, the request's registers and the frame buffer (its size as
+        # snnhw.fit counts it, with the SoC's other memories)
+        mems = soc_memories(L, self._spike_buffer)
+        assert mems["frame"].width == 8
+        r = self._link(m, mems["frame"].depth)
 
-        # -- memories: the request's payload, the neurons' labels and votes, the run's spikes --
-        mems = soc_memories(L, self._spike_buffer)  # their sizes, as snnhw.fit counts them
-        m.submodules.frame = frame = memory.Memory(shape=unsigned(mems["frame"].width),
-                                                   depth=mems["frame"].depth, init=[])
+        # -- memories: the neurons' labels and votes, the run's spikes ----------------------
         # the labels, then the votes of the N_CLASSES classes (16 bits, valid while vote_ok)
         m.submodules.labels = labels = memory.Memory(
             shape=unsigned(mems["labels"].width), depth=mems["labels"].depth,
@@ -162,13 +134,9 @@ class SoC(wiring.Component):
         m.submodules.spikes = spikes = SpikeBuffer(
             spike_layout=core.o_spike.payload.shape(), depth=mems["spikes"].depth,
             max_total=max_spikes)
-        m.submodules.crc = crc_unit = CRC16Update()
-
         wiring.connect(m, core.o_spike, spikes.i_spike)
 
-        r = SimpleNamespace(L=L, core=core, utx=utx, spikes=spikes, crc_unit=crc_unit,
-                            rx_valid=urx.o_byte.valid, rx_byte=urx.o_byte.payload)
-        r.fb_w, r.fb_r = frame.write_port(), frame.read_port()
+        r.L, r.core, r.spikes = L, core, spikes
         r.lab_w, r.lab_r = labels.write_port(), labels.read_port()
         self._request_registers(m, r, spaces)
         self._parameters(m, r)
@@ -189,20 +157,7 @@ class SoC(wiring.Component):
     def _request_registers(self, m: Module, r: SimpleNamespace, spaces: dict) -> None:
         """The request's registers, its arguments, and the space a memory request names."""
         L = r.L
-        r.MAXP = max_payload(L)
-        r.cmd = Signal(8, name="cmd")
-        r.length = Signal(16, name="length")
-        r.idx = Signal(16, name="idx")  # payload bytes received
-        r.crc = Signal(16, init=CRC_INIT, name="crc")
-        r.crc_lo = Signal(8, name="crc_lo")
-        # the first payload bytes: the command's arguments
-        r.head = head = Signal(8 * READ_HEADER, name="head")
-        # cycles since the request's last byte
-        r.quiet = Signal(range(self._timeout + 1), name="quiet")
-        r.status = Signal(8, name="status")
-        r.rlen = Signal(16, name="rlen")  # reply payload bytes
-        m.d.comb += r.fb_w.data.eq(r.rx_byte)
-
+        head = r.head
         r.sp_arg, r.bank_arg, r.addr_arg = head[0:8], head[8:16], head[16:48]
         r.count_arg = head[48:64]  # READ_MEM
         r.first_arg, r.spikes_arg = head[0:16], head[16:32]  # READ_SPIKES
@@ -279,10 +234,10 @@ class SoC(wiring.Component):
         info = self.info().pack()
         records = {
             Command.INFO: [Const(b, 8) for b in info],
-            Command.GET_PARAMS: _le_bytes(r.p_eta, 2)
-            + [Cat(r.p_learn, r.p_prune, Const(0, 6))] + _le_bytes(r.p_thr, 2),
-            Command.RUN: _le_bytes(r.run_pres, 1) + _le_bytes(r.spikes.total, 4)
-            + _le_bytes(r.spikes.count, 2),
+            Command.GET_PARAMS: le_bytes(r.p_eta, 2)
+            + [Cat(r.p_learn, r.p_prune, Const(0, 6))] + le_bytes(r.p_thr, 2),
+            Command.RUN: le_bytes(r.run_pres, 1) + le_bytes(r.spikes.total, 4)
+            + le_bytes(r.spikes.count, 2),
         }
         # The long ones go out as words, as memory reads do (one word mux, then the byte of the
         # word): the counters are 8-byte words (cycles as the first word is latched), then
@@ -357,92 +312,6 @@ class SoC(wiring.Component):
         r.vote_word = Signal(VOTE_BITS, name="vote_word")
         m.d.comb += r.vote_word.eq(Mux(vote_ok.bit_select(cur_addr[:ceil_log2(N_CLASSES)], 1),
                                        lab_r.data, 0))
-
-    def _transmitter(self, m: Module, r: SimpleNamespace) -> None:
-        """The reply byte to the UART, and the CRC's byte: one CRC step per byte, received or
-        sent (one XOR tree behind a byte mux), over everything but sync and CRC."""
-        r.tx_byte = Signal(8, name="tx_byte")
-        r.tx_crc = Signal(name="tx_crc")  # the byte counts in the CRC
-        m.d.comb += r.utx.i_byte.payload.eq(r.tx_byte)
-        r.sent = Signal(name="sent")
-        m.d.comb += r.sent.eq(r.utx.i_byte.valid & r.utx.i_byte.ready)
-        r.crc_step = Signal(name="crc_step")
-        r.crc_byte = Signal(8, name="crc_byte")
-        m.d.comb += [r.crc_unit.crc.eq(r.crc), r.crc_unit.byte.eq(r.crc_byte)]
-        with m.If(r.sent & r.tx_crc):
-            m.d.comb += [r.crc_step.eq(1), r.crc_byte.eq(r.tx_byte)]
-        with m.If(r.crc_step):
-            m.d.sync += r.crc.eq(r.crc_unit.updated)
-
-    def _error(self, m: Module, r: SimpleNamespace, code: Status) -> None:
-        """Answer with ``code`` and an empty payload."""
-        m.d.sync += [r.status.eq(code), r.rlen.eq(0)]
-        m.next = "T_SYNC"
-
-    def _timeout_or_wait(self, m: Module, r: SimpleNamespace) -> None:
-        """The ``Elif`` and ``Else`` of a receive state after its ``If`` on a byte."""
-        with m.Elif(r.quiet == self._timeout):
-            self._error(m, r, Status.TIMEOUT)
-        with m.Else():
-            m.d.sync += r.quiet.eq(r.quiet + 1)
-
-    def _in_frame(self, m: Module, r: SimpleNamespace, next_state: str | None, *actions):
-        """A receive state: on a byte, update the CRC and do ``actions``; time out."""
-        with m.If(r.rx_valid):
-            m.d.comb += [r.crc_step.eq(1), r.crc_byte.eq(r.rx_byte)]
-            m.d.sync += [r.quiet.eq(0), *actions]
-            if next_state:
-                m.next = next_state
-        self._timeout_or_wait(m, r)
-
-    def _send(self, m: Module, r: SimpleNamespace, byte, next_state: str, *,
-              in_crc: bool = True, actions=()) -> None:
-        """A reply state: offer ``byte``; once sent, do ``actions`` and go to ``next_state``."""
-        m.d.comb += [r.utx.i_byte.valid.eq(1), r.tx_byte.eq(byte), r.tx_crc.eq(in_crc)]
-        with m.If(r.sent):
-            m.d.sync += list(actions)
-            m.next = next_state
-
-    def _receive_states(self, m: Module, r: SimpleNamespace) -> None:
-        """SYNC to CRC1: a request into the frame buffer and the registers, its CRC checked."""
-        rx_valid, rx_byte, length, idx = r.rx_valid, r.rx_byte, r.length, r.idx
-        with m.State("SYNC"):
-            with m.If(rx_valid & (rx_byte == SYNC_REQUEST)):
-                m.d.sync += [r.crc.eq(CRC_INIT), idx.eq(0), r.head.eq(0), r.quiet.eq(0)]
-                m.next = "CMD"
-        with m.State("CMD"):
-            self._in_frame(m, r, "LEN0", r.cmd.eq(rx_byte))
-        with m.State("LEN0"):
-            self._in_frame(m, r, "LEN1", length[:8].eq(rx_byte))
-        with m.State("LEN1"):
-            self._in_frame(m, r, None, length[8:].eq(rx_byte))
-            with m.If(rx_valid):
-                with m.If(Cat(length[:8], rx_byte) == 0):
-                    m.next = "CRC0"
-                with m.Else():
-                    m.next = "PAYLOAD"
-        with m.State("PAYLOAD"):
-            m.d.comb += [r.fb_w.addr.eq(idx), r.fb_w.en.eq(rx_valid & (idx < r.MAXP))]
-            self._in_frame(m, r, None, idx.eq(idx + 1))
-            with m.If(rx_valid):
-                with m.Switch(idx):
-                    for k in range(READ_HEADER):
-                        with m.Case(k):
-                            m.d.sync += r.head[8 * k:8 * k + 8].eq(rx_byte)
-                with m.If(idx == length - 1):
-                    m.next = "CRC0"
-        with m.State("CRC0"):
-            with m.If(rx_valid):
-                m.d.sync += [r.crc_lo.eq(rx_byte), r.quiet.eq(0)]
-                m.next = "CRC1"
-            self._timeout_or_wait(m, r)
-        with m.State("CRC1"):
-            with m.If(rx_valid):
-                with m.If(Cat(r.crc_lo, rx_byte) != r.crc):
-                    self._error(m, r, Status.BAD_CRC)
-                with m.Else():
-                    m.next = "PRECHECK"
-            self._timeout_or_wait(m, r)
 
     def _check_states(self, m: Module, r: SimpleNamespace) -> None:
         """PRECHECK and CHECK: command, length, address, sample; then act."""
@@ -607,12 +476,7 @@ class SoC(wiring.Component):
         """T_SYNC to T_CRC1: the reply, a fixed-size record or memory words read one by one."""
         cmd, rlen, bidx, remaining = r.cmd, r.rlen, r.bidx, r.remaining
         send = partial(self._send, m, r)
-        with m.State("T_SYNC"):
-            send(SYNC_REPLY, "T_STATUS", in_crc=False, actions=[r.crc.eq(CRC_INIT)])
-        with m.State("T_STATUS"):
-            send(r.status, "T_LEN0")
-        with m.State("T_LEN0"):
-            send(rlen[:8], "T_LEN1")
+        self._reply_frame(m, r)
         with m.State("T_LEN1"):
             with m.If(rlen == 0):
                 send(rlen[8:], "T_CRC0")
@@ -659,7 +523,3 @@ class SoC(wiring.Component):
                     m.next = "T_CRC0"
                 with m.Else():
                     m.next = "M_READ"
-        with m.State("T_CRC0"):
-            send(r.crc[:8], "T_CRC1", in_crc=False)
-        with m.State("T_CRC1"):
-            send(r.crc[8:], "SYNC", in_crc=False)

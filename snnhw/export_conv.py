@@ -10,7 +10,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from .config import Config
-from .ir_conv import ConvNetworkIR, event_fields, resolved_dict
+from .ir_conv import ConvNetworkIR, event_fields, list_depth, list_shape, resolved_dict
 
 __all__ = ["generate_conv", "conv_manifest"]
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def conv_manifest(core, net: ConvNetworkIR) -> dict:
     """What a host needs to drive the core: host spaces and their banks, registers, layouts."""
-    from .gateware.networks.ttfs_conv import ConvHost, list_depth
+    from .gateware.networks.ttfs_conv import ConvHost
 
     stages = []
     for s, eng in enumerate(core.engines):
@@ -33,7 +33,7 @@ def conv_manifest(core, net: ConvNetworkIR) -> dict:
         "host_spaces": {s.name: s.value for s in ConvHost},
         "registers": core.regs,
         "lane_bits": core.lane_bits,
-        "lists": [{"depth": list_depth(net, s), "fields": event_fields(core._list_shape(s))}
+        "lists": [{"depth": list_depth(net, s), "fields": event_fields(list_shape(net, s))}
                   for s in range(core.n_lists)],
         "stages": stages,
         "kernel_layout": "weight (f, c, i, j) at word ((c*K + i)*K + j)*FL + f//P of bank "

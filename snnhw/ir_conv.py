@@ -20,7 +20,7 @@ from .ir import NetworkIR, bits_for, generator_start_states
 __all__ = ["DogEncoderIR", "ConvStdpIR", "ConvLayerIR", "PoolLayerIR", "ConvNetworkIR",
            "KernelBanks", "dog_kernel", "dog_kernel_float", "resolve_conv_network",
            "resolved_dict", "event_fields", "pack_events", "unpack_events", "RATE_BITS",
-           "DRAW_BITS"]
+           "DRAW_BITS", "stages_of", "list_depth", "list_shape", "register_names"]
 
 #: Fraction bits of the STDP rates (a+ and a- are in 2**-16).
 RATE_BITS = 16
@@ -375,3 +375,53 @@ class KernelBanks:
                     out[f, r // k, r % k, j] = bool(int(words[lane][r]) >> (j * self.fl2 + f_l)
                                                     & 1)
         return out
+
+
+# -- the conv core's organisation, as its host sees it ---------------------------------------
+
+def stages_of(net: ConvNetworkIR) -> list[tuple[ConvLayerIR, PoolLayerIR | None]]:
+    """The core's stages: the conv layers, each with the pool layer that follows it (None:
+    none)."""
+    out: list[tuple[ConvLayerIR, PoolLayerIR | None]] = []
+    for layer in net.layers:
+        if isinstance(layer, ConvLayerIR):
+            out.append((layer, None))
+        elif out and out[-1][1] is None:
+            out[-1] = (out[-1][0], layer)
+        else:
+            raise ValueError(f"{layer.name}: the conv core takes conv layers, each followed "
+                             "by at most one pool layer")
+    return out
+
+
+def list_depth(net: ConvNetworkIR, s: int) -> int:
+    """Items the core's event list ``s`` holds (0: the encoded image; ``s``: stage ``s - 1``'s
+    output): every input position or output neuron once, and T eots."""
+    if s == 0:
+        c, h, w = net.encoder.out_shape
+    else:
+        conv, pool = stages_of(net)[s - 1]
+        c, h, w = (pool or conv).out_shape
+        if conv.pointwise_inhibition:
+            c = 1 if pool is None else c
+    return c * h * w + net.timesteps
+
+
+def list_shape(net: ConvNetworkIR, s: int) -> tuple[int, int, int]:
+    """The spike map whose events list ``s`` holds (:func:`event_fields` of it)."""
+    if s == 0:
+        return net.encoder.out_shape
+    conv, pool = stages_of(net)[s - 1]
+    return (pool or conv).out_shape
+
+
+def register_names(net: ConvNetworkIR) -> list[str]:
+    """The core's registers in address order: run control (``events``: items in list 0, at
+    most its depth; ``learn``: 0, or stage + 1 of a stage that learns), counters of the last
+    run, per conv layer its images learned, rounding generator (1 to 65535) and alive taps,
+    and the list lengths."""
+    names = ["events", "learn", "cycles", "synaptic_updates", "weight_updates", "pruned"]
+    for n, _ in enumerate(net.conv_layers):
+        names += [f"seen{n}", f"generator{n}", f"alive{n}"]
+    names += [f"list{s}" for s in range(len(stages_of(net)) + 1)]
+    return names

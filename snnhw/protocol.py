@@ -79,13 +79,13 @@ class ProtocolError(Exception):
         self.status = status
 
 
-def word_bytes(width: int) -> int:
-    """Bytes a word of ``width`` bits takes on the wire: a power of two, 1 to 8."""
+def word_bytes(width: int, most: int = 8) -> int:
+    """Bytes a word of ``width`` bits takes on the wire: a power of two, 1 to ``most``."""
     n = 1
     while n * 8 < width:
         n *= 2
-    if n > 8:
-        raise ValueError(f"words wider than 64 bits cannot be sent, not {width}")
+    if n > most:
+        raise ValueError(f"words wider than {8 * most} bits cannot be sent, not {width}")
     return n
 
 

@@ -35,7 +35,7 @@ from ..protocol import (
 )
 from .backend import Backend, Counters, Result, check_image
 
-__all__ = ["Transport", "LinkTimeout", "FramedBackend"]
+__all__ = ["Transport", "LinkTimeout", "FramedBackend", "request"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,54 @@ class Transport(abc.ABC):
 
     def close(self) -> None:  # noqa: B027
         """Close the link."""
+
+
+def request(transport: Transport, cmd: Command, payload: bytes = b"", *,
+            reply_size: int | None = None, timeout: float = 2.0) -> bytes:
+    """Send one request over ``transport`` and return its reply's payload.
+
+    Raises
+    ------
+    ProtocolError
+        An error status (``status`` set), a corrupt reply, or a payload not of
+        ``reply_size`` bytes.
+    LinkTimeout
+        No whole reply within ``timeout`` seconds.
+    """
+    transport.write(encode_request(cmd, payload))
+    status, data = decode_reply(_read_reply(transport, cmd, timeout))
+    if status != Status.OK:
+        raise ProtocolError(f"{cmd.name} failed: {status.name}", status)
+    if reply_size is not None and len(data) != reply_size:
+        raise ProtocolError(f"{cmd.name} reply of {len(data)} bytes, not {reply_size}")
+    return data
+
+
+def _read_reply(transport: Transport, cmd: Command, timeout: float) -> bytes:
+    deadline = time.monotonic() + timeout
+
+    def read(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            left = deadline - time.monotonic()
+            chunk = transport.read(n - len(data), left) if left > 0 else b""
+            if not chunk:
+                what = "no reply" if not data and n == 1 else "a truncated reply"
+                raise LinkTimeout(f"{what} to {cmd.name} from {transport.name} "
+                                  f"within {timeout:g} s")
+            data += chunk
+        return data
+
+    skipped = 0  # bytes before the sync byte are noise
+    while read(1)[0] != SYNC_REPLY:
+        skipped += 1
+        if skipped > MAX_NOISE:
+            raise ProtocolError(f"no reply frame in {MAX_NOISE} bytes from {transport.name}")
+    if skipped:
+        log.warning("%d bytes of noise before the reply to %s", skipped, cmd.name)
+    head = read(3)
+    (length,) = struct.unpack_from("<H", head, 1)
+    return bytes([SYNC_REPLY]) + head + read(length + 2)
 
 
 class FramedBackend(Backend):
@@ -121,41 +169,8 @@ class FramedBackend(Backend):
         LinkTimeout
             No whole reply within ``timeout`` (default :attr:`timeout`) seconds.
         """
-        self.transport.write(encode_request(cmd, payload))
-        frame = self._read_reply(cmd, self.timeout if timeout is None else timeout)
-        status, data = decode_reply(frame)
-        if status != Status.OK:
-            raise ProtocolError(f"{cmd.name} failed: {status.name}", status)
-        if reply_size is not None and len(data) != reply_size:
-            raise ProtocolError(f"{cmd.name} reply of {len(data)} bytes, not {reply_size}")
-        return data
-
-    def _read_reply(self, cmd: Command, timeout: float) -> bytes:
-        deadline = time.monotonic() + timeout
-
-        def read(n: int) -> bytes:
-            data = b""
-            while len(data) < n:
-                left = deadline - time.monotonic()
-                chunk = self.transport.read(n - len(data), left) if left > 0 else b""
-                if not chunk:
-                    what = "no reply" if not data and n == 1 else "a truncated reply"
-                    raise LinkTimeout(f"{what} to {cmd.name} from {self.transport.name} "
-                                      f"within {timeout:g} s")
-                data += chunk
-            return data
-
-        skipped = 0  # bytes before the sync byte are noise
-        while read(1)[0] != SYNC_REPLY:
-            skipped += 1
-            if skipped > MAX_NOISE:
-                raise ProtocolError(f"no reply frame in {MAX_NOISE} bytes from "
-                                    f"{self.transport.name}")
-        if skipped:
-            log.warning("%d bytes of noise before the reply to %s", skipped, cmd.name)
-        head = read(3)
-        (length,) = struct.unpack_from("<H", head, 1)
-        return bytes([SYNC_REPLY]) + head + read(length + 2)
+        return request(self.transport, cmd, payload, reply_size=reply_size,
+                       timeout=self.timeout if timeout is None else timeout)
 
     def _hello(self) -> Info:
         self.transport.discard_input()

@@ -22,7 +22,7 @@ from ..protocol import DEFAULT_BAUD
 from .backend import check_layer
 from .framed import FramedBackend, Transport
 
-__all__ = ["RtlBackend", "SocketTransport", "TOP"]
+__all__ = ["RtlBackend", "RtlSimulation", "SocketTransport", "TOP"]
 
 log = logging.getLogger(__name__)
 
@@ -79,31 +79,20 @@ class SocketTransport(Transport):
         self._conn.close()
 
 
-class RtlBackend(FramedBackend):
-    """The SoC's Verilog in Verilator, over its UART pins.
+class RtlSimulation:
+    """A SoC's Verilog under Verilator, served on a localhost socket by the bridge bench
+    (:mod:`snnhw.host.rtl_bridge`): :attr:`transport` reaches its UART pins.
 
     Parameters
     ----------
-    layer : LayerIR
-        The network to build the SoC from.
-    out_dir : path, optional
-        Where the Verilog, the simulator build and ``sim.log`` go; default
-        ``build/rtl/<name>``.
-    baud : int
-        The SoC's nominal baud rate; the simulated clock is ``bit_cycles * baud`` Hz.
+    soc : amaranth Component
+        A SoC with ``rx``, ``tx`` and ``busy`` ports (and a ``fast`` domain if it uses one).
+    out : path
+        Where the Verilog, the simulator build and ``sim.log`` go.
     bit_cycles : int
-        Clock cycles per UART bit: small, so that the link does not dominate the simulation.
-    timeout_cycles : int, optional
-        The SoC's frame timeout; default 200 byte times.
-    spike_buffer : int
-        Spikes the SoC keeps per RUN.
+        Clock cycles per UART bit.
     waves : bool
-        Dump a waveform into ``out_dir``.
-    synapse_ram : str
-        ``"block"``, or ``"spram"`` for the iCE40UP5K's SoC (weights in double-pumped SPRAM,
-        empty until the host loads them; the bridge clocks it at twice ``clk``).
-    timeout : float
-        Seconds of wall-clock time to wait for a reply (a RUN simulates thousands of cycles).
+        Dump a waveform into ``out``.
 
     Raises
     ------
@@ -111,23 +100,15 @@ class RtlBackend(FramedBackend):
         Verilator, g++ or make is missing, the build failed, or the simulation stopped.
     """
 
-    def __init__(self, layer: LayerIR, *, out_dir: str | Path | None = None,
-                 baud: int = DEFAULT_BAUD, bit_cycles: int = 8, timeout_cycles: int | None = None,
-                 spike_buffer: int = 256, waves: bool = False, timeout: float = 300.0,
-                 synapse_ram: str = "block") -> None:
+    def __init__(self, soc, out: Path, *, bit_cycles: int, waves: bool = False) -> None:
         from amaranth.back import verilog
         from cocotb_tools.runner import get_runner
 
-        from ..gateware.soc import SoC
         from ..simulators import find_simulator
         from .rtl_bridge import ENV_ADDRESS, ENV_BIT_CYCLES
 
-        check_layer(layer)
-        self.out_dir = out = Path(out_dir or Path("build") / "rtl" / layer.name).resolve()
+        self.out_dir = out
         out.mkdir(parents=True, exist_ok=True)
-        soc = SoC(layer, clk_hz=bit_cycles * baud, baud=baud,
-                  timeout_cycles=timeout_cycles or 200 * 10 * bit_cycles,
-                  spike_buffer=spike_buffer, synapse_ram=synapse_ram)
         source = out / f"{TOP}.v"
         text = verilog.convert(soc, name=TOP)
         if not source.is_file() or source.read_text() != text:  # keep make's view of it
@@ -174,12 +155,8 @@ class RtlBackend(FramedBackend):
         finally:
             server.close()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport = SocketTransport(conn, "the RTL simulation", self._thread, out / "sim.log")
-        try:
-            super().__init__(layer, transport, timeout=timeout, run_timeout=timeout)
-        except BaseException:
-            self.close()
-            raise
+        self.transport = SocketTransport(conn, "the RTL simulation", self._thread,
+                                         out / "sim.log")
 
     def _accept(self, server: socket.socket, sim_log: Path) -> socket.socket:
         server.settimeout(0.5)
@@ -194,9 +171,63 @@ class RtlBackend(FramedBackend):
 
     def close(self) -> None:
         """Close the socket and wait for the simulation to end."""
-        transport = getattr(self, "transport", None)
-        if transport is not None:
-            transport.close()
+        self.transport.close()
         self._thread.join(timeout=30)
         if self._thread.is_alive():
             log.warning("the RTL simulation did not stop within 30 s of the host leaving")
+
+
+class RtlBackend(FramedBackend):
+    """The SoC's Verilog in Verilator, over its UART pins.
+
+    Parameters
+    ----------
+    layer : LayerIR
+        The network to build the SoC from.
+    out_dir : path, optional
+        Where the Verilog, the simulator build and ``sim.log`` go; default
+        ``build/rtl/<name>``.
+    baud : int
+        The SoC's nominal baud rate; the simulated clock is ``bit_cycles * baud`` Hz.
+    bit_cycles : int
+        Clock cycles per UART bit: small, so that the link does not dominate the simulation.
+    timeout_cycles : int, optional
+        The SoC's frame timeout; default 200 byte times.
+    spike_buffer : int
+        Spikes the SoC keeps per RUN.
+    waves : bool
+        Dump a waveform into ``out_dir``.
+    synapse_ram : str
+        ``"block"``, or ``"spram"`` for the iCE40UP5K's SoC (weights in double-pumped SPRAM,
+        empty until the host loads them; the bridge clocks it at twice ``clk``).
+    timeout : float
+        Seconds of wall-clock time to wait for a reply (a RUN simulates thousands of cycles).
+
+    Raises
+    ------
+    ToolError
+        Verilator, g++ or make is missing, the build failed, or the simulation stopped.
+    """
+
+    def __init__(self, layer: LayerIR, *, out_dir: str | Path | None = None,
+                 baud: int = DEFAULT_BAUD, bit_cycles: int = 8, timeout_cycles: int | None = None,
+                 spike_buffer: int = 256, waves: bool = False, timeout: float = 300.0,
+                 synapse_ram: str = "block") -> None:
+        from ..gateware.soc import SoC
+
+        check_layer(layer)
+        out = Path(out_dir or Path("build") / "rtl" / layer.name).resolve()
+        soc = SoC(layer, clk_hz=bit_cycles * baud, baud=baud,
+                  timeout_cycles=timeout_cycles or 200 * 10 * bit_cycles,
+                  spike_buffer=spike_buffer, synapse_ram=synapse_ram)
+        self._sim = RtlSimulation(soc, out, bit_cycles=bit_cycles, waves=waves)
+        self.out_dir = out
+        try:
+            super().__init__(layer, self._sim.transport, timeout=timeout, run_timeout=timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the socket and wait for the simulation to end."""
+        self._sim.close()

@@ -20,7 +20,7 @@ from amaranth.lib import enum, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...ir import bits_for
-from ...ir_conv import ConvLayerIR, ConvNetworkIR, PoolLayerIR
+from ...ir_conv import ConvNetworkIR, list_depth, list_shape, register_names, stages_of
 from ..blocks.conv import ConvEngine, conv_event_layout
 from ..blocks.kwta import KWinners
 from ..blocks.mstdp import KernelLearner
@@ -55,41 +55,9 @@ class ConvHost(enum.Enum, shape=3):
 
 
 def REG(net: ConvNetworkIR) -> dict[str, int]:
-    """Register addresses (REG space): run control (``events``: items in list 0, at most its
-    depth; ``learn``: 0, or stage + 1 of a stage that learns), counters of the last run, list
-    lengths, and per conv layer its images learned, rounding generator (1 to 65535) and alive
-    taps. A write of a value the core cannot run is refused: the register keeps its value."""
-    names = ["events", "learn", "cycles", "synaptic_updates", "weight_updates", "pruned"]
-    for n, _ in enumerate(net.conv_layers):
-        names += [f"seen{n}", f"generator{n}", f"alive{n}"]
-    names += [f"list{s}" for s in range(len(stages_of(net)) + 1)]
-    return {name: k for k, name in enumerate(names)}
-
-
-def stages_of(net: ConvNetworkIR) -> list[tuple[ConvLayerIR, PoolLayerIR | None]]:
-    """The conv layers, each with the pool layer that follows it (None: none)."""
-    out = []
-    for layer in net.layers:
-        if isinstance(layer, ConvLayerIR):
-            out.append((layer, None))
-        elif out and out[-1][1] is None:
-            out[-1] = (out[-1][0], layer)
-        else:
-            raise ValueError(f"{layer.name}: the conv core takes conv layers, each followed "
-                             "by at most one pool layer")
-    return out
-
-
-def list_depth(net: ConvNetworkIR, s: int) -> int:
-    """Items list ``s`` holds: every input position or output neuron once, and T eots."""
-    if s == 0:
-        c, h, w = net.encoder.out_shape
-    else:
-        conv, pool = stages_of(net)[s - 1]
-        c, h, w = (pool or conv).out_shape
-        if conv.pointwise_inhibition:
-            c = 1 if pool is None else c
-    return c * h * w + net.timesteps
+    """Register addresses (REG space): :func:`snnhw.ir_conv.register_names` in order. A
+    write of a value the core cannot run is refused: the register keeps its value."""
+    return {name: k for k, name in enumerate(register_names(net))}
 
 
 class TtfsConvCore(wiring.Component):
@@ -123,7 +91,7 @@ class TtfsConvCore(wiring.Component):
         for e in self.engines:
             widths += [e.layer.weight_bits, e.layer.kernel * e.mask_stride,
                        e.layer.membrane_bits]
-        widths += [conv_event_layout(*self._list_shape(s)).size for s in range(self.n_lists)]
+        widths += [conv_event_layout(*list_shape(self._net, s)).size for s in range(self.n_lists)]
         self.data_bits = max(widths)
         self.lane_bits = bits_for(net.lanes - 1)
         self.bank_bits = max(bits_for(len(self._stages) - 1) + self.lane_bits,
@@ -151,12 +119,6 @@ class TtfsConvCore(wiring.Component):
     def net(self) -> ConvNetworkIR:
         return self._net
 
-    def _list_shape(self, s: int) -> tuple[int, int, int]:
-        if s == 0:
-            return self._net.encoder.out_shape
-        conv, pool = self._stages[s - 1]
-        return (pool or conv).out_shape
-
     def elaborate(self, platform):
         m = Module()
         net = self._net
@@ -166,7 +128,7 @@ class TtfsConvCore(wiring.Component):
         # -- event lists --
         lists = []
         for s in range(self.n_lists):
-            mem = memory.Memory(shape=conv_event_layout(*self._list_shape(s)),
+            mem = memory.Memory(shape=conv_event_layout(*list_shape(self._net, s)),
                                 depth=list_depth(net, s), init=[])
             m.submodules[f"list{s}"] = mem
             lists.append(mem)

@@ -188,6 +188,7 @@ def _cmd_program(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from .boards import get_board
+    from .families import load, require_network, resolve
     from .host.run import run
     from .host.serialport import board_port
     from .protocol import ProtocolError
@@ -197,12 +198,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     baud = args.baud or DEFAULT_BAUD
     if args.backend == "serial" and not port:
         raise InputError("--backend serial needs --port PORT or --board NAME")
+    family = require_network(resolve(load_config(args.config)), "run")
     start, bars = _bars()
+    if family.run_cli is not None:
+        args.port, args.baud = port, baud
+        try:
+            return load(family.run_cli)(args, start)
+        finally:
+            for b in bars:
+                b.close()
     try:
         result = run(args.config, backend=args.backend, port=port, baud=baud,
                      dataset=args.dataset, data_dir=args.data_dir, learn=args.learn,
-                     label=args.label, infer=args.infer, model=args.model, seed=args.seed,
-                     out_dir=args.out, progress=start)
+                     label=args.label, infer=args.infer, model=args.model,
+                     seed=args.seed or 0, out_dir=args.out, progress=start)
     except ProtocolError as e:  # a broken link, not a bug of ours
         raise ToolError(f"host link: {e}") from None
     finally:
@@ -381,7 +390,7 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="learn and classify dataset samples on a board, the "
                                    "simulated SoC or the golden model")
     s.add_argument("config", metavar="CONFIG", help="learning network config (TOML) the "
-                   "bitstream was built from")
+                   "bitstream was built from (a diehl_cook or ttfs_conv network)")
     s.add_argument("--backend", choices=("serial", "rtl", "golden"), default="serial",
                    help="where the network runs: a board over its serial port, the SoC's "
                         "Verilog in Verilator, or the golden model (default: serial)")
@@ -394,22 +403,27 @@ def _parser() -> argparse.ArgumentParser:
                         "/dev/ttyUSB0 for ulx3s-85f, else /dev/ttyUSB1)")
     s.add_argument("--baud", type=int, default=None,
                    help=f"baud rate the bitstream was built with (default: {DEFAULT_BAUD})")
-    s.add_argument("--dataset", choices=("mnist", "fashion-mnist"), default="mnist",
-                   help="dataset (default: mnist)")
+    s.add_argument("--dataset", choices=("mnist", "fashion-mnist", "caltech-facemotor"),
+                   default="mnist", help="dataset (default: mnist; caltech-facemotor for conv "
+                   "networks only)")
     s.add_argument("--data-dir", default=None, help=data_help)
     s.add_argument("--model", metavar="DIR", default=None,
                    help="model folder written by snnhw train or snnhw run (model.npz) to load "
-                        "first (default: the config's initial weights)")
+                        "first (default: the config's initial weights; a conv network's "
+                        "initial state is written to the SoC first)")
     s.add_argument("--learn", type=int, default=0, metavar="N",
-                   help="training samples to learn, in snnhw train's shuffled order "
-                        "(default: 0)")
+                   help="training samples to learn, in snnhw train's shuffled order; a conv "
+                        "network learns up to N images in each learning layer, layer by "
+                        "layer (default: 0)")
     s.add_argument("--label", type=int, default=None, metavar="N",
-                   help="training samples shown without learning to label the neurons "
+                   help="training samples shown without learning to label the neurons; for "
+                        "a conv network, the images whose features fit the SVM readout "
                         "(default: 1000 after learning or without a labelled model, else 0)")
     s.add_argument("--infer", type=int, default=1000, metavar="N",
                    help="test samples to classify for the accuracy (default: 1000)")
-    s.add_argument("--seed", type=int, default=0,
-                   help="seed of the training and labelling order (default: 0)")
+    s.add_argument("--seed", type=int, default=None,
+                   help="seed of the training and labelling order (default: 0; a conv "
+                        "network's order comes from network.seed in its config)")
     s.add_argument("-o", "--out", default=None,
                    help="output folder for model.npz and report.json "
                         "(default: build/run/<name>)")

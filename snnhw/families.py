@@ -76,6 +76,11 @@ class Family:
     evaluate_cli: str | None = None
     generator: str | None = None  # "module:function(config, net, out, family) -> manifest"
     verifier: str | None = None  # "module:function(config_path, **options) -> VerifyResult"
+    # the host runtime, when the family has its own: "module:function(net, backend,
+    # **options) -> network" (snnhw.host.connect) and "module:function(args, progress) ->
+    # exit status" (snnhw run)
+    host: str | None = None
+    run_cli: str | None = None
 
     def core_for(self, layer: LayerIR, **options: Any) -> Any:
         """The gateware core (an Amaranth component) of ``layer``."""
@@ -176,10 +181,10 @@ def _dc_network(config: Config) -> NetworkIR:
 # -- ttfs_conv: deep time-to-first-spike conv networks learning by layer-wise STDP ----------
 
 def _refuse_conv(verb: str, layer: ConvLayerIR, source: str) -> list[str]:
-    if verb in ("train", "evaluate", "generate", "verify"):
+    if verb in ("train", "evaluate", "generate", "verify", "run"):
         return []
-    return [f"{source}: a ttfs_conv network has its core (snnhw generate, snnhw verify) but "
-            f"no SoC and host link yet; snnhw {verb} cannot take it"]
+    return [f"{source}: a ttfs_conv network has its core and host link (snnhw generate, "
+            f"verify, run) but no board build yet; snnhw {verb} cannot take it"]
 
 
 #: The families, in the order they are asked whether they claim a config.
@@ -200,11 +205,13 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         verify_input="images",
         refusals=_refuse_conv,
         layouts=lambda layer: {},
-        verbs=frozenset(("train", "evaluate", "generate", "verify")),
+        verbs=frozenset(("train", "evaluate", "generate", "verify", "run")),
         train_cli="snnhw.train_conv:train_cli",
         evaluate_cli="snnhw.train_conv:evaluate_cli",
         generator="snnhw.export_conv:generate_conv",
         verifier="snnhw.verify.conv_runner:verify_conv",
+        host="snnhw.host.conv:connect_conv",
+        run_cli="snnhw.host.conv_run:run_cli",
     ),
     Family(
         name="diehl_cook",

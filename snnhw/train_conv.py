@@ -43,7 +43,7 @@ from .modelfile import REPORT_FILE, read_report
 from .outdir import atomic_dir
 
 __all__ = ["train_conv", "evaluate_conv", "train_cli", "evaluate_cli", "Splits", "load_splits",
-           "CURVE_POINTS"]
+           "CURVE_POINTS", "fit_svm", "predict_svm", "save_conv_model", "load_conv_model"]
 
 Progress = Callable[[str, int], Callable[[int], None]]
 CURVE_POINTS = 50  #: convergence and connectivity points recorded per layer
@@ -222,15 +222,16 @@ def _unpruned(net: ConvNetworkIR) -> ConvNetworkIR:
     return replace(net, layers=layers)
 
 
-def save_conv_model(out: Path, net: ConvNetworkIR, run: Run) -> None:
+def save_conv_model(out: Path, net: ConvNetworkIR, state: ConvState,
+                    svm: dict[str, np.ndarray]) -> None:
     """``model.npz``: per conv layer its weights, alive taps, generator position and images
     learned; the SVM readout."""
     arrays: dict[str, Any] = {"version": VERSION, "family": "ttfs_conv"}
     for c in net.conv_layers:
         i = c.index
-        arrays |= {f"weights_{i}": run.state.weights[i], f"alive_{i}": run.state.alive[i],
-                   f"gen_pos_{i}": run.state.gen_pos[i], f"seen_{i}": run.state.seen[i]}
-    arrays |= {f"svm_{k}": v for k, v in run.svm.items()}
+        arrays |= {f"weights_{i}": state.weights[i], f"alive_{i}": state.alive[i],
+                   f"gen_pos_{i}": state.gen_pos[i], f"seen_{i}": state.seen[i]}
+    arrays |= {f"svm_{k}": v for k, v in svm.items()}
     np.savez(out / MODEL_FILE, **arrays)
 
 
@@ -320,7 +321,7 @@ def train_conv(config_path: str | Path, *, dataset: str, out_dir: str | Path,
             report["speedup_learning_total"] = round(
                 report["cycles_learning_total_unpruned"] / max(report["cycles_learning_total"], 1),
                 3)
-        save_conv_model(out, net, run)
+        save_conv_model(out, net, run.state, run.svm)
         _write_config(Path(config_path), out / "config.toml", net.seed)
         (out / "resolved_config.json").write_text(json.dumps(resolved_dict(net), indent=2)
                                                   + "\n")

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..config import load_config
 from ..errors import InputError
-from ..families import resolve_layer
+from ..families import load, require_network, resolve, resolve_layer
 from ..ir import LayerIR
 from ..modelfile import MODEL_FILE, load_model, read_report, save_model
 from ..protocol import LABEL_NONE, N_CLASSES, ProtocolError, config_hash
@@ -89,11 +89,17 @@ def open_backend(layer: LayerIR, backend: str = "golden", *, port: str | None = 
 
 
 def connect(config: str | Path | LayerIR, backend: str = "golden", *,
-            port: str | None = None, baud: int | None = None, **options: Any) -> Network:
+            port: str | None = None, baud: int | None = None, **options: Any) -> Any:
     """Open a :class:`Network` on a backend (see :func:`open_backend`); ``config`` is a
-    TOML path or a resolved layer. Use it as a context manager."""
-    layer = config if isinstance(config, LayerIR) else resolve_layer(load_config(config))
-    return Network(open_backend(layer, backend, port=port, baud=baud, **options))
+    TOML path or a resolved layer. Use it as a context manager. A family with its own host
+    runtime (``Family.host``; ttfs_conv: :class:`snnhw.host.conv.ConvNetwork`) gets that."""
+    if not isinstance(config, LayerIR):
+        net = resolve(load_config(config))
+        family = require_network(net, "run")
+        if family.host is not None:
+            return load(family.host)(net, backend, port=port, baud=baud, **options)
+        config = resolve_layer(load_config(config))
+    return Network(open_backend(config, backend, port=port, baud=baud, **options))
 
 
 class Network:

@@ -7,7 +7,7 @@ Example::
 
     with connect("examples/ttfs/mnist_icebreaker.toml", backend="golden") as net:
         net.learn_layer(0, images)          # STDP in conv layer 0, as snnhw train does
-        features = net.features(images)     # the readout's features, for the SVM
+        features, cycles = net.features(images)  # the readout's features, for the SVM
 
 A :class:`ConvBackend` runs encoded images (``(2, H, W)`` spike times) and reads and writes
 the state; :class:`ConvNetwork` adds the training protocol of ``snnhw train`` (the images'
@@ -450,22 +450,23 @@ class ConvNetwork:
                              f"{h} x {w}")
         return fast.encode(self.net, image)
 
-    def learn_layer(self, stage: int, codes: np.ndarray, *, images: int | None = None,
+    def learn_layer(self, stage: int, images: np.ndarray, *, count: int | None = None,
                     progress: Progress | None = None) -> dict[str, Any]:
-        """Conv layer ``stage`` learns from encoded images ``codes`` as ``snnhw train`` has it
-        (``stdp.images`` of them, or ``images``, in the order of seed ``network.seed +
-        layer index``, stopping once converged). Returns images, cycles and updates."""
+        """Conv layer ``stage`` learns from grey ``images`` as ``snnhw train`` has it:
+        ``stdp.images`` of them (or ``count``) in the order of seed ``network.seed + layer
+        index``, each encoded on the host, stopping once the layer has converged. Returns the
+        images learned and the core's counts over them."""
         from ..datasets import sample_order
 
         layer = self.backend._stage(stage)
         if layer.stdp is None:
             raise InputError(f"{layer.name} has no STDP: it does not learn")
-        budget = layer.stdp.images if images is None else images
-        order = sample_order(len(codes), budget, self.net.seed + layer.index)
+        budget = layer.stdp.images if count is None else count
+        order = sample_order(len(images), budget, self.net.seed + layer.index)
         log = {"images": 0, "cycles": 0, "synaptic_updates": 0, "weight_updates": 0,
                "pruned": 0}
         for idx in order:
-            r = self.backend.run(codes[idx], learn=stage + 1)
+            r = self.backend.run(self.encode(images[idx]), learn=stage + 1)
             log["images"] += 1
             for k in ("cycles", "synaptic_updates", "weight_updates", "pruned"):
                 log[k] += getattr(r, k)
@@ -476,13 +477,13 @@ class ConvNetwork:
                 break
         return log
 
-    def features(self, codes: np.ndarray, *, progress: Progress | None = None
+    def features(self, images: np.ndarray, *, progress: Progress | None = None
                  ) -> tuple[np.ndarray, int]:
-        """The readout's features of each encoded image, and the inference cycles in all."""
-        out = np.zeros((len(codes), self.net.feature_count), dtype=np.float64)
+        """The readout's features of each grey image, and the inference cycles in all."""
+        out = np.zeros((len(images), self.net.feature_count), dtype=np.float64)
         cycles = 0
-        for n, code in enumerate(codes):
-            cycles += self.backend.run(code).cycles
+        for n, image in enumerate(images):
+            cycles += self.backend.run(self.encode(image)).cycles
             out[n] = self.backend.features()
             if progress:
                 progress(1)

@@ -67,6 +67,9 @@ def run(config_path: str | Path, *, backend: str = "serial", port: str | None = 
     require(layer, "run", str(config_path))
     if learn < 0 or infer < 0 or (label is not None and label < 0):
         raise InputError("--learn, --label and --infer take counts of 0 or more")
+    if dataset not in ("mnist", "fashion-mnist"):
+        raise InputError(f"--dataset {dataset}: a {layer.name} network takes mnist or "
+                         "fashion-mnist")
     bar = progress or (lambda stage, total: (lambda n: None))
     need_train = learn > 0 or label != 0
     train_set = load_dataset(dataset, "train", data_dir) if need_train else None

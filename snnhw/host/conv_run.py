@@ -46,11 +46,12 @@ def run_conv(config_path: str | Path, *, backend: str = "golden", port: str | No
              baud: int | None = None, dataset: str = "mnist",
              data_dir: str | Path | None = None, learn: int = 0, label: int | None = None,
              infer: int = 1000, model: str | Path | None = None,
-             out_dir: str | Path | None = None, progress: Progress | None = None,
-             **options: Any) -> tuple[Path, dict[str, Any]]:
+             out_dir: str | Path | None = None, rtl_dir: str | Path | None = None,
+             progress: Progress | None = None, **options: Any) -> tuple[Path, dict[str, Any]]:
     """Learn, fit the readout and classify on a backend; write ``model.npz``, ``config.toml``,
     ``resolved_config.json`` and ``report.json`` into ``out_dir`` (all at once). Returns the
-    folder and the report."""
+    folder and the report. ``rtl_dir``: where the rtl backend builds and simulates (default
+    ``build/rtl/<name>``); ``options`` go to the backend."""
     config = load_config(config_path)
     net = resolve(config)
     require_network(net, "run")
@@ -70,6 +71,8 @@ def run_conv(config_path: str | Path, *, backend: str = "golden", port: str | No
     report: dict[str, Any] = {"backend": backend, "dataset": dataset, "network": net.name,
                               "model": None if model is None else str(model)}
     with atomic_dir(out_dir) as out:
+        if backend == "rtl" and rtl_dir is not None:
+            options["out_dir"] = rtl_dir
         with ConvNetwork(open_conv_backend(net, backend, port=port, baud=baud,
                                            **options)) as cnet:
             be = cnet.backend

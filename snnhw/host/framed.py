@@ -35,7 +35,7 @@ from ..protocol import (
 )
 from .backend import Backend, Counters, Result, check_image
 
-__all__ = ["Transport", "LinkTimeout", "FramedBackend", "request"]
+__all__ = ["Transport", "LinkTimeout", "FramedBackend", "request", "read_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +80,21 @@ def request(transport: Transport, cmd: Command, payload: bytes = b"", *,
         No whole reply within ``timeout`` seconds.
     """
     transport.write(encode_request(cmd, payload))
-    status, data = decode_reply(_read_reply(transport, cmd, timeout))
+    status, data = decode_reply(read_reply(transport, cmd, timeout))
     if status != Status.OK:
-        raise ProtocolError(f"{cmd.name} failed: {status.name}", status)
+        raise ProtocolError(f"{_name(cmd)} failed: {status.name}", status)
     if reply_size is not None and len(data) != reply_size:
-        raise ProtocolError(f"{cmd.name} reply of {len(data)} bytes, not {reply_size}")
+        raise ProtocolError(f"{_name(cmd)} reply of {len(data)} bytes, not {reply_size}")
     return data
 
 
-def _read_reply(transport: Transport, cmd: Command, timeout: float) -> bytes:
+def _name(cmd: Command | int) -> str:
+    """How messages name a command (one no SoC knows by its code)."""
+    return cmd.name if isinstance(cmd, Command) else f"command {int(cmd):#04x}"
+
+
+def read_reply(transport: Transport, cmd: Command, timeout: float) -> bytes:
+    """One whole reply frame (the request was ``cmd``), skipping noise before its sync."""
     deadline = time.monotonic() + timeout
 
     def read(n: int) -> bytes:
@@ -98,7 +104,7 @@ def _read_reply(transport: Transport, cmd: Command, timeout: float) -> bytes:
             chunk = transport.read(n - len(data), left) if left > 0 else b""
             if not chunk:
                 what = "no reply" if not data and n == 1 else "a truncated reply"
-                raise LinkTimeout(f"{what} to {cmd.name} from {transport.name} "
+                raise LinkTimeout(f"{what} to {_name(cmd)} from {transport.name} "
                                   f"within {timeout:g} s")
             data += chunk
         return data
@@ -109,7 +115,7 @@ def _read_reply(transport: Transport, cmd: Command, timeout: float) -> bytes:
         if skipped > MAX_NOISE:
             raise ProtocolError(f"no reply frame in {MAX_NOISE} bytes from {transport.name}")
     if skipped:
-        log.warning("%d bytes of noise before the reply to %s", skipped, cmd.name)
+        log.warning("%d bytes of noise before the reply to %s", skipped, _name(cmd))
     head = read(3)
     (length,) = struct.unpack_from("<H", head, 1)
     return bytes([SYNC_REPLY]) + head + read(length + 2)

@@ -160,11 +160,13 @@ def test_fast_path_is_bit_identical(name, variant, data_dir):
 
 
 def _brute_rows(times, alive, padding, ho, wo, lanes):
-    """Per timestep the kernel rows' cycles, and the updates, one tap at a time."""
+    """Per timestep the events' kernel rows' cycles (each lane walks the rows on its own, an
+    event costs its busiest lane), and the updates, one tap at a time."""
     f_n, c_n, k, _ = alive.shape
     rows = np.zeros(T, dtype=np.int64)
     updates = 0
     for c, y, x in zip(*np.nonzero(times < T), strict=True):
+        lane_cycles = [0] * lanes
         for i in range(k):
             if not 0 <= y + padding - i < ho:
                 continue
@@ -173,8 +175,9 @@ def _brute_rows(times, alive, padding, ho, wo, lanes):
                 if 0 <= x + padding - j < wo:
                     for f in range(f_n):
                         per_lane[f % lanes] += int(alive[f, c, i, j])
-            rows[times[c, y, x]] += max(1, max(per_lane))
+            lane_cycles = [a + max(1, n) for a, n in zip(lane_cycles, per_lane, strict=True)]
             updates += sum(per_lane)
+        rows[times[c, y, x]] += max(lane_cycles)
     return rows, updates
 
 

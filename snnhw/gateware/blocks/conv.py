@@ -9,10 +9,10 @@ inhibition) and sends their spikes out, tagged with the timestep and the potenti
 Organisation (``P`` lanes; map ``f`` belongs to lane ``f % P`` as its local map ``f // P``):
 
 * **alive masks**, per lane, one word per kernel row ``(c, i)``: bit ``j * FL2 + fl`` is tap
-  ``(f, c, i, j)``'s alive bit. An event walks the kernel rows that reach existing outputs;
-  in each row every lane takes the lowest set bit of its word (masked to the columns that
-  reach existing outputs) per cycle, so a row costs ``max(1, max over lanes of its set bits)``
-  cycles and pruned taps cost none;
+  ``(f, c, i, j)``'s alive bit. Each lane walks an event's kernel rows that reach existing
+  outputs on its own, taking the lowest set bit of its row's word (masked to the columns that
+  reach existing outputs) per cycle, so a row costs the lane ``max(1, its set bits)`` cycles
+  and pruned taps cost none; the next event starts when every lane is through;
 * **weights**, per lane, one word per ``((c, i, j), fl)``; **membranes**, per lane, one word
   per ``(fl, y, x)``; both read in the issue cycle and the membrane written back in the next,
   through read ports transparent to that write (a neuron updated in consecutive cycles sees
@@ -248,10 +248,14 @@ class ConvEngine(wiring.Component):
 
         # -- issue stage (S0): an event's kernel rows, one lowest bit per lane per cycle --
         # Row ``i`` of event ``(c, y, x)`` reaches outputs ``(y + PAD - i, x + PAD - j)`` for
-        # the columns ``j`` in [j_lo, j_hi]; rows run from i_lo to i_hi. The mask word of a
-        # row is read one cycle ahead (sync read): in the cycle a row ends (every lane has at
-        # most one bit left) the next row's address is presented, and its first cycle takes
-        # the word straight from the read port (``first``); later cycles from the registers.
+        # the columns ``j`` in [j_lo, j_hi]; rows run from i_lo to i_hi. Each lane walks the
+        # rows on its own (its memories are its own): a lane whose row has few alive taps
+        # goes on to its next row while the others are still busy, and waits (``done``) after
+        # its last row until every lane is through; the next event is taken in that cycle.
+        # A lane's mask word is read one cycle ahead (sync read): in the cycle its row ends
+        # (at most one bit left) the next row's address is presented, and that row's first
+        # cycle takes the word straight from the read port (``first``); later cycles from
+        # the lane's register.
         ev = self.i_event.payload
         yp_n = Signal(range(H + 2 * PAD))
         xp_n = Signal(range(W + 2 * PAD))
@@ -271,36 +275,41 @@ class ConvEngine(wiring.Component):
         m.d.comb += colmask_n.eq(Cat(*[
             ((j >= j_lo_n) & (j <= j_hi_n)).replicate(FL2) for j in range(K)]))
 
-        row_i = Signal(range(K))
         row_last = Signal(range(K))
         colmask = Signal(K * FL2)
-        first = Signal()
-        yo = Signal(range(max(2, H + 2 * PAD)))  # y + PAD - i: output row of the current row
         xp = Signal(range(max(2, W + 2 * PAD)))
-        row_addr = Signal(range(max(2, C * K)))
-        wbase = Signal(range(max(2, C * K * K * FL)))
-        mk = [Signal(K * FL2, name=f"mk_{ln}") for ln in range(P)]
 
-        cur = []
+        def per_lane(shape, name):
+            return [Signal(shape, name=f"{name}_{ln}") for ln in range(P)]
+
+        row_i = per_lane(range(K), "row_i")
+        first = per_lane(1, "first")
+        done = per_lane(1, "done")  # the lane is through the event's rows
+        yo = per_lane(range(max(2, H + 2 * PAD)), "yo")  # y + PAD - i: the row's output row
+        row_addr = per_lane(range(max(2, C * K)), "row_addr")
+        wbase = per_lane(range(max(2, C * K * K * FL)), "wbase")
+        mk = per_lane(K * FL2, "mk")
+
+        rowing = phase == _Phase.ROW
         low_idx = []
-        rest_zero = []
+        row_end = []
+        through = []  # the lane is through the event's rows at the end of this cycle
         issue = []
         for ln in range(P):
             cu = Signal(K * FL2, name=f"cur_{ln}")
-            m.d.comb += cu.eq(Mux(first, mask_rd[ln].data & colmask, mk[ln]))
+            m.d.comb += cu.eq(Mux(done[ln], 0, Mux(first[ln], mask_rd[ln].data & colmask,
+                                                   mk[ln])))
             one_hot, idx = lowest_bit(cu)
             rest = Signal(K * FL2, name=f"rest_{ln}")
             ix = Signal(len(idx), name=f"idx_{ln}")
             m.d.comb += [rest.eq(cu & ~one_hot), ix.eq(idx)]
-            cur.append(cu)
             low_idx.append(ix)
-            rest_zero.append(rest == 0)
-            issue.append((phase == _Phase.ROW) & (cu != 0))
+            row_end.append(rest == 0)
+            through.append(done[ln] | (rest == 0) & (row_i[ln] == row_last))
+            issue.append(rowing & (cu != 0))
             m.d.sync += mk[ln].eq(rest)
-        row_end = Signal()
-        m.d.comb += row_end.eq(Cat(*rest_zero).all())
         event_end = Signal()
-        m.d.comb += event_end.eq((phase == _Phase.ROW) & row_end & (row_i == row_last))
+        m.d.comb += event_end.eq(rowing & Cat(*through).all())
 
         # next item: taken from IDLE, or in the last cycle of an event (back to back)
         take = Signal()
@@ -308,18 +317,22 @@ class ConvEngine(wiring.Component):
             self.i_event.ready.eq((phase == _Phase.IDLE) & ~self.start | event_end),
             take.eq(self.i_event.ready & self.i_event.valid),
         ]
-        mask_addr = Signal(range(max(2, C * K)))
-        m.d.comb += mask_addr.eq(Mux(take, times_const(ev.c, K) + i_lo_n, row_addr + 1))
+        first_row = Signal(range(max(2, C * K)))
+        m.d.comb += first_row.eq(times_const(ev.c, K) + i_lo_n)
         kp = self.kernel
         for ln in range(P):
-            m.d.comb += [mask_rd[ln].addr.eq(Mux(kp.en, kp.m_raddr, mask_addr)),
+            m.d.comb += [mask_rd[ln].addr.eq(Mux(kp.en, kp.m_raddr,
+                                                 Mux(take, first_row, row_addr[ln] + 1))),
                          mask_rd[ln].en.eq(1)]
-
-        with m.If(phase == _Phase.ROW):
-            m.d.sync += first.eq(row_end)
-            with m.If(row_end & (row_i != row_last)):
-                m.d.sync += [row_i.eq(row_i + 1), row_addr.eq(row_addr + 1),
-                             yo.eq(yo - 1), wbase.eq(wbase + K * FL)]
+            with m.If(rowing & ~done[ln]):
+                m.d.sync += first[ln].eq(row_end[ln])
+                with m.If(row_end[ln]):
+                    with m.If(row_i[ln] != row_last):
+                        m.d.sync += [row_i[ln].eq(row_i[ln] + 1),
+                                     row_addr[ln].eq(row_addr[ln] + 1),
+                                     yo[ln].eq(yo[ln] - 1), wbase[ln].eq(wbase[ln] + K * FL)]
+                    with m.Else():
+                        m.d.sync += done[ln].eq(1)
         with m.If(take):
             with m.If(ev.eot):
                 with m.If(self.integrate_only):
@@ -327,13 +340,14 @@ class ConvEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += phase.eq(_Phase.DRAIN)
             with m.Else():
-                m.d.sync += [
-                    phase.eq(_Phase.ROW), first.eq(1),
-                    row_i.eq(i_lo_n), row_last.eq(i_hi_n), colmask.eq(colmask_n),
-                    row_addr.eq(times_const(ev.c, K) + i_lo_n),
-                    yo.eq(yp_n - i_lo_n), xp.eq(xp_n),
-                    wbase.eq(times_const(times_const(ev.c, K) + i_lo_n, K * FL)),
-                ]
+                m.d.sync += [phase.eq(_Phase.ROW), row_last.eq(i_hi_n),
+                             colmask.eq(colmask_n), xp.eq(xp_n)]
+                for ln in range(P):
+                    m.d.sync += [
+                        first[ln].eq(1), done[ln].eq(0), row_i[ln].eq(i_lo_n),
+                        row_addr[ln].eq(first_row), yo[ln].eq(yp_n - i_lo_n),
+                        wbase[ln].eq(times_const(first_row, K * FL)),
+                    ]
         with m.Elif(event_end):
             m.d.sync += phase.eq(_Phase.IDLE)
 
@@ -346,25 +360,25 @@ class ConvEngine(wiring.Component):
             m.d.comb += x_out.eq(xp - j)
             s0_fl.append(fl)
             s0_x.append(x_out)
-            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.w_raddr, wbase + times_const(j, FL) + fl))
+            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.w_raddr,
+                                                 wbase[ln] + times_const(j, FL) + fl))
             m.d.comb += w_rd[ln].en.eq(1)
         m.d.comb += self.updates.eq(Cat(*issue))
 
         # -- write stage (S1): add, write back, log crossings, track maxima --
         s1_valid = [Signal(name=f"s1_valid_{ln}") for ln in range(P)]
         s1_fl = [Signal(bits_for(FL - 1), name=f"s1_fl_{ln}") for ln in range(P)]
-        s1_y = Signal(range(max(2, HO)))
+        s1_y = [Signal(range(max(2, HO)), name=f"s1_y_{ln}") for ln in range(P)]
         s1_x = [Signal(range(max(2, WO)), name=f"s1_x_{ln}") for ln in range(P)]
         s1_addr = [Signal(range(max(2, depth_v)), name=f"s1_addr_{ln}") for ln in range(P)]
         log_ptr = [Signal(range(depth_v + 1), name=f"log_ptr_{ln}") for ln in range(P)]
         v_addr0 = []
         for ln in range(P):
             a = Signal(range(max(2, depth_v)), name=f"s0_vaddr_{ln}")
-            m.d.comb += a.eq(times_const(s0_fl[ln], npos) + times_const(yo, WO) + s0_x[ln])
+            m.d.comb += a.eq(times_const(s0_fl[ln], npos) + times_const(yo[ln], WO) + s0_x[ln])
             v_addr0.append(a)
             m.d.sync += [s1_valid[ln].eq(issue[ln]), s1_fl[ln].eq(s0_fl[ln]),
-                         s1_x[ln].eq(s0_x[ln]), s1_addr[ln].eq(a)]
-        m.d.sync += s1_y.eq(yo)
+                         s1_x[ln].eq(s0_x[ln]), s1_y[ln].eq(yo[ln]), s1_addr[ln].eq(a)]
 
         clear_addr = Signal(range(depth_v + 1))
         clearing = phase == _Phase.CLEAR
@@ -383,7 +397,7 @@ class ConvEngine(wiring.Component):
                        (nv >= L.threshold))
             m.d.comb += [
                 log_wr[ln].addr.eq(log_ptr[ln]),
-                log_wr[ln].data.fl.eq(s1_fl[ln]), log_wr[ln].data.y.eq(s1_y),
+                log_wr[ln].data.fl.eq(s1_fl[ln]), log_wr[ln].data.y.eq(s1_y[ln]),
                 log_wr[ln].data.x.eq(s1_x[ln]),
                 log_wr[ln].en.eq(crossed),
             ]

@@ -6,9 +6,10 @@ A run clears the blocks' memories, then takes the image through the stages (a co
 its pool) in order; a learning run stops after the learning layer and updates its winners'
 kernels. Per stage and timestep ``t``:
 
-* one cycle to take the timestep's first item, then per input event its kernel rows that
-  reach existing outputs, each ``max(1, max over lanes of the row's alive taps in range)``
-  cycles (lanes hold maps ``f % P``; pruned taps cost nothing);
+* one cycle to take the timestep's first item, then per input event the cycles of its
+  busiest lane: each lane walks the event's kernel rows that reach existing outputs on its
+  own, ``max(1, its alive taps of the row in range)`` cycles a row (lanes hold maps
+  ``f % P``; pruned taps cost nothing);
 * firing layers: one cycle to drain, the crossings (``RESOLVE``: one per neuron that reached
   its threshold at ``t``, plus 3, or 1 with none; with pointwise inhibition plus 4), and with
   pointwise inhibition the spikes (``EMIT``: one per spike, plus 3, or 1 with none); a spike
@@ -44,10 +45,10 @@ class RunCycles:
     """What the core counts in one run, and where its cycles went (``parts``, not counted by
     the core: ``(layer name, phase) -> cycles``, summing to ``cycles``; the layer is ``""``
     for the run's clear and STDP phases). Phases: ``clear``, ``items`` (a timestep's first
-    item), ``rows`` (kernel rows with an alive tap in range: the busiest lane's taps),
-    ``empty_rows`` (rows without one: their minimum cycle), ``drain``, ``resolve``, ``emit``,
-    ``pool`` (a spike's cycles beyond its first while the pool checks its windows),
-    ``winners``, ``stage_end``, ``stdp``."""
+    item), ``rows`` (the kernel rows of events with an alive tap in range: each event's
+    busiest lane), ``empty_rows`` (events without one: a cycle per row), ``drain``,
+    ``resolve``, ``emit``, ``pool`` (a spike's cycles beyond its first while the pool checks
+    its windows), ``winners``, ``stage_end``, ``stdp``."""
 
     cycles: int
     updates: int  #: synaptic updates (membrane read-add-writes)
@@ -67,8 +68,8 @@ def lane_counts(alive: np.ndarray, lanes: int) -> np.ndarray:
 
 @njit(cache=True, nogil=True)
 def _rows(times, counts, padding, ho, wo, timesteps):
-    """Per timestep the cycles of the kernel rows of its events, the updates, and the rows
-    without an alive tap in range."""
+    """Per timestep the cycles of its events' kernel rows, the updates, and the cycles of
+    the events without an alive tap in range."""
     c_n, h, w = times.shape
     lanes, _, k, _ = counts.shape
     # pre[l, c, i, b]: alive count of columns < b
@@ -79,6 +80,7 @@ def _rows(times, counts, padding, ho, wo, timesteps):
                 for j in range(k):
                     pre[ln, c, i, j + 1] = pre[ln, c, i, j] + counts[ln, c, i, j]
     rows = np.zeros(timesteps, dtype=np.int64)
+    lane = np.zeros(lanes, dtype=np.int64)
     updates = 0
     empty = 0
     for c in range(c_n):
@@ -91,14 +93,18 @@ def _rows(times, counts, padding, ho, wo, timesteps):
                     continue
                 xp = x + padding
                 j_lo, j_hi = max(0, xp - wo + 1), min(k - 1, xp)
+                lane[:] = 0
+                taps = 0
                 for i in range(i_lo, i_hi + 1):
-                    most = 0
                     for ln in range(lanes):
                         n = pre[ln, c, i, j_hi + 1] - pre[ln, c, i, j_lo]
-                        updates += n
-                        most = max(most, n)
-                    rows[t] += max(1, most)
-                    empty += most == 0
+                        taps += n
+                        lane[ln] += max(1, n)
+                cost = lane.max()
+                rows[t] += cost
+                updates += taps
+                if taps == 0:
+                    empty += cost
     return rows, updates, empty
 
 
@@ -110,7 +116,9 @@ def _row_cost(times, alive, padding, out_hw, timesteps, lanes):
 def row_cost(times: np.ndarray, alive: np.ndarray, padding: int, out_hw: tuple[int, int],
              timesteps: int, lanes: int) -> tuple[np.ndarray, int]:
     """``(cycles of kernel rows per timestep, synaptic updates)`` of a conv layer's input
-    ``times`` ``(C, H, W)`` with alive taps ``alive`` ``(F, C, K, K)``."""
+    ``times`` ``(C, H, W)`` with alive taps ``alive`` ``(F, C, K, K)``: each event costs its
+    busiest lane's cycles, a lane walking the event's rows on its own at ``max(1, its alive
+    taps in range)`` cycles a row."""
     return _row_cost(times, alive, padding, out_hw, timesteps, lanes)[:2]
 
 

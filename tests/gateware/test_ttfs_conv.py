@@ -120,6 +120,67 @@ def test_conv_engine_fires_like_golden(seed):
                                       lanes)[1]
 
 
+@pytest.mark.parametrize(("maps", "lanes"), [(2, 4), (5, 3), (3, 1), (6, 4)],
+                         ids=lambda v: str(v))
+def test_conv_engine_lanes_walk_rows_on_their_own(maps, lanes):
+    """Pruned kernels (masks written through the kernel port) with maps fewer than lanes, not
+    a multiple of them, or one lane: the spikes are the golden model's, and the cycles an
+    event's rows take are its busiest lane's rows (row_cost), not each row's busiest lane."""
+    rng = np.random.default_rng(maps * 10 + lanes)
+    base = _random_layer(rng, _net().layers[2])
+    c, h, w = base.in_shape
+    k = 3
+    alive = rng.random((maps, c, k, k)) < 0.45
+    weights = np.where(alive, rng.integers(100, 256, size=(maps, c, k, k)), 0)
+    layer = replace(base, out_shape=(maps, h, w), kernel=k, padding=1, weights=weights,
+                    threshold=600, prune_threshold=10)
+    times = np.where(rng.random(layer.in_shape) < 0.4, rng.integers(0, T, layer.in_shape), T)
+    eng = ConvEngine(layer, lanes=lanes, timestep_bits=4)
+    words = eng.banks.mask_words(alive)
+    items = _items(times, lambda c, y, x, t: {"c": int(c), "y": int(y), "x": int(x), "eot": 0})
+    got = {"spikes": [], "updates": 0, "rows": 0}
+
+    async def bench(ctx):
+        kp = eng.kernel
+        ctx.set(kp.en, 1)
+        for ln in range(lanes):
+            for r, word in enumerate(words[ln]):
+                ctx.set(kp.lane, ln)
+                ctx.set(kp.m_waddr, r)
+                ctx.set(kp.m_wdata, word)
+                ctx.set(kp.m_wbits, (1 << len(kp.m_wbits)) - 1)
+                ctx.set(kp.m_we, 1)
+                await ctx.tick()
+        ctx.set(kp.m_we, 0)
+        ctx.set(kp.en, 0)
+        ctx.set(eng.o_spike.ready, 1)
+        await _pulse(ctx, eng.start)
+        n = 0
+        while n < len(items) or ctx.get(eng.busy):
+            ctx.set(eng.i_event.valid, n < len(items))
+            if n < len(items):
+                ctx.set(eng.i_event.payload, items[n])
+            _, _, ready, valid, sp, upd, phase = await ctx.tick().sample(
+                eng.i_event.ready, eng.o_spike.valid, eng.o_spike.payload, eng.updates,
+                eng.debug.phase)
+            n += bool(ready and n < len(items))
+            got["updates"] += bin(upd).count("1")
+            got["rows"] += phase == phase.ROW
+            if valid and not sp.eot:
+                got["spikes"].append((sp.f, sp.y, sp.x, sp.t, sp.v))
+
+    _simulate(eng, bench)
+    out, at = conv_fire(times, weights, layer.threshold, layer.padding, T,
+                        layer.pointwise_inhibition)
+    spikes = np.full(out.shape, T)
+    v = np.zeros_like(at)
+    for f, y, x, t, pot in got["spikes"]:
+        spikes[f, y, x], v[f, y, x] = t, pot
+    assert np.array_equal(spikes, out) and np.array_equal(v, at)
+    rows, updates = row_cost(times, alive, layer.padding, layer.out_shape[1:], T, lanes)
+    assert got["updates"] == updates and got["rows"] == rows.sum()
+
+
 @pytest.mark.parametrize("seed", range(4), ids=lambda s: f"seed{s}")
 def test_pool_stage_keeps_earliest_spike(seed):
     rng = np.random.default_rng(seed)

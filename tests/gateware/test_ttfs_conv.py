@@ -81,6 +81,26 @@ def _items(times, key):
     return items
 
 
+async def _engine_run(ctx, eng, items, got) -> None:
+    """Start an image and feed ``items``; count the updates and the cycles spent on kernel
+    rows, and collect the spikes in ``got``."""
+    ctx.set(eng.o_spike.ready, 1)
+    await _pulse(ctx, eng.start)
+    n = 0
+    while n < len(items) or ctx.get(eng.busy):
+        ctx.set(eng.i_event.valid, n < len(items))
+        if n < len(items):
+            ctx.set(eng.i_event.payload, items[n])
+        _, _, ready, valid, sp, upd, phase = await ctx.tick().sample(
+            eng.i_event.ready, eng.o_spike.valid, eng.o_spike.payload, eng.updates,
+            eng.debug.phase)
+        n += bool(ready and n < len(items))
+        got["updates"] += bin(upd).count("1")
+        got["rows"] += phase == phase.ROW
+        if valid and not sp.eot:
+            got["spikes"].append((sp.f, sp.y, sp.x, sp.t, sp.v))
+
+
 @pytest.mark.parametrize("seed", range(6), ids=lambda s: f"seed{s}")
 def test_conv_engine_fires_like_golden(seed):
     rng = np.random.default_rng(seed)
@@ -89,22 +109,10 @@ def test_conv_engine_fires_like_golden(seed):
     lanes = int(rng.integers(1, 5))
     eng = ConvEngine(layer, lanes=lanes, timestep_bits=4)
     items = _items(times, lambda c, y, x, t: {"c": int(c), "y": int(y), "x": int(x), "eot": 0})
-    got = {"spikes": [], "updates": 0}
+    got = {"spikes": [], "updates": 0, "rows": 0}
 
     async def bench(ctx):
-        ctx.set(eng.o_spike.ready, 1)
-        await _pulse(ctx, eng.start)
-        n = 0
-        while n < len(items) or ctx.get(eng.busy):
-            ctx.set(eng.i_event.valid, n < len(items))
-            if n < len(items):
-                ctx.set(eng.i_event.payload, items[n])
-            _, _, ready, valid, sp, upd = await ctx.tick().sample(
-                eng.i_event.ready, eng.o_spike.valid, eng.o_spike.payload, eng.updates)
-            n += bool(ready and n < len(items))
-            got["updates"] += bin(upd).count("1")
-            if valid and not sp.eot:
-                got["spikes"].append((sp.f, sp.y, sp.x, sp.t, sp.v))
+        await _engine_run(ctx, eng, items, got)
 
     _simulate(eng, bench)
     out, at = conv_fire(times, layer.weights, layer.threshold, layer.padding, T,
@@ -116,8 +124,8 @@ def test_conv_engine_fires_like_golden(seed):
         spikes[f, y, x], v[f, y, x] = t, pot
     assert np.array_equal(spikes, out) and np.array_equal(v, at)
     alive = np.ones(layer.weights.shape, dtype=bool)
-    assert got["updates"] == row_cost(times, alive, layer.padding, layer.out_shape[1:], T,
-                                      lanes)[1]
+    rows, updates = row_cost(times, alive, layer.padding, layer.out_shape[1:], T, lanes)
+    assert got["updates"] == updates and got["rows"] == rows.sum()
 
 
 @pytest.mark.parametrize(("maps", "lanes"), [(2, 4), (5, 3), (3, 1), (6, 4)],
@@ -153,21 +161,7 @@ def test_conv_engine_lanes_walk_rows_on_their_own(maps, lanes):
                 await ctx.tick()
         ctx.set(kp.m_we, 0)
         ctx.set(kp.en, 0)
-        ctx.set(eng.o_spike.ready, 1)
-        await _pulse(ctx, eng.start)
-        n = 0
-        while n < len(items) or ctx.get(eng.busy):
-            ctx.set(eng.i_event.valid, n < len(items))
-            if n < len(items):
-                ctx.set(eng.i_event.payload, items[n])
-            _, _, ready, valid, sp, upd, phase = await ctx.tick().sample(
-                eng.i_event.ready, eng.o_spike.valid, eng.o_spike.payload, eng.updates,
-                eng.debug.phase)
-            n += bool(ready and n < len(items))
-            got["updates"] += bin(upd).count("1")
-            got["rows"] += phase == phase.ROW
-            if valid and not sp.eot:
-                got["spikes"].append((sp.f, sp.y, sp.x, sp.t, sp.v))
+        await _engine_run(ctx, eng, items, got)
 
     _simulate(eng, bench)
     out, at = conv_fire(times, weights, layer.threshold, layer.padding, T,

@@ -10,9 +10,9 @@ weights, and the core's cycle model (``run_cycles``) counts each inference run: 
 image, synaptic updates (alive taps whose output exists, over every input event), the ideal
 ``updates / lanes`` (every lane updates a membrane every cycle) and the ratio of the cycles to
 it, against the target of 1.15. A second table shows where the cycles go, by phase and layer:
-the clear sweeps, the kernel rows split into the ideal, the lane imbalance (a row takes as
-many cycles as its busiest lane has alive taps) and the rows with no alive tap in range (one
-cycle each), the per-timestep items and drains, the crossings' resolution, the emission and
+the clear sweeps, the kernel rows split into the ideal, the lane imbalance (an event takes as
+many cycles as its busiest lane spends on its rows) and the events with no alive tap in range
+(one cycle a row), the per-timestep items and drains, the crossings' resolution, the emission and
 the pool's windows.
 
 Learning figures come from each folder's ``report.json`` (``snnhw train`` counts every learning
@@ -57,7 +57,7 @@ TARGET = 1.15  #: the core's cycles over the ideal, at most
 PHASES = [
     ("clear sweeps (the longest memory, once per image)", ("clear",)),
     ("kernel rows, busiest lane", ("rows",)),
-    ("kernel rows with no alive tap in range (1 cycle each)", ("empty_rows",)),
+    ("kernel rows of events with no alive tap in range (1 cycle each)", ("empty_rows",)),
     ("timestep items, drains, stage ends", ("items", "drain", "stage_end")),
     ("resolve crossings (1 each + tail, or 1 per timestep)", ("resolve",)),
     ("emit spikes (pointwise inhibition)", ("emit",)),

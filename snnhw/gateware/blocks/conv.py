@@ -232,7 +232,7 @@ class ConvEngine(wiring.Component):
         lfl = (FL2 - 1).bit_length()
         C, H, W = L.in_shape
         F, HO, WO = L.out_shape
-        K, PAD = L.kernel, L.padding
+        PAD = L.padding
         VB = L.membrane_bits
         npos = HO * WO
         depth_v = FL * npos
@@ -245,6 +245,99 @@ class ConvEngine(wiring.Component):
         self.debug = SimpleNamespace(phase=phase, ts=ts)
         m.d.comb += [self.busy.eq((phase != _Phase.IDLE) | self.start),
                      self.timestep.eq(ts)]
+
+        walk = self._walk(m, mask_rd, phase, ts)
+        low_idx, issue, yo, wbase, xp = walk.low_idx, walk.issue, walk.yo, walk.wbase, walk.xp
+        kp = self.kernel
+
+        # lane addresses of the issued updates
+        s0_fl, s0_x = [], []
+        for ln in range(P):
+            j = low_idx[ln] >> lfl
+            fl = low_idx[ln][:lfl] if lfl else Const(0, 1)
+            x_out = Signal(range(max(2, W + 2 * PAD)), name=f"s0_x_{ln}")
+            m.d.comb += x_out.eq(xp - j)
+            s0_fl.append(fl)
+            s0_x.append(x_out)
+            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.w_raddr,
+                                                 wbase[ln] + times_const(j, FL) + fl))
+            m.d.comb += w_rd[ln].en.eq(1)
+        m.d.comb += self.updates.eq(Cat(*issue))
+
+        # -- write stage (S1): add, write back, log crossings, track maxima --
+        s1_valid = [Signal(name=f"s1_valid_{ln}") for ln in range(P)]
+        s1_fl = [Signal(bits_for(FL - 1), name=f"s1_fl_{ln}") for ln in range(P)]
+        s1_y = [Signal(range(max(2, HO)), name=f"s1_y_{ln}") for ln in range(P)]
+        s1_x = [Signal(range(max(2, WO)), name=f"s1_x_{ln}") for ln in range(P)]
+        s1_addr = [Signal(range(max(2, depth_v)), name=f"s1_addr_{ln}") for ln in range(P)]
+        log_ptr = [Signal(range(depth_v + 1), name=f"log_ptr_{ln}") for ln in range(P)]
+        v_addr0 = []
+        for ln in range(P):
+            a = Signal(range(max(2, depth_v)), name=f"s0_vaddr_{ln}")
+            m.d.comb += a.eq(times_const(s0_fl[ln], npos) + times_const(yo[ln], WO) + s0_x[ln])
+            v_addr0.append(a)
+            m.d.sync += [s1_valid[ln].eq(issue[ln]), s1_fl[ln].eq(s0_fl[ln]),
+                         s1_x[ln].eq(s0_x[ln]), s1_y[ln].eq(yo[ln]), s1_addr[ln].eq(a)]
+
+        clear_addr = Signal(range(depth_v + 1))
+        clearing = phase == _Phase.CLEAR
+        new_v = []
+        for ln in range(P):
+            nv = Signal(VB + 1, name=f"new_v_{ln}")
+            old = v_rd[ln].data
+            m.d.comb += nv.eq(old + w_rd[ln].data)
+            new_v.append(nv)
+            m.d.comb += [
+                v_wr[ln].addr.eq(Mux(clearing, clear_addr, s1_addr[ln])),
+                v_wr[ln].data.eq(Mux(clearing, 0, nv)),
+                v_wr[ln].en.eq(clearing | s1_valid[ln]),
+            ]
+            crossed = (s1_valid[ln] & ~self.integrate_only & (old < L.threshold) &
+                       (nv >= L.threshold))
+            m.d.comb += [
+                log_wr[ln].addr.eq(log_ptr[ln]),
+                log_wr[ln].data.fl.eq(s1_fl[ln]), log_wr[ln].data.y.eq(s1_y[ln]),
+                log_wr[ln].data.x.eq(s1_x[ln]),
+                log_wr[ln].en.eq(crossed),
+            ]
+            with m.If(crossed):
+                m.d.sync += log_ptr[ln].eq(log_ptr[ln] + 1)
+            if self._readout:
+                m.d.comb += [fm_rd[ln].addr.eq(Mux(kp.en, kp.x_raddr, s0_fl[ln])),
+                             fm_rd[ln].en.eq(1)]
+                bigger = nv > fm_rd[ln].data
+                m.d.comb += [
+                    fm_wr[ln].addr.eq(Mux(clearing, clear_addr, s1_fl[ln])),
+                    fm_wr[ln].data.eq(Mux(clearing, 0, nv)),
+                    fm_wr[ln].en.eq(Mux(clearing, clear_addr < FL, s1_valid[ln] & bigger)),
+                ]
+
+        self._kernel_port(m, w_rd, w_wr, mask_rd, mask_wr, fm_rd)
+
+        # -- start: clear sweep --
+        with m.If(self.start):
+            m.d.sync += [phase.eq(_Phase.CLEAR), clear_addr.eq(0), ts.eq(0)]
+            m.d.sync += [p.eq(0) for p in log_ptr]
+        with m.Elif(clearing):
+            m.d.sync += clear_addr.eq(clear_addr + 1)
+            with m.If(clear_addr == depth_v - 1):
+                m.d.sync += phase.eq(_Phase.IDLE)
+
+        self._resolution(m, SimpleNamespace(
+            HO=HO, WO=WO, npos=npos, depth_v=depth_v, phase=phase, ts=ts, clearing=clearing,
+            clear_addr=clear_addr, log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd,
+            v_addr0=v_addr0))
+        return m
+
+    def _walk(self, m: Module, mask_rd, phase, ts) -> SimpleNamespace:
+        """The issue stage (S0): takes the items, walks each event's kernel rows lane by
+        lane; returns per lane the tap (lowest bit index) and whether it issues, the output
+        row ``yo`` and weight base of its row, and the event's padded column ``xp``."""
+        L = self._layer
+        P, FL, FL2 = self._lanes, self.maps_per_lane, self.mask_stride
+        C, H, W = L.in_shape
+        _, HO, WO = L.out_shape
+        K, PAD = L.kernel, L.padding
 
         # -- issue stage (S0): an event's kernel rows, one lowest bit per lane per cycle --
         # Row ``i`` of event ``(c, y, x)`` reaches outputs ``(y + PAD - i, x + PAD - j)`` for
@@ -350,85 +443,7 @@ class ConvEngine(wiring.Component):
                     ]
         with m.Elif(event_end):
             m.d.sync += phase.eq(_Phase.IDLE)
-
-        # lane addresses of the issued updates
-        s0_fl, s0_x = [], []
-        for ln in range(P):
-            j = low_idx[ln] >> lfl
-            fl = low_idx[ln][:lfl] if lfl else Const(0, 1)
-            x_out = Signal(range(max(2, W + 2 * PAD)), name=f"s0_x_{ln}")
-            m.d.comb += x_out.eq(xp - j)
-            s0_fl.append(fl)
-            s0_x.append(x_out)
-            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.w_raddr,
-                                                 wbase[ln] + times_const(j, FL) + fl))
-            m.d.comb += w_rd[ln].en.eq(1)
-        m.d.comb += self.updates.eq(Cat(*issue))
-
-        # -- write stage (S1): add, write back, log crossings, track maxima --
-        s1_valid = [Signal(name=f"s1_valid_{ln}") for ln in range(P)]
-        s1_fl = [Signal(bits_for(FL - 1), name=f"s1_fl_{ln}") for ln in range(P)]
-        s1_y = [Signal(range(max(2, HO)), name=f"s1_y_{ln}") for ln in range(P)]
-        s1_x = [Signal(range(max(2, WO)), name=f"s1_x_{ln}") for ln in range(P)]
-        s1_addr = [Signal(range(max(2, depth_v)), name=f"s1_addr_{ln}") for ln in range(P)]
-        log_ptr = [Signal(range(depth_v + 1), name=f"log_ptr_{ln}") for ln in range(P)]
-        v_addr0 = []
-        for ln in range(P):
-            a = Signal(range(max(2, depth_v)), name=f"s0_vaddr_{ln}")
-            m.d.comb += a.eq(times_const(s0_fl[ln], npos) + times_const(yo[ln], WO) + s0_x[ln])
-            v_addr0.append(a)
-            m.d.sync += [s1_valid[ln].eq(issue[ln]), s1_fl[ln].eq(s0_fl[ln]),
-                         s1_x[ln].eq(s0_x[ln]), s1_y[ln].eq(yo[ln]), s1_addr[ln].eq(a)]
-
-        clear_addr = Signal(range(depth_v + 1))
-        clearing = phase == _Phase.CLEAR
-        new_v = []
-        for ln in range(P):
-            nv = Signal(VB + 1, name=f"new_v_{ln}")
-            old = v_rd[ln].data
-            m.d.comb += nv.eq(old + w_rd[ln].data)
-            new_v.append(nv)
-            m.d.comb += [
-                v_wr[ln].addr.eq(Mux(clearing, clear_addr, s1_addr[ln])),
-                v_wr[ln].data.eq(Mux(clearing, 0, nv)),
-                v_wr[ln].en.eq(clearing | s1_valid[ln]),
-            ]
-            crossed = (s1_valid[ln] & ~self.integrate_only & (old < L.threshold) &
-                       (nv >= L.threshold))
-            m.d.comb += [
-                log_wr[ln].addr.eq(log_ptr[ln]),
-                log_wr[ln].data.fl.eq(s1_fl[ln]), log_wr[ln].data.y.eq(s1_y[ln]),
-                log_wr[ln].data.x.eq(s1_x[ln]),
-                log_wr[ln].en.eq(crossed),
-            ]
-            with m.If(crossed):
-                m.d.sync += log_ptr[ln].eq(log_ptr[ln] + 1)
-            if self._readout:
-                m.d.comb += [fm_rd[ln].addr.eq(Mux(kp.en, kp.x_raddr, s0_fl[ln])),
-                             fm_rd[ln].en.eq(1)]
-                bigger = nv > fm_rd[ln].data
-                m.d.comb += [
-                    fm_wr[ln].addr.eq(Mux(clearing, clear_addr, s1_fl[ln])),
-                    fm_wr[ln].data.eq(Mux(clearing, 0, nv)),
-                    fm_wr[ln].en.eq(Mux(clearing, clear_addr < FL, s1_valid[ln] & bigger)),
-                ]
-
-        self._kernel_port(m, w_rd, w_wr, mask_rd, mask_wr, fm_rd)
-
-        # -- start: clear sweep --
-        with m.If(self.start):
-            m.d.sync += [phase.eq(_Phase.CLEAR), clear_addr.eq(0), ts.eq(0)]
-            m.d.sync += [p.eq(0) for p in log_ptr]
-        with m.Elif(clearing):
-            m.d.sync += clear_addr.eq(clear_addr + 1)
-            with m.If(clear_addr == depth_v - 1):
-                m.d.sync += phase.eq(_Phase.IDLE)
-
-        self._resolution(m, SimpleNamespace(
-            HO=HO, WO=WO, npos=npos, depth_v=depth_v, phase=phase, ts=ts, clearing=clearing,
-            clear_addr=clear_addr, log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd,
-            v_addr0=v_addr0))
-        return m
+        return SimpleNamespace(low_idx=low_idx, issue=issue, yo=yo, wbase=wbase, xp=xp)
 
     def _storage(self, m: Module) -> tuple[list, ...]:
         """Per lane: weights, alive masks, membranes, crossing log (and readout maxima);

@@ -81,6 +81,8 @@ class Family:
     # exit status" (snnhw run)
     host: str | None = None
     run_cli: str | None = None
+    fit_memories: str | None = None  # "module:function(net) -> tuple[MemoryIR, ...]": the
+    # core's memories for the fit check (None: the layer's LayerIR.memories and the SoC's)
 
     def core_for(self, layer: LayerIR, **options: Any) -> Any:
         """The gateware core (an Amaranth component) of ``layer``."""
@@ -212,6 +214,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         verifier="snnhw.verify.conv_runner:verify_conv",
         host="snnhw.host.conv:connect_conv",
         run_cli="snnhw.host.conv_run:run_cli",
+        fit_memories="snnhw.ir_conv:conv_memories",
     ),
     Family(
         name="diehl_cook",

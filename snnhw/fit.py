@@ -1,7 +1,9 @@
 """Does a design's memory fit the FPGA? Checked before synthesis, from the IR alone.
 
 Each memory of the learning core (:attr:`snnhw.ir.LayerIR.memories`) and of the SoC around it
-(frame buffer, spike buffer, labels: :func:`snnhw.protocol.soc_memories`) goes where yosys'
+(frame buffer, spike buffer, labels: :func:`snnhw.protocol.soc_memories`), or of a network core
+whose family lists them (``Family.fit_memories`` in :mod:`snnhw.families`: the conv core's
+:func:`snnhw.ir_conv.conv_memories`), goes where yosys'
 ``memory_libmap`` would put it, by the same cost model (yosys ``passes/memory/memory_libmap.cc``
 and the primitive libraries in ``share/ice40``, ``share/lattice``): every shape of the
 device's RAM primitives is tried, and the cheapest of block RAM, LUT RAM (ECP5) and flip-flops
@@ -34,7 +36,8 @@ from math import ceil
 from typing import Any
 
 from .errors import InputError
-from .ir import LayerIR, MemoryIR, spram_holds, spram_layout
+from .families import FAMILIES, load
+from .ir import LayerIR, MemoryIR, NetworkIR, spram_holds, spram_layout
 from .protocol import DEFAULT_SPIKE_BUFFER, soc_memories
 
 __all__ = ["Device", "DEVICES", "Placement", "FitReport", "FitError", "estimate", "check_fit"]
@@ -91,16 +94,19 @@ class Placement:
     shape: tuple[int, int] | None
 
 
-def _cost(depth: int, width: int, shape: tuple[int, int, int], unit: float
-          ) -> tuple[float, int]:
+def _cost(depth: int, width: int, shape: tuple[int, int, int], unit: float,
+          granularity: int = 0) -> tuple[float, int]:
     """memory_libmap's cost of one bank in ``shape`` primitives, and how many it takes.
 
-    The word is padded to whole bytes of the primitive's write enable; words of several
-    address ranges may share a primitive's width (``repl`` below), as yosys packs them."""
+    Each write-enable group of the word (``granularity`` bits; 0: the whole word) is padded
+    to whole bytes of the primitive's write enable (a primitive without byte enables: to
+    whole primitives); words of several address ranges may share a primitive's width, as
+    yosys packs them."""
     d, w, byte = shape
     mult_a = ceil(depth / d)  # address ranges side by side
     eb = min(byte or w, w)
-    padded = ceil(width / eb) * eb
+    group = granularity or width
+    padded = ceil(width / group) * ceil(group / eb) * eb
     units = ceil(mult_a * padded / w)
     mux = 0.5 * (mult_a - 1) * width  # read data multiplexer
     demux = 0.5 * mult_a if mult_a > 1 else 0.0  # write enable decoder
@@ -116,11 +122,12 @@ def place(mem: MemoryIR, device: Device) -> Placement:
                          device.spram_shape)
     best = (float(mem.depth * mem.width), "logic", 0, None)  # flip-flops, cost 1 per bit
     for shape in device.bram_shapes:
-        cost, units = _cost(mem.depth, mem.width, shape, device.bram_cost)
+        cost, units = _cost(mem.depth, mem.width, shape, device.bram_cost, mem.granularity)
         if cost + BRAM_EMULATION < best[0]:
             best = (cost + BRAM_EMULATION, "bram", units, shape[:2])
     if device.lutram_shape:
-        cost, units = _cost(mem.depth, mem.width, device.lutram_shape, device.lutram_cost)
+        cost, units = _cost(mem.depth, mem.width, device.lutram_shape, device.lutram_cost,
+                            mem.granularity)
         if cost < best[0]:
             best = (cost, "lutram", units, device.lutram_shape[:2])
     _, kind, units, shape = best
@@ -159,10 +166,26 @@ class FitReport:
                              for p in self.placements]}
 
 
-def estimate(layer: LayerIR, device: str | Device,
+def _core_memories(net: NetworkIR) -> tuple[MemoryIR, ...] | None:
+    """The memories of ``net``'s core, if its family lists them (else None: a single layer's
+    core, whose memories its LayerIR knows)."""
+    ref = FAMILIES[net.family].fit_memories
+    return load(ref)(net) if ref else None
+
+
+def estimate(design: LayerIR | NetworkIR, device: str | Device,
              spike_buffer: int = DEFAULT_SPIKE_BUFFER) -> FitReport:
-    """Where the SoC's memories go on ``device`` (a :data:`DEVICES` name or a Device)."""
+    """Where the design's memories go on ``device`` (a :data:`DEVICES` name or a Device).
+
+    ``design`` is a layer (the learning SoC: its core's memories and the SoC's) or a network
+    (its family's list of the core's memories; a single-layer network: as its layer)."""
     dev = device if isinstance(device, Device) else DEVICES[device]
+    if isinstance(design, NetworkIR):
+        mems = _core_memories(design)
+        if mems is not None:
+            return FitReport(dev, tuple(place(m, dev) for m in mems))
+        design = design.layer
+    layer = design
     # where the device has SPRAM, the weights go there (snnhw.build.synapse_ram), and the
     # pruning bitmap if its words fit (LearningCore.alive_in_spram)
     mems = tuple(replace(m, huge=True) if dev.spram and spram_holds(m) else m
@@ -175,13 +198,20 @@ def _n(x: int) -> str:
     return f"{x:,}".replace(",", " ")
 
 
-def check_fit(layer: LayerIR, device: str | Device,
-              spike_buffer: int = DEFAULT_SPIKE_BUFFER) -> FitReport:
-    """:func:`estimate`, raising a one-line :class:`FitError` if the design does not fit."""
-    r = estimate(layer, device, spike_buffer)
+def _core_refusal(net: NetworkIR, r: FitReport) -> str:
+    """Why a network core (block RAM only) does not fit."""
     dev = r.device
-    if r.fits:
-        return r
+    top = sorted((p for p in r.placements if p.kind == "bram"), key=lambda p: -p.blocks)[:2]
+    most = " and ".join(f"{p.memory.name} ({p.blocks})" for p in top)
+    return (f"{net.name} does not fit the {dev.name}: needs {r.bram} block RAMs "
+            f"({_n(r.bram * dev.bram_bits)} bits; the most for {most}), it has {dev.bram} "
+            f"{dev.primitive} ({_n(dev.bram * dev.bram_bits)} bits): choose fewer maps, lanes "
+            "or timesteps, a smaller input, or a bigger board")
+
+
+def _layer_refusal(layer: LayerIR, r: FitReport) -> str:
+    """Why the learning SoC of ``layer`` does not fit."""
+    dev = r.device
     weights = next(p for p in r.placements if p.memory.name == "weights")
     wbits = weights.memory.bits
     bram = f"{dev.bram} {dev.primitive} ({_n(dev.bram * dev.bram_bits)} bits)"
@@ -204,5 +234,16 @@ def check_fit(layer: LayerIR, device: str | Device,
         need = (f"needs {r.bram} block RAMs ({_n(r.bram * dev.bram_bits)} bits; "
                 f"{weights.blocks} of them hold the {_n(wbits)} bits of synapse memory), it "
                 f"has {bram}")
-    raise FitError(f"{layer.name} does not fit the {dev.name}: {need}: "
-                   "choose fewer inputs, neurons or weight bits, or a bigger board")
+    return (f"{layer.name} does not fit the {dev.name}: {need}: "
+            "choose fewer inputs, neurons or weight bits, or a bigger board")
+
+
+def check_fit(design: LayerIR | NetworkIR, device: str | Device,
+              spike_buffer: int = DEFAULT_SPIKE_BUFFER) -> FitReport:
+    """:func:`estimate`, raising a one-line :class:`FitError` if the design does not fit."""
+    r = estimate(design, device, spike_buffer)
+    if r.fits:
+        return r
+    if isinstance(design, NetworkIR) and _core_memories(design) is not None:
+        raise FitError(_core_refusal(design, r))
+    raise FitError(_layer_refusal(design.layer if isinstance(design, NetworkIR) else design, r))

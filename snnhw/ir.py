@@ -124,7 +124,8 @@ class MemoryIR:
 
     ``async_read``: read without a clock edge, so logic or LUT RAM, never block RAM.
     ``huge``: one port for reads and writes, so it may go to the iCE40UP5K's SPRAM (yosys'
-    ``ram_style = "huge"``). :mod:`snnhw.fit` counts the block RAM these need.
+    ``ram_style = "huge"``). ``granularity``: bits each write enable covers (0: the whole
+    word). :mod:`snnhw.fit` counts the block RAM these need.
     """
 
     name: str
@@ -133,6 +134,7 @@ class MemoryIR:
     width: int
     async_read: bool = False
     huge: bool = False
+    granularity: int = 0
 
     @property
     def bits(self) -> int:

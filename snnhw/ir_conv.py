@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config_conv import ConvConfig, ConvLayerConfig, conv_out, max_potential, pool_out
-from .ir import NetworkIR, bits_for, generator_start_states
+from .ir import MemoryIR, NetworkIR, bits_for, generator_start_states
 
 __all__ = ["DogEncoderIR", "ConvStdpIR", "ConvLayerIR", "PoolLayerIR", "ConvNetworkIR",
            "KernelBanks", "dog_kernel", "dog_kernel_float", "resolve_conv_network",
            "resolved_dict", "event_fields", "pack_events", "unpack_events", "RATE_BITS",
-           "DRAW_BITS", "stages_of", "list_depth", "list_shape", "register_names"]
+           "DRAW_BITS", "stages_of", "list_depth", "list_shape", "register_names",
+           "conv_memories"]
 
 #: Fraction bits of the STDP rates (a+ and a- are in 2**-16).
 RATE_BITS = 16
@@ -425,3 +426,55 @@ def register_names(net: ConvNetworkIR) -> list[str]:
         names += [f"seen{n}", f"generator{n}", f"alive{n}"]
     names += [f"list{s}" for s in range(len(stages_of(net)) + 1)]
     return names
+
+
+def conv_memories(net: ConvNetworkIR) -> tuple[MemoryIR, ...]:
+    """The memories of the conv core (:class:`snnhw.gateware.networks.ttfs_conv.TtfsConvCore`),
+    named by their place in its hierarchy (``conv0.weights``: the weight banks of stage 0's
+    engine, one per lane), for the fit check (:mod:`snnhw.fit`).
+
+    Event lists ``list<s>`` (list 0: the encoded image; list s + 1: stage s's output, none
+    after the readout layer of ``max_potential`` features); per stage ``s`` its engine's
+    weights, membranes and crossing logs per lane, alive masks per lane when it prunes,
+    readout maxima per lane in the readout layer, the position words and touched list of
+    pointwise inhibition; its pool's window ROMs (read without a clock) and window bits; and
+    when it learns, the k winners' spike list, the STDP unit's time map and its map-to-lane
+    ROM."""
+    P, T = net.lanes, net.timesteps
+    tb = bits_for(T)  # a stored spike time in the STDP unit: t + 1, 0 for no spike
+    stages = stages_of(net)
+    readout = net.features == "max_potential"
+    n_lists = len(stages) + (0 if readout else 1)
+    shapes = [net.encoder.out_shape] + [(pool or conv).out_shape for conv, pool in stages]
+    mems = [MemoryIR(f"list{s}", 1, list_depth(net, s),
+                     sum(b for _, b in event_fields(shapes[s]))) for s in range(n_lists)]
+    for s, (conv, pool) in enumerate(stages):
+        c, h, w = conv.in_shape
+        f, ho, wo = conv.out_shape
+        k, vb = conv.kernel, conv.membrane_bits
+        banks = KernelBanks(maps=f, channels=c, kernel=k, lanes=P)
+        fl, npos = banks.fl, ho * wo
+        yx = bits_for(ho - 1) + bits_for(wo - 1)
+        e = f"conv{s}"
+        mems += [MemoryIR(f"{e}.weights", P, c * k * k * fl, conv.weight_bits),
+                 MemoryIR(f"{e}.membranes", P, fl * npos, vb),
+                 MemoryIR(f"{e}.crossings", P, fl * npos, bits_for(fl - 1) + yx)]
+        if conv.prune_threshold is not None:
+            mems.append(MemoryIR(f"{e}.masks", P, c * k, k * banks.fl2, granularity=1))
+        if readout and s == len(stages) - 1:
+            mems.append(MemoryIR(f"{e}.maxima", P, fl, vb))
+        if conv.pointwise_inhibition:
+            mems += [MemoryIR(f"{e}.positions", 1, npos, 2 + bits_for(f - 1) + vb),
+                     MemoryIR(f"{e}.touched", 1, npos, yx)]
+        if pool is not None:
+            _, hp, wp = pool.out_shape
+            mems += [MemoryIR(f"pool{s}.row_windows", 1, ho, 2 * bits_for(hp), async_read=True),
+                     MemoryIR(f"pool{s}.col_windows", 1, wo, 2 * bits_for(wp), async_read=True),
+                     MemoryIR(f"pool{s}.window_bits", 1, hp * wp, f, granularity=1)]
+        if conv.stdp is not None:
+            mems += [MemoryIR(f"winners{s}.spikes", 1, npos if conv.pointwise_inhibition
+                              else f * npos, bits_for(f - 1) + yx + vb),
+                     MemoryIR(f"learner{s}.time_map", 1, h * w, c * tb, granularity=tb),
+                     MemoryIR(f"learner{s}.lane_of", 1, f,
+                              bits_for(P - 1) + bits_for(fl - 1), async_read=True)]
+    return tuple(mems)

@@ -214,3 +214,14 @@ def test_conv_network_too_big_names_the_budget():
         "the most for conv0.membranes (28) and conv0.crossings (20)), it has 30 SB_RAM40_4K "
         "(122 880 bits): choose fewer maps, lanes or timesteps, a smaller input, or a bigger "
         "board")
+
+
+@pytest.mark.parametrize(("config", "device", "blocks"), [
+    ("examples/ttfs/mnist_icebreaker.toml", UP5K, 27),
+    ("examples/ttfs/mnist_ulx3s.toml", ECP5_85F, 198),
+], ids=["icebreaker", "ulx3s"])
+def test_board_examples_leave_room_for_the_soc(config, device, blocks):
+    """The board examples' cores fit with at least 2 block RAMs to spare (the SoC's frame
+    buffer and link); their comments quote these counts."""
+    r = check_fit(resolve(load_config(ROOT / config)), device)
+    assert (r.bram, r.device.bram - r.bram >= 2) == (blocks, True)

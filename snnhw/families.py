@@ -82,7 +82,8 @@ class Family:
     host: str | None = None
     run_cli: str | None = None
     fit_memories: str | None = None  # "module:function(net) -> tuple[MemoryIR, ...]": the
-    # core's memories for the fit check (None: the layer's LayerIR.memories and the SoC's)
+    # SoC's memories for the fit check (None: the layer's LayerIR.memories and the SoC's)
+    soc_plan: str | None = None  # "module:function(config, net, board) -> SocPlan" (build)
 
     def core_for(self, layer: LayerIR, **options: Any) -> Any:
         """The gateware core (an Amaranth component) of ``layer``."""
@@ -183,10 +184,10 @@ def _dc_network(config: Config) -> NetworkIR:
 # -- ttfs_conv: deep time-to-first-spike conv networks learning by layer-wise STDP ----------
 
 def _refuse_conv(verb: str, layer: ConvLayerIR, source: str) -> list[str]:
-    if verb in ("train", "evaluate", "generate", "verify", "run"):
-        return []
-    return [f"{source}: a ttfs_conv network has its core and host link (snnhw generate, "
-            f"verify, run) but no board build yet; snnhw {verb} cannot take it"]
+    if verb == "simulate":
+        return [f"{source}: snnhw simulate runs plain LIF/IF layers; a ttfs_conv network "
+                "runs with snnhw train, verify or run"]
+    return []
 
 
 #: The families, in the order they are asked whether they claim a config.
@@ -207,14 +208,15 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         verify_input="images",
         refusals=_refuse_conv,
         layouts=lambda layer: {},
-        verbs=frozenset(("train", "evaluate", "generate", "verify", "run")),
+        verbs=frozenset(("train", "evaluate", "generate", "verify", "build", "run")),
         train_cli="snnhw.train_conv:train_cli",
         evaluate_cli="snnhw.train_conv:evaluate_cli",
         generator="snnhw.export_conv:generate_conv",
         verifier="snnhw.verify.conv_runner:verify_conv",
         host="snnhw.host.conv:connect_conv",
         run_cli="snnhw.host.conv_run:run_cli",
-        fit_memories="snnhw.ir_conv:conv_memories",
+        fit_memories="snnhw.protocol_conv:conv_soc_memories",
+        soc_plan="snnhw.build.plans:conv_plan",
     ),
     Family(
         name="diehl_cook",
@@ -231,6 +233,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
         refusals=_refuse_dc,
         layouts=_dc_layouts,
         memory_spaces="snnhw.protocol:memory_spaces",
+        soc_plan="snnhw.build.plans:learning_plan",
         verbs=frozenset(("train", "evaluate", "generate", "verify", "build", "run")),
         train_cli="snnhw.train:train_cli",
         evaluate_cli="snnhw.train:evaluate_cli",
@@ -282,10 +285,10 @@ def resolve_layer(config: Config) -> LayerIR:
     return net.layer
 
 
-def require_network(net: NetworkIR, verb: str) -> Family:
+def require_network(net: NetworkIR, verb: str, source: str = "") -> Family:
     """The family of ``net``, when it can do ``verb`` (see :func:`require`)."""
     conv = next((x for x in net.layers if isinstance(x, ConvLayerIR)), None)
-    return require(conv if conv is not None else net.layers[0], verb, net.name)
+    return require(conv if conv is not None else net.layers[0], verb, source or net.name)
 
 
 def require(layer: LayerIR, verb: str, source: str = "") -> Family:

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .ir import MemoryIR
 from .ir_conv import (
     ConvNetworkIR,
     KernelBanks,
+    conv_memories,
     event_fields,
     list_depth,
     list_shape,
@@ -31,7 +33,7 @@ from .protocol import Command, ProtocolError, word_bytes
 
 __all__ = ["MAGIC_CONV", "CONV_COMMANDS", "CONV_MAX_PAYLOAD", "CONV_WORD_BYTES",
            "REGISTER_BITS", "ConvSpace", "ConvBank", "conv_banks", "conv_hash", "ConvInfo",
-           "kernel_banks", "n_lists"]
+           "kernel_banks", "n_lists", "conv_soc_memories"]
 
 MAGIC_CONV = b"SNNC"
 #: the commands the conv SoC knows; any other gets UNKNOWN_COMMAND
@@ -160,3 +162,9 @@ class ConvInfo:
     @classmethod
     def size(cls) -> int:
         return struct.calcsize(cls.FORMAT)
+
+
+def conv_soc_memories(net: ConvNetworkIR) -> tuple[MemoryIR, ...]:
+    """The conv SoC's memories, for the fit check (:mod:`snnhw.fit`): the core's
+    (:func:`snnhw.ir_conv.conv_memories`) and the link's frame buffer."""
+    return (*conv_memories(net), MemoryIR("frame", 1, CONV_MAX_PAYLOAD, 8))

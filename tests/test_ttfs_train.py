@@ -159,7 +159,7 @@ def test_other_verbs_refuse_a_conv_network(capsys):
     assert main(["simulate", str(TINY), "--random", "5"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ttfs_conv network of 3 layers" in err[0]
-    assert "only snnhw train, evaluate, generate, verify take it" in err[0]
+    assert "only snnhw train, evaluate, generate, verify, build, run take it" in err[0]
 
 
 def test_generate_writes_the_conv_core(tmp_path):

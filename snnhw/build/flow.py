@@ -17,14 +17,14 @@ from typing import Any
 from ..boards import Board, board_constraints, get_board
 from ..boards.pll import ECP5PLL, ICE40PLL, PLLError, ecp5_pll, ice40_pll
 from ..config import Config, load_config
-from ..errors import InputError, ToolError
+from ..errors import ConfigError, InputError, ToolError
 from ..export import make_dir
-from ..families import require, resolve_layer
+from ..families import load, require_network, resolve
 from ..fit import DEVICES, check_fit
-from ..ir import LayerIR, dump_resolved
 from ..protocol import DEFAULT_BAUD
 from .ice40_dsp import ICE40_DSP_NS, ice40_dsp_ns
 from .logs import NAME, Progress, _run_plan
+from .plans import SocPlan
 from .report import _failure, _yosys_cells, format_report, parse_nextpnr_report
 from .tools import TOOLS, _tool_version, _yosys_version, find_tools
 
@@ -106,10 +106,13 @@ def synapse_ram(board: Board) -> str:
     return "spram" if DEVICES[board.device].spram else "block"
 
 
-def _learning_layer(config: Config, config_path: str | Path) -> LayerIR:
-    layer = resolve_layer(config)
-    require(layer, "build", str(config_path))
-    return layer
+def _plan(config: Config, config_path: str | Path, board: Board) -> SocPlan:
+    """The build plan of the config's family (:mod:`.plans`), if it can build."""
+    net = resolve(config)
+    family = require_network(net, "build", str(config_path))
+    if family.soc_plan is None:  # pragma: no cover - every family that builds names one
+        raise ConfigError([f"{net.name}: the {family.name} family has no SoC"])
+    return load(family.soc_plan)(config, net, board)
 
 
 def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
@@ -148,7 +151,7 @@ def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
     started = time.monotonic()
     board = board if isinstance(board, Board) else get_board(board)
     config = load_config(config_path)
-    layer = _learning_layer(config, config_path)
+    soc_plan = _plan(config, config_path, board)
     cons = board_constraints(board)
     target_mhz = cons.target_mhz if target_mhz is None else target_mhz
     if not target_mhz > 0:
@@ -156,7 +159,7 @@ def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
     platform = board.platform()
     osc_hz = int(platform.default_clk_frequency)
     target_hz = round(target_mhz * 1e6)
-    ram = synapse_ram(board)
+    ram = soc_plan.synapse_ram
     pll = choose_pll(board, osc_hz, target_hz, double=ram == "spram")
     clk_hz = (pll.half_hz if ram == "spram" else pll.clk_hz) if pll else osc_hz
 
@@ -169,25 +172,24 @@ def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
     if not timeout_ms > 0:
         raise InputError(f"--timeout-ms {timeout_ms:g}: must be positive")
     timeout_cycles = max(1, round(timeout_ms * 1e-3 * clk_hz))
-    fit = check_fit(layer, board.device) if fit_check else None
+    fit = check_fit(soc_plan.fit_subject, board.device) if fit_check else None
     env = {**os.environ, **find_tools(board.family)}
 
     out = make_dir(out_dir)
     work = make_dir(out / "work")
     for stale in (f"{NAME}.rpt", f"{NAME}.tim", f"{NAME}.report.json", f"{NAME}.stat.json"):
         (work / stale).unlink(missing_ok=True)
-    dump_resolved(config, layer, out / "resolved_config.json")
-    log.info("%s on %s: %s MHz asked, %s Hz from the PLL", layer.name, board.name, target_mhz,
-             clk_hz)
+    soc_plan.write_resolved(out / "resolved_config.json")
+    log.info("%s on %s: %s MHz asked, %s Hz from the PLL", soc_plan.name, board.name,
+             target_mhz, clk_hz)
 
     elaborating = time.monotonic()
     if progress is not None:
         progress("elaborating", elaborating - started)
     from ..boards.top import BoardTop
-    from ..gateware.soc import SoC
 
-    top = BoardTop(board, SoC(layer, clk_hz=clk_hz, baud=baud, timeout_cycles=timeout_cycles,
-                              synapse_ram=ram), pll)
+    top = BoardTop(board, soc_plan.make(clk_hz=clk_hz, baud=baud,
+                                        timeout_cycles=timeout_cycles), pll)
     assert top.sync_hz in (None, clk_hz)
     overrides = {
         "nextpnr_opts": ["--report", f"{NAME}.report.json", "--seed", str(seed),
@@ -212,19 +214,17 @@ def build(config_path: str | Path, board: str | Board, out_dir: str | Path, *,
         raise ToolError(f"build for {board.title} failed: {_failure(work)}")
 
     suffix = board.bitstream_suffix
-    bitstream = out / f"{layer.name}-{board.name}{suffix}"
+    bitstream = out / f"{soc_plan.name}-{board.name}{suffix}"
     shutil.copyfile(work / f"{NAME}{suffix}", bitstream)
     try:
         nextpnr = json.loads((work / f"{NAME}.report.json").read_text())
     except (OSError, ValueError) as e:
         raise ToolError(f"nextpnr wrote no readable report ({e}): see {out / 'nextpnr.log'}"
                         ) from None
-    from ..protocol import config_hash
-
     cells = _yosys_cells(work / f"{NAME}.stat.json")
     report: dict[str, Any] = {
         "board": board.name, "device": board.device, "family": board.family,
-        "config": str(config_path), "config_hash": f"{config_hash(layer):08x}",
+        "config": str(config_path), "config_hash": f"{soc_plan.config_hash:08x}",
         **parse_nextpnr_report(nextpnr, board.family, clk_hz,
                                round(pll.f_out) if ram == "spram" else None,
                                dsp_ns=(ice40_dsp_ns(work / f"{NAME}.json")

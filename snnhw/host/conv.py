@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..golden.blocks.mstdp import convergence
-from ..golden.blocks.rng import _POSITION, SEQUENCE
+from ..golden.blocks.rng import SEQUENCE, position_of
 from ..golden.networks import ttfs_conv_fast as fast
 from ..golden.networks.ttfs_conv import ConvState
 from ..golden.networks.ttfs_conv_cycles import run_cycles
@@ -120,7 +120,7 @@ class ConvBackend(abc.ABC):
             state.weights[c.index], state.alive[c.index] = self.read_kernels(s)
             state.seen[c.index] = self.read_register(f"seen{s}")
             if c.stdp is not None:
-                state.gen_pos[c.index] = int(_POSITION[self.read_register(f"generator{s}")])
+                state.gen_pos[c.index] = position_of(self.read_register(f"generator{s}"))
         return state
 
     def write_state(self, state: ConvState) -> None:
@@ -237,7 +237,7 @@ class ConvGoldenBackend(ConvBackend):
             if name == f"generator{s}" and c.stdp is not None:
                 if not 1 <= value <= 0xFFFF:
                     raise ValueError(f"{name}: a generator state is 1 to 65535, not {value}")
-                self.state.gen_pos[c.index] = int(_POSITION[value])
+                self.state.gen_pos[c.index] = position_of(value)
                 return
             if name == f"alive{s}":
                 return  # the golden model counts its alive taps from the masks

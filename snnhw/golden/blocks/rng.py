@@ -12,12 +12,19 @@ import numpy as np
 
 from ...ir import GENERATOR_PERIOD, GENERATOR_SEQUENCE, generator_start_states, xorshift16
 
-__all__ = ["PERIOD", "SEQUENCE", "xorshift16", "initial_states", "Generators"]
+__all__ = ["PERIOD", "SEQUENCE", "xorshift16", "initial_states", "Generators", "position_of"]
 
 PERIOD = GENERATOR_PERIOD
 SEQUENCE = GENERATOR_SEQUENCE
 _POSITION = np.empty(PERIOD + 1, dtype=np.int64)
 _POSITION[SEQUENCE] = np.arange(PERIOD)
+
+
+def position_of(state: int) -> int:
+    """The position in :data:`SEQUENCE` of a generator state (1 to 65535)."""
+    if not 1 <= state <= 0xFFFF:
+        raise ValueError(f"a generator state is 1 to 65535, not {state}")
+    return int(_POSITION[state])
 
 
 def initial_states(n: int, seed: int) -> np.ndarray:

@@ -59,8 +59,7 @@ def conv_plan(config: Config, net: NetworkIR, board: Board) -> SocPlan:
     def make(**clocking: int) -> Any:
         return ConvSoC(net, **clocking)
 
-    def write_resolved(path: Path) -> None:
-        doc = {"config": config.to_dict(), "resolved": resolved_dict(net)}
-        path.write_text(json.dumps(doc, indent=2) + "\n")
+    def write_resolved(path: Path) -> None:  # as snnhw train writes it for a model folder
+        path.write_text(json.dumps(resolved_dict(net), indent=2) + "\n")
 
     return SocPlan(net.name, conv_hash(net), "block", net, make, write_resolved)

@@ -39,13 +39,13 @@ from ttfs_speed import _commit  # noqa: E402
 from ttfs_targets import _machine  # noqa: E402
 
 from snnhw.config import load_config  # noqa: E402
+from snnhw.conv_model import load_conv_model, load_splits  # noqa: E402
 from snnhw.errors import InputError  # noqa: E402
 from snnhw.families import resolve  # noqa: E402
 from snnhw.golden.networks import ttfs_conv_fast as fast  # noqa: E402
 from snnhw.golden.networks.ttfs_conv import ConvState  # noqa: E402
 from snnhw.host.conv import ConvGoldenBackend, ConvNetwork  # noqa: E402
 from snnhw.protocol_conv import conv_hash  # noqa: E402
-from snnhw.train_conv import load_conv_model, load_splits  # noqa: E402
 
 
 def _dataset(model: Path) -> str:

@@ -52,6 +52,7 @@ FORBIDDEN = [
     ("snnhw.gateware.blocks", "snnhw.gateware.networks", "blocks never import networks"),
     ("snnhw.host", "snnhw.verify", "host does not reach into verify"),
     ("snnhw.host", "snnhw.train", "host does not reach into train"),
+    ("snnhw.host", "snnhw.train_conv", "host does not reach into train_conv"),
 ] + [
     # ir, config, golden and gateware sit below the registry and everything that uses it
     (low, high, f"{low} imports nothing above it")

@@ -21,19 +21,19 @@ from typing import Any
 import numpy as np
 
 from ..config import load_config
-from ..errors import InputError, ToolError
-from ..families import require_network, resolve
-from ..golden.networks.ttfs_conv import ConvState
-from ..ir_conv import ConvNetworkIR, resolved_dict
-from ..outdir import atomic_dir
-from ..protocol import ProtocolError
-from ..train_conv import (
+from ..conv_model import (
     fit_svm,
     load_conv_model,
     load_splits,
     predict_svm,
     save_conv_model,
 )
+from ..errors import InputError, ToolError
+from ..families import require_network, resolve
+from ..golden.networks.ttfs_conv import ConvState
+from ..ir_conv import ConvNetworkIR, resolved_dict
+from ..outdir import atomic_dir
+from ..protocol import ProtocolError
 from .conv import ConvNetwork, open_conv_backend
 
 __all__ = ["run_conv", "run_cli", "DEFAULT_LABEL"]

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
+from ..conv_model import load_splits
 from ..errors import InputError
 from ..export import generate
 from ..families import Family, resolve
 from ..golden.networks.ttfs_conv import encode
-from ..train_conv import load_splits
 from .runner import VerifyResult, result_of, run_bench
 
 __all__ = ["verify_conv", "schedule"]

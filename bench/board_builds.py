@@ -33,7 +33,7 @@ BUILDS = {
     "m100-icebreaker": ("examples/learning/mnist_stdp_100.toml", "icebreaker", 24.0),
     "m100p-icebreaker": ("tests/data/mnist_100_prune_icebreaker.toml", "icebreaker", 24.0),
     # the TTFS conv network's SoC (issue 19)
-    "ttfs-mnist-ulx3s-60": ("examples/ttfs/mnist_ulx3s.toml", "ulx3s-85f", 60.0),
+    "ttfs-mnist-ulx3s-60": ("examples/ttfs/mnist.toml", "ulx3s-85f", 60.0),
     "ttfs-mnist-icebreaker-24": ("examples/ttfs/mnist_icebreaker.toml", "icebreaker", 24.0),
     "ttfs-mnist-icebreaker": ("examples/ttfs/mnist_icebreaker.toml", "icebreaker", None),
 }

@@ -221,7 +221,7 @@ def test_conv_network_too_big_names_the_budget():
 
 @pytest.mark.parametrize(("config", "device", "blocks"), [
     ("examples/ttfs/mnist_icebreaker.toml", UP5K, 29),
-    ("examples/ttfs/mnist_ulx3s.toml", ECP5_85F, 199),
+    ("examples/ttfs/mnist.toml", ECP5_85F, 199),
 ], ids=["icebreaker", "ulx3s"])
 def test_board_examples_fit(config, device, blocks):
     """The board examples' SoCs (core and frame buffer) fit; their comments quote these

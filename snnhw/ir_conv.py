@@ -20,14 +20,23 @@ from .ir import MemoryIR, NetworkIR, bits_for, generator_start_states
 __all__ = ["DogEncoderIR", "ConvStdpIR", "ConvLayerIR", "PoolLayerIR", "ConvNetworkIR",
            "KernelBanks", "dog_kernel", "dog_kernel_float", "resolve_conv_network",
            "resolved_dict", "event_fields", "pack_events", "unpack_events", "RATE_BITS",
-           "DRAW_BITS", "stages_of", "list_depth", "list_shape", "register_names",
-           "conv_memories"]
+           "DRAW_BITS", "CLEAR_WORD", "clear_cycles", "stages_of", "list_depth", "list_shape",
+           "register_names", "conv_memories"]
 
 #: Fraction bits of the STDP rates (a+ and a- are in 2**-16).
 RATE_BITS = 16
 #: Bits of one random draw: the stochastic rounding of a weight update keeps this many
 #: fraction bits of the exact update and rounds up when a draw is below them.
 DRAW_BITS = 16
+#: Entries of one word of the conv core's bitmaps (membranes' valid bits, the pool's window
+#: bits, ...): a run clears a memory of ``n`` entries in :func:`clear_cycles` cycles.
+CLEAR_WORD = 32
+
+
+def clear_cycles(entries: int) -> int:
+    """Cycles the conv core's sweep takes to clear a bitmap of ``entries`` entries: one
+    word of :data:`CLEAR_WORD` entries a cycle."""
+    return -(-entries // CLEAR_WORD)
 
 
 def dog_kernel_float(size: int, sigma_centre: float, sigma_surround: float) -> np.ndarray:

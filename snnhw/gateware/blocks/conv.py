@@ -24,8 +24,10 @@ Organisation (``P`` lanes; map ``f`` belongs to lane ``f % P`` as its local map 
   (largest potential, then lowest map) and whether it has spiked, and the positions that got
   a first crossing are then walked to send one spike each.
 
-The membranes, the position memory and the readout maxima are cleared by a sweep when
-``start`` is pulsed, before the first event of an image.
+Nothing is swept word by word when ``start`` begins an image: beside the membranes and the
+position memory a :class:`~.bitmap.BitMap` keeps a bit per word, cleared 32 words a cycle
+(``clear_cycles(FL * Ho * Wo)`` cycles), and a word whose bit is clear reads as 0; the
+readout maxima have a valid bit per map in registers, cleared at once.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from amaranth.lib.wiring import In, Out
 from ...ir import bits_for
 from ...ir_conv import ConvLayerIR, KernelBanks, event_fields
 from ..common import times_const
+from .bitmap import BitMap
 
 __all__ = ["ConvEngine", "KernelPortSignature", "conv_event_layout",
            "conv_spike_layout", "lowest_bit"]
@@ -106,8 +109,7 @@ def lowest_bit(x: Value) -> tuple[Value, Value]:
 
 
 class _Phase(enum.Enum, shape=3):
-    IDLE = 0  # waiting for an item (event or eot) or for start
-    CLEAR = 1  # zeroing membranes, position memory and readout maxima
+    IDLE = 0  # waiting for an item (event or eot), for start or for the bitmaps' clear
     ROW = 2  # issuing the kernel rows of an event
     DRAIN = 3  # the last write of the timestep lands
     RESOLVE = 4  # walking the crossing logs of the timestep
@@ -135,9 +137,11 @@ class ConvEngine(wiring.Component):
     o_spike : Out(stream.Signature(conv_spike_layout(...)))
         The spikes of each timestep, then its end (``eot``); one a cycle at most.
     start : In(1)
-        Begin an image: clear the membranes (a sweep of ``FL * Ho * Wo`` cycles), timestep 0.
+        Begin an image: clear the membranes' valid bits (a sweep of
+        ``clear_cycles(FL * Ho * Wo)`` cycles), timestep 0.
     busy : Out(1)
-        An image is being cleared, an event or a timestep's end is being processed.
+        An image's bitmaps are being cleared, an event or a timestep's end is being
+        processed.
     timestep : Out(timestep_bits)
     updates : Out(P)
         The lanes that do a synaptic update this cycle (for counters).
@@ -243,10 +247,17 @@ class ConvEngine(wiring.Component):
         phase = Signal(_Phase)
         ts = Signal(self._t_bits)
         self.debug = SimpleNamespace(phase=phase, ts=ts)
-        m.d.comb += [self.busy.eq((phase != _Phase.IDLE) | self.start),
+        # a valid bit per membrane word: a word not written since ``start`` reads as 0
+        v_ok = [BitMap(entries=depth_v) for _ in range(P)]
+        for ln, b in enumerate(v_ok):
+            m.submodules[f"membrane_valid_{ln}"] = b
+            m.d.comb += b.clear.eq(self.start)
+        clearing = Signal()  # the bitmaps' sweep
+        m.d.comb += [clearing.eq(Cat(*[b.busy for b in v_ok]).any()),
+                     self.busy.eq((phase != _Phase.IDLE) | self.start | clearing),
                      self.timestep.eq(ts)]
 
-        walk = self._walk(m, mask_rd, phase, ts)
+        walk = self._walk(m, mask_rd, phase, ts, clearing)
         low_idx, issue, yo, wbase, xp = walk.low_idx, walk.issue, walk.yo, walk.wbase, walk.xp
         kp = self.kernel
 
@@ -279,18 +290,23 @@ class ConvEngine(wiring.Component):
             m.d.sync += [s1_valid[ln].eq(issue[ln]), s1_fl[ln].eq(s0_fl[ln]),
                          s1_x[ln].eq(s0_x[ln]), s1_y[ln].eq(yo[ln]), s1_addr[ln].eq(a)]
 
-        clear_addr = Signal(range(depth_v + 1))
-        clearing = phase == _Phase.CLEAR
+        f_ok = [Signal(FL, name=f"maxima_valid_{ln}") for ln in range(P)]  # readout maxima
         new_v = []
         for ln in range(P):
             nv = Signal(VB + 1, name=f"new_v_{ln}")
-            old = v_rd[ln].data
+            old = Signal(VB, name=f"old_v_{ln}")
+            # the membrane's valid bit is read with it (transparent to S1's set, as the
+            # membrane to S1's write)
+            m.d.comb += [v_ok[ln].r_addr.eq(v_rd[ln].addr), v_ok[ln].r_en.eq(v_rd[ln].en),
+                         v_ok[ln].s_addr.eq(s1_addr[ln]), v_ok[ln].s_bits.eq(1),
+                         v_ok[ln].s_en.eq(s1_valid[ln])]
+            m.d.comb += old.eq(Mux(v_ok[ln].r_data, v_rd[ln].data, 0))
             m.d.comb += nv.eq(old + w_rd[ln].data)
             new_v.append(nv)
             m.d.comb += [
-                v_wr[ln].addr.eq(Mux(clearing, clear_addr, s1_addr[ln])),
-                v_wr[ln].data.eq(Mux(clearing, 0, nv)),
-                v_wr[ln].en.eq(clearing | s1_valid[ln]),
+                v_wr[ln].addr.eq(s1_addr[ln]),
+                v_wr[ln].data.eq(nv),
+                v_wr[ln].en.eq(s1_valid[ln]),
             ]
             crossed = (s1_valid[ln] & ~self.integrate_only & (old < L.threshold) &
                        (nv >= L.threshold))
@@ -305,31 +321,30 @@ class ConvEngine(wiring.Component):
             if self._readout:
                 m.d.comb += [fm_rd[ln].addr.eq(Mux(kp.en, kp.x_raddr, s0_fl[ln])),
                              fm_rd[ln].en.eq(1)]
-                bigger = nv > fm_rd[ln].data
+                bigger = nv > Mux(f_ok[ln].bit_select(s1_fl[ln], 1), fm_rd[ln].data, 0)
                 m.d.comb += [
-                    fm_wr[ln].addr.eq(Mux(clearing, clear_addr, s1_fl[ln])),
-                    fm_wr[ln].data.eq(Mux(clearing, 0, nv)),
-                    fm_wr[ln].en.eq(Mux(clearing, clear_addr < FL, s1_valid[ln] & bigger)),
+                    fm_wr[ln].addr.eq(s1_fl[ln]),
+                    fm_wr[ln].data.eq(nv),
+                    fm_wr[ln].en.eq(s1_valid[ln] & bigger),
                 ]
+                with m.If(self.start):
+                    m.d.sync += f_ok[ln].eq(0)
+                with m.Elif(s1_valid[ln]):
+                    m.d.sync += f_ok[ln].eq(f_ok[ln] | (Const(1, FL) << s1_fl[ln]))
 
-        self._kernel_port(m, w_rd, w_wr, mask_rd, mask_wr, fm_rd)
+        self._kernel_port(m, w_rd, w_wr, mask_rd, mask_wr, fm_rd, f_ok)
 
-        # -- start: clear sweep --
+        # -- start: the bitmaps clear, timestep 0 --
         with m.If(self.start):
-            m.d.sync += [phase.eq(_Phase.CLEAR), clear_addr.eq(0), ts.eq(0)]
+            m.d.sync += [phase.eq(_Phase.IDLE), ts.eq(0)]
             m.d.sync += [p.eq(0) for p in log_ptr]
-        with m.Elif(clearing):
-            m.d.sync += clear_addr.eq(clear_addr + 1)
-            with m.If(clear_addr == depth_v - 1):
-                m.d.sync += phase.eq(_Phase.IDLE)
 
         self._resolution(m, SimpleNamespace(
-            HO=HO, WO=WO, npos=npos, depth_v=depth_v, phase=phase, ts=ts, clearing=clearing,
-            clear_addr=clear_addr, log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd,
-            v_addr0=v_addr0))
+            HO=HO, WO=WO, npos=npos, depth_v=depth_v, phase=phase, ts=ts,
+            log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd, v_addr0=v_addr0))
         return m
 
-    def _walk(self, m: Module, mask_rd, phase, ts) -> SimpleNamespace:
+    def _walk(self, m: Module, mask_rd, phase, ts, clearing) -> SimpleNamespace:
         """The issue stage (S0): takes the items, walks each event's kernel rows lane by
         lane; returns per lane the tap (lowest bit index) and whether it issues, the output
         row ``yo`` and weight base of its row, and the event's padded column ``xp``."""
@@ -407,7 +422,8 @@ class ConvEngine(wiring.Component):
         # next item: taken from IDLE, or in the last cycle of an event (back to back)
         take = Signal()
         m.d.comb += [
-            self.i_event.ready.eq((phase == _Phase.IDLE) & ~self.start | event_end),
+            self.i_event.ready.eq((phase == _Phase.IDLE) & ~self.start & ~clearing |
+                                  event_end),
             take.eq(self.i_event.ready & self.i_event.valid),
         ]
         first_row = Signal(range(max(2, C * K)))
@@ -500,7 +516,7 @@ class ConvEngine(wiring.Component):
 
         return w_rd, w_wr, mask_rd, mask_wr, v_rd, v_wr, log_rd, log_wr, fm_rd, fm_wr
 
-    def _kernel_port(self, m: Module, w_rd, w_wr, mask_rd, mask_wr, fm_rd) -> None:
+    def _kernel_port(self, m: Module, w_rd, w_wr, mask_rd, mask_wr, fm_rd, f_ok) -> None:
         """The kernel port: writes, and the read data of last cycle's requests."""
         P = self._lanes
         kp = self.kernel
@@ -516,13 +532,15 @@ class ConvEngine(wiring.Component):
                 mask_wr[ln].en.eq(Mux(here[ln] & kp.m_we, kp.m_wbits, 0)),
             ]
         r_lane = Signal(range(max(2, P)))
-        m.d.sync += r_lane.eq(kp.lane)
+        r_x = Signal.like(kp.x_raddr)
+        m.d.sync += [r_lane.eq(kp.lane), r_x.eq(kp.x_raddr)]
         with m.Switch(r_lane):
             for ln in range(P):
                 with m.Case(ln):
                     m.d.comb += [kp.w_rdata.eq(w_rd[ln].data), kp.m_rdata.eq(mask_rd[ln].data)]
-                    if self._readout:
-                        m.d.comb += kp.x_rdata.eq(fm_rd[ln].data)
+                    if self._readout:  # a map no update reached since start reads as 0
+                        m.d.comb += kp.x_rdata.eq(Mux(f_ok[ln].bit_select(r_x, 1),
+                                                      fm_rd[ln].data, 0))
 
 
     def _resolution(self, m: Module, s: SimpleNamespace) -> None:
@@ -610,7 +628,7 @@ class ConvEngine(wiring.Component):
         L = self._layer
         HO, WO, npos = s.HO, s.WO, s.npos
         VB = L.membrane_bits
-        phase, ts, clearing, clear_addr = s.phase, s.ts, s.clearing, s.clear_addr
+        phase, ts = s.phase, s.ts
         pos_layout = data.StructLayout({"done": unsigned(1), "has": unsigned(1),
                                         "f": unsigned(bits_for(L.maps - 1)),
                                         "v": unsigned(VB)})
@@ -622,6 +640,15 @@ class ConvEngine(wiring.Component):
         m.submodules.touched = tl
         pm_wr = pm.write_port()
         pm_rd = pm.read_port(transparent_for=(pm_wr,))
+        # a valid bit per position (cleared with the membranes' at start; never longer: npos
+        # <= FL * Ho * Wo): a position not written since start reads as empty
+        pm_ok = BitMap(entries=npos)
+        m.submodules.position_valid = pm_ok
+        m.d.comb += [pm_ok.clear.eq(self.start), pm_ok.r_addr.eq(pm_rd.addr),
+                     pm_ok.r_en.eq(pm_rd.en), pm_ok.s_addr.eq(pm_wr.addr),
+                     pm_ok.s_bits.eq(1), pm_ok.s_en.eq(pm_wr.en)]
+        pos = Signal(pos_layout)  # the position word read, 0 if not written since start
+        m.d.comb += pos.eq(Mux(pm_ok.r_data, pm_rd.data.as_value(), 0))
         tl_wr = tl.write_port()
         tl_rd = tl.read_port()
         n_touched = Signal(range(npos + 1))
@@ -636,7 +663,7 @@ class ConvEngine(wiring.Component):
         r3_pos = Signal(range(max(2, npos)))
         m.d.sync += [r3.eq(r2), r3_f.eq(r2_f), r3_y.eq(r2_y), r3_x.eq(r2_x), r3_v.eq(r2_v),
                      r3_pos.eq(times_const(r2_y, WO) + r2_x)]
-        old = pm_rd.data
+        old = pos
         better = (r3_v > old.v) | ((r3_v == old.v) & (r3_f < old.f))
         write_best = r3 & ~old.done & (~old.has | better)
         append = r3 & ~old.done & ~old.has
@@ -666,11 +693,9 @@ class ConvEngine(wiring.Component):
             m.d.sync += n_touched.eq(n_touched + 1)
 
         pw = pm_wr.data
-        with m.If(clearing):
-            m.d.comb += [pm_wr.addr.eq(clear_addr), pm_wr.en.eq(clear_addr < npos)]
-        with m.Elif(emitting):
+        with m.If(emitting):
             m.d.comb += [pm_wr.addr.eq(e2_pos), pm_wr.en.eq(e2 & self.o_spike.ready),
-                         pw.eq(pm_rd.data), pw.done.eq(1)]
+                         pw.eq(pos), pw.done.eq(1)]
         with m.Else():
             m.d.comb += [pm_wr.addr.eq(r3_pos), pm_wr.en.eq(write_best), pw.has.eq(1),
                          pw.f.eq(r3_f), pw.v.eq(r3_v)]
@@ -680,8 +705,8 @@ class ConvEngine(wiring.Component):
         with m.If(done):  # the timestep's end goes out last
             m.d.comb += [self.o_spike.valid.eq(1), spike.eot.eq(1)]
         with m.Else():
-            m.d.comb += [self.o_spike.valid.eq(e2), spike.f.eq(pm_rd.data.f), spike.y.eq(e2_y),
-                         spike.x.eq(e2_x), spike.v.eq(pm_rd.data.v)]
+            m.d.comb += [self.o_spike.valid.eq(e2), spike.f.eq(pos.f), spike.y.eq(e2_y),
+                         spike.x.eq(e2_x), spike.v.eq(pos.v)]
         with m.If(done & self.o_spike.ready):
             m.d.sync += [phase.eq(_Phase.IDLE), ts.eq(ts + 1), n_touched.eq(0), e_rd.eq(0)]
         with m.If(self.start):

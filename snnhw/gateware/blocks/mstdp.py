@@ -2,10 +2,12 @@
 pruning (docs/semantics.md, "Learning" and "Kernel pruning").
 
 It keeps the learning layer's input spike times (the time map, written as the input events
-pass) and, after the image, walks each winner's kernel through the conv engine's kernel
-port: row by row ``(c, i)``, the row's alive taps of the winner's map one a cycle (the lowest
-set bit of the row's mask first, as the golden model's raster order), so pruned taps cost no
-cycle and draw no random number. Per tap, a four-stage pipeline:
+pass; a :class:`~.bitmap.BitMap` beside it holds a bit per position and channel, so a time
+not written since ``clear`` reads as "no spike" and the clear takes ``clear_cycles(H * W)``
+cycles) and, after the image, walks each winner's kernel through the conv engine's kernel
+port: row by row ``(c, i)``, the row's alive taps of the winner's map one a cycle (the
+lowest set bit of the row's mask first, as the golden model's raster order), so pruned taps
+cost no cycle and draw no random number. Per tap, a four-stage pipeline:
 
 * T0: read the weight and the input's spike time; step the generator (``u``);
 * T1: ``q = w * (2**B - w)``; ``ltp`` = the input spiked no later than the winner;
@@ -28,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 from ...ir import bits_for
 from ...ir_conv import DRAW_BITS, RATE_BITS, ConvLayerIR
 from ..common import times_const
+from .bitmap import BitMap
 from .conv import KernelPortSignature, lowest_bit
 from .rng import xorshift16
 
@@ -56,7 +59,7 @@ class KernelLearner(wiring.Component):
     i_pre_valid, i_pre_c, i_pre_y, i_pre_x, i_pre_t : In
         An input spike of the layer (no backpressure): stored in the time map.
     clear : In(1)
-        Begin an image: empty the time map (``H * W`` cycles).
+        Begin an image: empty the time map (its bitmap: ``clear_cycles(H * W)`` cycles).
     start : In(1)
         Learn from ``n_winners`` winners, read through ``sel`` / ``win``.
     rates : In(a_plus, a_minus), prune_on : In(1)
@@ -114,23 +117,18 @@ class KernelLearner(wiring.Component):
         m.submodules.time_map = tmap
         tm_wr = tmap.write_port(granularity=tb)
         tm_rd = tmap.read_port()
-        clearing = Signal()
-        clear_addr = Signal(range(H * W + 1))
+        tm_ok = BitMap(entries=H * W, width=C)  # the times written since clear
+        m.submodules.time_valid = tm_ok
+        clearing = tm_ok.busy
         pre_addr = Signal(range(max(2, H * W)))
         m.d.comb += pre_addr.eq(times_const(self.i_pre_y, W) + self.i_pre_x)
-        with m.If(clearing):
-            m.d.comb += [tm_wr.addr.eq(clear_addr), tm_wr.data.eq(0),
-                         tm_wr.en.eq((1 << C) - 1)]
-        with m.Else():
-            m.d.comb += [tm_wr.addr.eq(pre_addr),
-                         tm_wr.data.eq((self.i_pre_t + 1)[:tb].replicate(C)),
-                         tm_wr.en.eq(Mux(self.i_pre_valid, 1 << self.i_pre_c, 0))]
-        with m.If(self.clear):
-            m.d.sync += [clearing.eq(1), clear_addr.eq(0)]
-        with m.Elif(clearing):
-            m.d.sync += clear_addr.eq(clear_addr + 1)
-            with m.If(clear_addr == H * W - 1):
-                m.d.sync += clearing.eq(0)
+        pre_bit = Signal(C)
+        m.d.comb += pre_bit.eq(1 << self.i_pre_c)
+        m.d.comb += [tm_wr.addr.eq(pre_addr),
+                     tm_wr.data.eq((self.i_pre_t + 1)[:tb].replicate(C)),
+                     tm_wr.en.eq(Mux(self.i_pre_valid, pre_bit, 0)),
+                     tm_ok.clear.eq(self.clear), tm_ok.s_addr.eq(pre_addr),
+                     tm_ok.s_bits.eq(pre_bit), tm_ok.s_en.eq(self.i_pre_valid)]
 
         # -- the walk: winners, rows, alive taps --
         lane_of = memory.Memory(shape=data.StructLayout({"lane": unsigned(bits_for(P - 1)),
@@ -204,7 +202,8 @@ class KernelLearner(wiring.Component):
         xj = wx + j
         inside = (yi >= PAD) & (yi < H + PAD) & (xj >= PAD) & (xj < W + PAD)
         m.d.comb += [kp.w_raddr.eq(times_const(row, K * FL) + times_const(j, FL) + fl),
-                     tm_rd.addr.eq(times_const(yi - PAD, W) + (xj - PAD)), tm_rd.en.eq(1)]
+                     tm_rd.addr.eq(times_const(yi - PAD, W) + (xj - PAD)), tm_rd.en.eq(1),
+                     tm_ok.r_addr.eq(tm_rd.addr), tm_ok.r_en.eq(1)]
         gen = self.gen
         u0 = xorshift16(gen)
         with m.If(self.gen_load):
@@ -221,7 +220,8 @@ class KernelLearner(wiring.Component):
         m.d.sync += [t1.eq(issue), t1_in.eq(inside), t1_c.eq(c), t1_u.eq(u0),
                      t1_waddr.eq(kp.w_raddr), t1_row.eq(row), t1_bit.eq(times_const(j, FL2) + fl)]
         w_old = kp.w_rdata
-        pre = tm_rd.data.word_select(t1_c, tb) if C > 1 else tm_rd.data
+        pre = Mux(tm_ok.r_data.bit_select(t1_c, 1) if C > 1 else tm_ok.r_data,
+                  tm_rd.data.word_select(t1_c, tb) if C > 1 else tm_rd.data, 0)
         ltp1 = t1_in & (pre != 0) & (pre <= wt + 1)
         # T2
         t2, t2_ltp = Signal(), Signal()

@@ -6,8 +6,9 @@ stage reads its input events from a list memory and writes its output events to 
 (``eot`` items close the timesteps): list 0 holds the encoded image, written by the host.
 A run takes one image through the stages in order; a learning run (``learn = n + 1``) stops
 after conv layer ``n``, whose spikes go to the k-winners block instead of its pool, and
-then its STDP unit updates the winners' kernels. Every block clears its memories when the
-run starts (in parallel; the run waits for the longest sweep).
+then its STDP unit updates the winners' kernels. Every block clears its bitmaps when the
+run starts (valid bits of the membranes, positions and input times, the pool's window bits:
+32 entries a cycle, in parallel; the run waits for the longest sweep).
 
 The host reaches every memory and register through ``host`` while the core is idle
 (:class:`ConvHost`); ``o_trace`` shows every spike of every conv layer as it is emitted.

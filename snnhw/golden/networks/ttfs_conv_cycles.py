@@ -2,9 +2,9 @@
 cycles of one run of :class:`snnhw.gateware.networks.ttfs_conv.TtfsConvCore`, counted from
 the golden model's spike maps. The RTL's cycle counter equals it in every test.
 
-A run clears the blocks' memories, then takes the image through the stages (a conv layer and
-its pool) in order; a learning run stops after the learning layer and updates its winners'
-kernels. Per stage and timestep ``t``:
+A run clears the blocks' bitmaps (a word of ``CLEAR_WORD`` entries a cycle), then takes the
+image through the stages (a conv layer and its pool) in order; a learning run stops after
+the learning layer and updates its winners' kernels. Per stage and timestep ``t``:
 
 * one cycle to take the timestep's first item, then per input event the cycles of its
   busiest lane: each lane walks the event's kernel rows that reach existing outputs on its
@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numba import njit
+
+from ...ir_conv import clear_cycles
 
 __all__ = ["RunCycles", "run_cycles", "ideal_cycles", "row_cost", "crossings_per_step",
            "RESOLVE_TAIL", "EMIT_TAIL", "STDP_SETUP", "STDP_TAIL", "CLEAR_EXTRA"]
@@ -190,7 +192,7 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
             stages[-1][1] = layer
     last_fires = net.features != "max_potential"
     parts: Counter[tuple[str, str]] = Counter()
-    # clear: every block's sweep at once
+    # clear: every block's bitmap sweep at once (a word of CLEAR_WORD entries a cycle)
     depths = []
     for conv, pool in stages:
         fl = -(-conv.maps // P)
@@ -200,7 +202,7 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
     if learn is not None:
         c, h, w = net.layers[learn].in_shape
         depths.append(h * w)
-    parts["", "clear"] = CLEAR_EXTRA + max(depths)
+    parts["", "clear"] = CLEAR_EXTRA + clear_cycles(max(depths))
     layer_updates = {}
     for n, (conv, pool) in enumerate(stages):
         name = conv.name

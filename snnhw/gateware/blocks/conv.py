@@ -692,13 +692,15 @@ class ConvEngine(wiring.Component):
         with m.If(append):
             m.d.sync += n_touched.eq(n_touched + 1)
 
-        pw = pm_wr.data
+        # the word written, whole in both cases: EMIT marks the position done, R3 its best
+        emitted, best = Signal(pos_layout), Signal(pos_layout)
+        m.d.comb += [emitted.eq(pos), emitted.done.eq(1),
+                     best.has.eq(1), best.f.eq(r3_f), best.v.eq(r3_v)]
+        m.d.comb += pm_wr.data.eq(Mux(emitting, emitted.as_value(), best.as_value()))
         with m.If(emitting):
-            m.d.comb += [pm_wr.addr.eq(e2_pos), pm_wr.en.eq(e2 & self.o_spike.ready),
-                         pw.eq(pos), pw.done.eq(1)]
+            m.d.comb += [pm_wr.addr.eq(e2_pos), pm_wr.en.eq(e2 & self.o_spike.ready)]
         with m.Else():
-            m.d.comb += [pm_wr.addr.eq(r3_pos), pm_wr.en.eq(write_best), pw.has.eq(1),
-                         pw.f.eq(r3_f), pw.v.eq(r3_v)]
+            m.d.comb += [pm_wr.addr.eq(r3_pos), pm_wr.en.eq(write_best)]
 
         spike = self.o_spike.payload
         done = emitting & (e_rd == n_touched) & ~e1 & ~e2

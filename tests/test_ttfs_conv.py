@@ -161,7 +161,9 @@ def test_fast_path_is_bit_identical(name, variant, data_dir):
 
 def _brute_rows(times, alive, padding, ho, wo, lanes):
     """Per timestep the events' kernel rows' cycles (each lane walks the rows on its own, an
-    event costs its busiest lane), and the updates, one tap at a time."""
+    event costs its busiest lane), and the updates, one tap at a time: the lane of an update
+    is its neuron's, ``(f, yo, xo)`` in lane ``(f + yo + xo) % lanes`` (docs/semantics.md
+    §32), not the kernel banks'."""
     f_n, c_n, k, _ = alive.shape
     rows = np.zeros(T, dtype=np.int64)
     updates = 0
@@ -174,7 +176,8 @@ def _brute_rows(times, alive, padding, ho, wo, lanes):
             for j in range(k):
                 if 0 <= x + padding - j < wo:
                     for f in range(f_n):
-                        per_lane[f % lanes] += int(alive[f, c, i, j])
+                        yo, xo = y + padding - i, x + padding - j
+                        per_lane[(f + yo + xo) % lanes] += int(alive[f, c, i, j])
             lane_cycles = [a + max(1, n) for a, n in zip(lane_cycles, per_lane, strict=True)]
             updates += sum(per_lane)
         rows[times[c, y, x]] += max(lane_cycles)

@@ -196,6 +196,7 @@ def test_conv_engine_lanes_walk_rows_on_their_own(maps, lanes):
         for ln in range(lanes):
             for r, word in enumerate(words[ln]):
                 ctx.set(kp.lane, ln)
+                ctx.set(kp.wlane, ln)
                 ctx.set(kp.m_waddr, r)
                 ctx.set(kp.m_wdata, word)
                 ctx.set(kp.m_wbits, (1 << len(kp.m_wbits)) - 1)

@@ -52,19 +52,23 @@ class KernelPortSignature(wiring.Signature):
     """Access to a conv engine's kernels and readout maxima while it is idle (the STDP unit,
     the host), from the requester's view.
 
-    With ``en`` high the requester drives the memories' ports of lane ``lane``: each
-    ``*_raddr`` shows its word on ``*_rdata`` one cycle later (``m``: alive masks, address
-    ``c * K + i``, bit ``j * FL2 + fl``; ``w``: weights, address
-    ``((c * K + i) * K + j) * FL + fl``; ``x``: readout maxima, address ``fl``); ``w_we``
-    writes a weight, ``m_we`` the mask bits set in ``m_wbits``."""
+    With ``en`` high the requester drives the memories' ports: reads from bank ``lane``,
+    writes to bank ``wlane`` (:class:`~snnhw.ir_conv.KernelBanks`); each ``*_raddr`` shows
+    its word on ``*_rdata`` one cycle later (``m``: alive masks, address ``c * K + i``, bit
+    ``j * FL2 + fl``, every bank's word at once on ``m_rall``, bank ``k`` at bits
+    ``k * mask_bits``; ``w``: weights, address ``((c * K + i) * K + j) * FL + fl``; ``x``:
+    readout maxima of map ``fl * P + lane``, address ``fl``); ``w_we`` writes a weight,
+    ``m_we`` the mask bits set in ``m_wbits``."""
 
-    def __init__(self, *, lane_bits: int, mask_addr_bits: int, mask_bits: int,
+    def __init__(self, *, lanes: int, lane_bits: int, mask_addr_bits: int, mask_bits: int,
                  weight_addr_bits: int, weight_bits: int, maxima_bits: int) -> None:
         super().__init__({
             "en": Out(1),
             "lane": Out(lane_bits),
+            "wlane": Out(lane_bits),
             "m_raddr": Out(mask_addr_bits),
             "m_rdata": In(mask_bits),
+            "m_rall": In(lanes * mask_bits),
             "m_waddr": Out(mask_addr_bits),
             "m_wdata": Out(mask_bits),
             "m_wbits": Out(mask_bits),
@@ -106,6 +110,21 @@ def lowest_bit(x: Value) -> tuple[Value, Value]:
         terms = [one_hot[b] for b in range(n) if b >> k & 1]
         bits.append(Cat(*terms).any() if terms else Const(0, 1))
     return one_hot, Cat(*bits)
+
+
+def _residues(m: Module, name: str, n: int, lanes: int, offset: int = 0, ports: int = 1):
+    """``ports`` combinational read ports of a ROM of ``(v + offset) % lanes``, ``v < n``."""
+    mem = memory.Memory(shape=unsigned(bits_for(lanes - 1)), depth=max(1, n),
+                        init=[(v + offset) % lanes for v in range(max(1, n))])
+    m.submodules[name] = mem
+    return [mem.read_port(domain="comb") for _ in range(ports)]
+
+
+def _mod(v: Value, lanes: int, below: int) -> Value:
+    """``v % lanes`` for ``0 <= v < below * lanes``: conditional subtractions."""
+    for _ in range(below - 1):
+        v = Mux(v >= lanes, v - lanes, v)
+    return v
 
 
 class _Phase(enum.Enum, shape=3):
@@ -177,7 +196,7 @@ class ConvEngine(wiring.Component):
         L = self._layer
         C, K = L.in_shape[0], L.kernel
         FL = self.maps_per_lane
-        return {"lane_bits": bits_for(self._lanes - 1),
+        return {"lanes": self._lanes, "lane_bits": bits_for(self._lanes - 1),
                 "mask_addr_bits": bits_for(C * K - 1), "mask_bits": K * self.mask_stride,
                 "weight_addr_bits": bits_for(C * K * K * FL - 1),
                 "weight_bits": L.weight_bits,
@@ -236,6 +255,7 @@ class ConvEngine(wiring.Component):
         lfl = (FL2 - 1).bit_length()
         C, H, W = L.in_shape
         F, HO, WO = L.out_shape
+        K = L.kernel
         PAD = L.padding
         VB = L.membrane_bits
         npos = HO * WO
@@ -257,12 +277,13 @@ class ConvEngine(wiring.Component):
                      self.busy.eq((phase != _Phase.IDLE) | self.start | clearing),
                      self.timestep.eq(ts)]
 
-        walk = self._walk(m, mask_rd, phase, ts, clearing)
+        lane_mdata = [Signal(K * FL2, name=f"lane_mask_{ln}") for ln in range(P)]
+        walk = self._walk(m, lane_mdata, phase, ts, clearing)
         low_idx, issue, yo, wbase, xp = walk.low_idx, walk.issue, walk.yo, walk.wbase, walk.xp
         kp = self.kernel
 
         # lane addresses of the issued updates
-        s0_fl, s0_x = [], []
+        s0_fl, s0_x, lane_waddr = [], [], []
         for ln in range(P):
             j = low_idx[ln] >> lfl
             fl = low_idx[ln][:lfl] if lfl else Const(0, 1)
@@ -270,10 +291,37 @@ class ConvEngine(wiring.Component):
             m.d.comb += x_out.eq(xp - j)
             s0_fl.append(fl)
             s0_x.append(x_out)
-            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.w_raddr,
-                                                 wbase[ln] + times_const(j, FL) + fl))
-            m.d.comb += w_rd[ln].en.eq(1)
+            wa = Signal.like(w_rd[ln].addr, name=f"lane_waddr_{ln}")
+            m.d.comb += wa.eq(wbase[ln] + times_const(j, FL) + fl)
+            lane_waddr.append(wa)
         m.d.comb += self.updates.eq(Cat(*issue))
+
+        # -- the banks to the lanes (KernelBanks): an event at (yp, xp) gives bank k to lane
+        # (k + rot) % P, rot = (yp + xp) % P; a lane's taps all lie in its bank, and no two
+        # lanes share one. Mask and weight reads are addressed with the event's rot; the
+        # weight word comes back in S1, when the next event may have taken rot: S1 uses it
+        # delayed (s1_rot).
+        rot = walk.rot
+        s1_rot = Signal.like(rot)
+        m.d.sync += s1_rot.eq(rot)
+        lane_wdata = [Signal(L.weight_bits, name=f"lane_weight_{ln}") for ln in range(P)]
+        with m.Switch(rot):
+            for r in range(P):
+                with m.Case(r):
+                    for k in range(P):
+                        m.d.comb += [
+                            mask_rd[k].addr.eq(Mux(kp.en, kp.m_raddr,
+                                                   walk.lane_maddr[(k + r) % P])),
+                            w_rd[k].addr.eq(Mux(kp.en, kp.w_raddr, lane_waddr[(k + r) % P]))]
+                    for ln in range(P):
+                        m.d.comb += lane_mdata[ln].eq(mask_rd[(ln - r) % P].data)
+        with m.Switch(s1_rot):
+            for r in range(P):
+                with m.Case(r):
+                    for ln in range(P):
+                        m.d.comb += lane_wdata[ln].eq(w_rd[(ln - r) % P].data)
+        for k in range(P):
+            m.d.comb += [mask_rd[k].en.eq(1), w_rd[k].en.eq(1)]
 
         # -- write stage (S1): add, write back, log crossings, track maxima --
         s1_valid = [Signal(name=f"s1_valid_{ln}") for ln in range(P)]
@@ -290,7 +338,22 @@ class ConvEngine(wiring.Component):
             m.d.sync += [s1_valid[ln].eq(issue[ln]), s1_fl[ln].eq(s0_fl[ln]),
                          s1_x[ln].eq(s0_x[ln]), s1_y[ln].eq(yo[ln]), s1_addr[ln].eq(a)]
 
-        f_ok = [Signal(FL, name=f"maxima_valid_{ln}") for ln in range(P)]  # readout maxima
+        # readout maxima: per lane one word per map (a lane holds neurons of every map):
+        # the tap's map is fl * P + (lane - y - x) % P; a valid bit per map in registers
+        f_ok = [Signal(FL * P, name=f"maxima_valid_{ln}") for ln in range(P)]
+        s0_f, s1_f = [], []
+        if self._readout:
+            ym = _residues(m, "out_y_mod", HO, P, ports=P)
+            xm = _residues(m, "out_x_mod", WO, P, ports=P)
+            for ln in range(P):
+                f0 = Signal(range(FL * P), name=f"s0_f_{ln}")
+                f1 = Signal.like(f0, name=f"s1_f_{ln}")
+                m.d.comb += [ym[ln].addr.eq(yo[ln]), xm[ln].addr.eq(s0_x[ln]),
+                             f0.eq(times_const(s0_fl[ln], P) +
+                                   _mod(ln + 2 * P - ym[ln].data - xm[ln].data, P, 3))]
+                m.d.sync += f1.eq(f0)
+                s0_f.append(f0)
+                s1_f.append(f1)
         new_v = []
         for ln in range(P):
             nv = Signal(VB + 1, name=f"new_v_{ln}")
@@ -301,7 +364,7 @@ class ConvEngine(wiring.Component):
                          v_ok[ln].s_addr.eq(s1_addr[ln]), v_ok[ln].s_bits.eq(1),
                          v_ok[ln].s_en.eq(s1_valid[ln])]
             m.d.comb += old.eq(Mux(v_ok[ln].r_data, v_rd[ln].data, 0))
-            m.d.comb += nv.eq(old + w_rd[ln].data)
+            m.d.comb += nv.eq(old + lane_wdata[ln])
             new_v.append(nv)
             m.d.comb += [
                 v_wr[ln].addr.eq(s1_addr[ln]),
@@ -319,18 +382,19 @@ class ConvEngine(wiring.Component):
             with m.If(crossed):
                 m.d.sync += log_ptr[ln].eq(log_ptr[ln] + 1)
             if self._readout:
-                m.d.comb += [fm_rd[ln].addr.eq(Mux(kp.en, kp.x_raddr, s0_fl[ln])),
+                m.d.comb += [fm_rd[ln].addr.eq(Mux(kp.en, times_const(kp.x_raddr, P) + kp.lane,
+                                                   s0_f[ln])),
                              fm_rd[ln].en.eq(1)]
-                bigger = nv > Mux(f_ok[ln].bit_select(s1_fl[ln], 1), fm_rd[ln].data, 0)
+                bigger = nv > Mux(f_ok[ln].bit_select(s1_f[ln], 1), fm_rd[ln].data, 0)
                 m.d.comb += [
-                    fm_wr[ln].addr.eq(s1_fl[ln]),
+                    fm_wr[ln].addr.eq(s1_f[ln]),
                     fm_wr[ln].data.eq(nv),
                     fm_wr[ln].en.eq(s1_valid[ln] & bigger),
                 ]
                 with m.If(self.start):
                     m.d.sync += f_ok[ln].eq(0)
                 with m.Elif(s1_valid[ln]):
-                    m.d.sync += f_ok[ln].eq(f_ok[ln] | (Const(1, FL) << s1_fl[ln]))
+                    m.d.sync += f_ok[ln].eq(f_ok[ln] | (Const(1, FL * P) << s1_f[ln]))
 
         self._kernel_port(m, w_rd, w_wr, mask_rd, mask_wr, fm_rd, f_ok)
 
@@ -344,10 +408,12 @@ class ConvEngine(wiring.Component):
             log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd, v_addr0=v_addr0))
         return m
 
-    def _walk(self, m: Module, mask_rd, phase, ts, clearing) -> SimpleNamespace:
+    def _walk(self, m: Module, lane_mdata, phase, ts, clearing) -> SimpleNamespace:
         """The issue stage (S0): takes the items, walks each event's kernel rows lane by
-        lane; returns per lane the tap (lowest bit index) and whether it issues, the output
-        row ``yo`` and weight base of its row, and the event's padded column ``xp``."""
+        lane (``lane_mdata``: the mask word of the lane's bank); returns per lane the tap
+        (lowest bit index) and whether it issues, the output row ``yo``, weight base and
+        next mask address (``lane_maddr``) of its row, the event's padded column ``xp`` and
+        its bank rotation ``rot``."""
         L = self._layer
         P, FL, FL2 = self._lanes, self.maps_per_lane, self.mask_stride
         C, H, W = L.in_shape
@@ -386,6 +452,13 @@ class ConvEngine(wiring.Component):
         row_last = Signal(range(K))
         colmask = Signal(K * FL2)
         xp = Signal(range(max(2, W + 2 * PAD)))
+        # the event's bank rotation: (yp + xp) % P
+        rot = Signal(range(max(2, P)))
+        rot_n = Signal.like(rot)
+        (y_mod,), (x_mod,) = (_residues(m, "in_y_mod", H, P, PAD),
+                              _residues(m, "in_x_mod", W, P, PAD))
+        m.d.comb += [y_mod.addr.eq(ev.y), x_mod.addr.eq(ev.x),
+                     rot_n.eq(_mod(y_mod.data + x_mod.data, P, 2))]
 
         def per_lane(shape, name):
             return [Signal(shape, name=f"{name}_{ln}") for ln in range(P)]
@@ -397,6 +470,7 @@ class ConvEngine(wiring.Component):
         row_addr = per_lane(range(max(2, C * K)), "row_addr")
         wbase = per_lane(range(max(2, C * K * K * FL)), "wbase")
         mk = per_lane(K * FL2, "mk")
+        lane_maddr = per_lane(range(max(2, C * K)), "lane_maddr")
 
         rowing = phase == _Phase.ROW
         low_idx = []
@@ -405,7 +479,7 @@ class ConvEngine(wiring.Component):
         issue = []
         for ln in range(P):
             cu = Signal(K * FL2, name=f"cur_{ln}")
-            m.d.comb += cu.eq(Mux(done[ln], 0, Mux(first[ln], mask_rd[ln].data & colmask,
+            m.d.comb += cu.eq(Mux(done[ln], 0, Mux(first[ln], lane_mdata[ln] & colmask,
                                                    mk[ln])))
             one_hot, idx = lowest_bit(cu)
             rest = Signal(K * FL2, name=f"rest_{ln}")
@@ -428,11 +502,8 @@ class ConvEngine(wiring.Component):
         ]
         first_row = Signal(range(max(2, C * K)))
         m.d.comb += first_row.eq(times_const(ev.c, K) + i_lo_n)
-        kp = self.kernel
         for ln in range(P):
-            m.d.comb += [mask_rd[ln].addr.eq(Mux(kp.en, kp.m_raddr,
-                                                 Mux(take, first_row, row_addr[ln] + 1))),
-                         mask_rd[ln].en.eq(1)]
+            m.d.comb += lane_maddr[ln].eq(Mux(take, first_row, row_addr[ln] + 1))
             with m.If(rowing & ~done[ln]):
                 m.d.sync += first[ln].eq(row_end[ln])
                 with m.If(row_end[ln]):
@@ -449,7 +520,7 @@ class ConvEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += phase.eq(_Phase.DRAIN)
             with m.Else():
-                m.d.sync += [phase.eq(_Phase.ROW), row_last.eq(i_hi_n),
+                m.d.sync += [phase.eq(_Phase.ROW), row_last.eq(i_hi_n), rot.eq(rot_n),
                              colmask.eq(colmask_n), xp.eq(xp_n)]
                 for ln in range(P):
                     m.d.sync += [
@@ -459,7 +530,8 @@ class ConvEngine(wiring.Component):
                     ]
         with m.Elif(event_end):
             m.d.sync += phase.eq(_Phase.IDLE)
-        return SimpleNamespace(low_idx=low_idx, issue=issue, yo=yo, wbase=wbase, xp=xp)
+        return SimpleNamespace(low_idx=low_idx, issue=issue, yo=yo, wbase=wbase, xp=xp,
+                               rot=rot, lane_maddr=lane_maddr)
 
     def _storage(self, m: Module) -> tuple[list, ...]:
         """Per lane: weights, alive masks, membranes, crossing log (and readout maxima);
@@ -491,7 +563,7 @@ class ConvEngine(wiring.Component):
                 mmem.append(mm)
             log.append(lg)
             if self._readout:
-                fm = memory.Memory(shape=unsigned(VB), depth=FL, init=[])
+                fm = memory.Memory(shape=unsigned(VB), depth=FL * P, init=[])
                 m.submodules[f"maxima_{ln}"] = fm
                 fmax.append(fm)
         self.memories = {"weights": wmem, "masks": mmem, "membranes": vmem}
@@ -500,11 +572,20 @@ class ConvEngine(wiring.Component):
         if self.prunes:
             mask_rd = [x.read_port() for x in mmem]
             mask_wr = [x.write_port(granularity=1) for x in mmem]
-        else:  # every tap stays alive: each lane's mask is a constant, the same for every row
-            mask_rd = [SimpleNamespace(addr=Signal(range(max(2, C * K)), name=f"mask_addr_{ln}"),
-                                       en=Signal(name=f"mask_en_{ln}"),
-                                       data=Const(self.lane_masks(ln)[0], K * FL2))
-                       for ln in range(P)]
+        else:  # every tap stays alive: each bank's masks are constants (the same for every
+            # row when the maps are a multiple of the lanes; else a ROM: a row's real maps
+            # depend on it, KernelBanks)
+            mask_rd = []
+            for ln in range(P):
+                words = self.lane_masks(ln)
+                if len(set(words)) == 1:
+                    mask_rd.append(SimpleNamespace(
+                        addr=Signal(range(max(2, C * K)), name=f"mask_addr_{ln}"),
+                        en=Signal(name=f"mask_en_{ln}"), data=Const(words[0], K * FL2)))
+                else:
+                    rom = memory.Memory(shape=unsigned(K * FL2), depth=C * K, init=words)
+                    m.submodules[f"masks_{ln}"] = rom
+                    mask_rd.append(rom.read_port())
             mask_wr = [SimpleNamespace(addr=Signal.like(r.addr), data=Signal(K * FL2),
                                        en=Signal(K * FL2)) for r in mask_rd]
         v_wr = [x.write_port() for x in vmem]
@@ -520,7 +601,7 @@ class ConvEngine(wiring.Component):
         """The kernel port: writes, and the read data of last cycle's requests."""
         P = self._lanes
         kp = self.kernel
-        here = [kp.en & (kp.lane == ln) for ln in range(P)]
+        here = [kp.en & (kp.wlane == ln) for ln in range(P)]
         for ln in range(P):
             m.d.comb += [
                 w_wr[ln].addr.eq(kp.w_waddr), w_wr[ln].data.eq(kp.w_wdata),
@@ -528,19 +609,38 @@ class ConvEngine(wiring.Component):
                 # only real maps' slots can be alive: a mask written with other bits set
                 # would send the engine to maps that do not exist
                 mask_wr[ln].addr.eq(kp.m_waddr),
-                mask_wr[ln].data.eq(kp.m_wdata & self.lane_masks(ln)[0]),
+                mask_wr[ln].data.eq(kp.m_wdata & self._real_slots(m, ln, kp.m_waddr)
+                                    if self.prunes else 0),
                 mask_wr[ln].en.eq(Mux(here[ln] & kp.m_we, kp.m_wbits, 0)),
             ]
+        m.d.comb += kp.m_rall.eq(Cat(*[mask_rd[k].data for k in range(P)]))
         r_lane = Signal(range(max(2, P)))
-        r_x = Signal.like(kp.x_raddr)
-        m.d.sync += [r_lane.eq(kp.lane), r_x.eq(kp.x_raddr)]
+        m.d.sync += r_lane.eq(kp.lane)
         with m.Switch(r_lane):
             for ln in range(P):
                 with m.Case(ln):
                     m.d.comb += [kp.w_rdata.eq(w_rd[ln].data), kp.m_rdata.eq(mask_rd[ln].data)]
-                    if self._readout:  # a map no update reached since start reads as 0
-                        m.d.comb += kp.x_rdata.eq(Mux(f_ok[ln].bit_select(r_x, 1),
-                                                      fm_rd[ln].data, 0))
+        if self._readout:  # map fl * P + lane: the largest over the lanes; 0 if none reached
+            r_f = Signal(range(self.maps_per_lane * P))
+            m.d.sync += r_f.eq(times_const(kp.x_raddr, P) + kp.lane)
+            best = Const(0, self._layer.membrane_bits)
+            for ln in range(P):
+                v = Mux(f_ok[ln].bit_select(r_f, 1), fm_rd[ln].data, 0)
+                best = Mux(v > best, v, best)
+            m.d.comb += kp.x_rdata.eq(best)
+
+    def _real_slots(self, m: Module, bank: int, addr: Value) -> Value:
+        """Bank ``bank``'s mask bits of real maps in row ``addr``: a constant when every row
+        has the same (the maps a multiple of the lanes), else a small ROM."""
+        words = self.lane_masks(bank)
+        if len(set(words)) == 1:
+            return Const(words[0], len(self.kernel.m_wdata))
+        rom = memory.Memory(shape=unsigned(len(self.kernel.m_wdata)), depth=len(words),
+                            init=words)
+        m.submodules[f"real_slots_{bank}"] = rom
+        port = rom.read_port(domain="comb")
+        m.d.comb += port.addr.eq(addr)
+        return port.data
 
 
     def _resolution(self, m: Module, s: SimpleNamespace) -> None:
@@ -586,6 +686,11 @@ class ConvEngine(wiring.Component):
                     m.d.comb += [r1_fl.eq(log_rd[ln].data.fl), r1_y.eq(log_rd[ln].data.y),
                                  r1_x.eq(log_rd[ln].data.x)]
         r1_addr = times_const(r1_fl, npos) + times_const(r1_y, WO) + r1_x
+        # the neuron's map: lane (f + y + x) % P holds it as local map f // P
+        (y_mod,), (x_mod,) = _residues(m, "res_y_mod", HO, P), _residues(m, "res_x_mod", WO, P)
+        r1_res = Signal(range(max(2, P)))
+        m.d.comb += [y_mod.addr.eq(r1_y), x_mod.addr.eq(r1_x),
+                     r1_res.eq(_mod(r1_lane + 2 * P - y_mod.data - x_mod.data, P, 3))]
         for ln in range(P):
             m.d.comb += [v_rd[ln].addr.eq(Mux(walking, r1_addr, v_addr0[ln])),
                          v_rd[ln].en.eq(~walking | adv)]
@@ -595,7 +700,7 @@ class ConvEngine(wiring.Component):
         r2_y, r2_x = Signal.like(r1_y), Signal.like(r1_x)
         with m.If(adv):
             m.d.sync += [r2.eq(r1), r2_lane.eq(r1_lane), r2_y.eq(r1_y), r2_x.eq(r1_x),
-                         r2_f.eq(times_const(r1_fl, P) + r1_lane)]
+                         r2_f.eq(times_const(r1_fl, P) + r1_res)]
         r2_v = Signal(VB)
         with m.Switch(r2_lane):
             for ln in range(P):

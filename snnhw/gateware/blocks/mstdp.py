@@ -16,9 +16,13 @@ cost no cycle and draw no random number. Per tap, a four-stage pipeline:
   threshold (when pruning is on) the weight is written 0 and the alive bit cleared in the
   same cycle.
 
+The kernels lie in diagonal banks (:class:`~snnhw.ir_conv.KernelBanks`: tap ``(f, c, i, j)``
+in bank ``(f - i - j) % P``), so a map's row spans the banks: the unit reads the row's mask
+word of every bank at once (``m_rall``) and takes each column's bit from its bank; each tap's
+weight is read from its bank and written back, three cycles later, to it (``wlane``).
+
 A winner's taps are all different weights, and a map wins at most once per image, so the
-pipeline has no hazard; it drains (``TAIL`` cycles) before the next winner, whose map may sit
-in another lane.
+pipeline has no hazard; it drains (``TAIL`` cycles) before the next winner.
 """
 
 from __future__ import annotations
@@ -143,7 +147,6 @@ class KernelLearner(wiring.Component):
         tail = Signal(range(TAIL + 1))
         n_win = Signal.like(self.n_winners)
         wi = Signal(range(self._k + 1))
-        lane = Signal(bits_for(P - 1))
         fl = Signal(bits_for(FL - 1))
         wy = Signal.like(self.win.y)
         wx = Signal.like(self.win.x)
@@ -151,13 +154,29 @@ class KernelLearner(wiring.Component):
         c = Signal(range(max(2, C)))
         i = Signal(range(max(2, K)))
         row = Signal(range(max(2, C * K)))
+        fres = Signal(range(max(2, P)))  # f % P
+        d = Signal(range(max(2, P)))  # (f - i) % P: column j of the row is in bank (d - j) % P
         first = Signal()
         mk = Signal(K)
         rows_on = Signal()
 
         m.d.comb += [self.sel.eq(wi), lo_rd.addr.eq(self.win.f)]
-        row_bits = Cat(*[kp.m_rdata.bit_select(j * FL2 + fl, 1) if FL2 > 1 else kp.m_rdata[j]
-                         for j in range(K)])
+        mb = len(kp.m_rdata)
+
+        def bank_word(k):
+            return kp.m_rall[k * mb:(k + 1) * mb]
+
+        def bit_of(j):  # column j's bit of the winner's map: from bank (d - j) % P
+            bit = Signal(name=f"row_bit_{j}")
+            with m.Switch(d):
+                for dv in range(P):
+                    with m.Case(dv):
+                        w = bank_word((dv - j) % P)
+                        m.d.comb += bit.eq(w.bit_select(j * FL2 + fl, 1) if FL2 > 1
+                                           else w[j])
+            return bit
+
+        row_bits = Cat(*[bit_of(j) for j in range(K)])
         cur = Signal(K)
         m.d.comb += cur.eq(Mux(first, row_bits, mk))
         one_hot, j = lowest_bit(cur)
@@ -165,8 +184,7 @@ class KernelLearner(wiring.Component):
         row_end = rows_on & (rest == 0)
         issue = rows_on & (cur != 0)
         m.d.sync += mk.eq(rest)
-        m.d.comb += [kp.en.eq(running), kp.lane.eq(Mux(setup, lo_rd.data.lane, lane)),
-                     kp.m_raddr.eq(Mux(setup, 0, row + 1))]
+        m.d.comb += [kp.en.eq(running), kp.m_raddr.eq(Mux(setup, 0, row + 1))]
         m.d.comb += self.busy.eq(running | clearing | self.start)
 
         with m.If(self.start):
@@ -175,9 +193,9 @@ class KernelLearner(wiring.Component):
             with m.If(self.n_winners == 0):
                 m.d.sync += running.eq(0)
         with m.If(setup):
-            m.d.sync += [setup.eq(0), rows_on.eq(1), first.eq(1), lane.eq(lo_rd.data.lane),
-                         fl.eq(lo_rd.data.fl), wy.eq(self.win.y), wx.eq(self.win.x),
-                         wt.eq(self.win.t), c.eq(0), i.eq(0), row.eq(0)]
+            m.d.sync += [setup.eq(0), rows_on.eq(1), first.eq(1), fres.eq(lo_rd.data.lane),
+                         d.eq(lo_rd.data.lane), fl.eq(lo_rd.data.fl), wy.eq(self.win.y),
+                         wx.eq(self.win.x), wt.eq(self.win.t), c.eq(0), i.eq(0), row.eq(0)]
         with m.If(rows_on):
             m.d.sync += first.eq(row_end)
             with m.If(row_end):
@@ -186,9 +204,9 @@ class KernelLearner(wiring.Component):
                 with m.Else():
                     m.d.sync += row.eq(row + 1)
                     with m.If(i == K - 1):
-                        m.d.sync += [i.eq(0), c.eq(c + 1)]
+                        m.d.sync += [i.eq(0), c.eq(c + 1), d.eq(fres)]
                     with m.Else():
-                        m.d.sync += i.eq(i + 1)
+                        m.d.sync += [i.eq(i + 1), d.eq(Mux(d == 0, P - 1, d - 1))]
         with m.If(tail != 0):
             m.d.sync += tail.eq(tail - 1)
             with m.If(tail == 1):
@@ -201,7 +219,16 @@ class KernelLearner(wiring.Component):
         yi = wy + i  # padded input row of the tap
         xj = wx + j
         inside = (yi >= PAD) & (yi < H + PAD) & (xj >= PAD) & (xj < W + PAD)
-        m.d.comb += [kp.w_raddr.eq(times_const(row, K * FL) + times_const(j, FL) + fl),
+        tap_bank = Signal(range(max(2, P)))
+        with m.Switch(j):
+            for jv in range(K):
+                with m.Case(jv):
+                    with m.Switch(d):
+                        for dv in range(P):
+                            with m.Case(dv):
+                                m.d.comb += tap_bank.eq((dv - jv) % P)
+        m.d.comb += [kp.lane.eq(tap_bank),
+                     kp.w_raddr.eq(times_const(row, K * FL) + times_const(j, FL) + fl),
                      tm_rd.addr.eq(times_const(yi - PAD, W) + (xj - PAD)), tm_rd.en.eq(1),
                      tm_ok.r_addr.eq(tm_rd.addr), tm_ok.r_en.eq(1)]
         gen = self.gen
@@ -219,6 +246,9 @@ class KernelLearner(wiring.Component):
         t1_bit = Signal(range(max(2, K * FL2)))
         m.d.sync += [t1.eq(issue), t1_in.eq(inside), t1_c.eq(c), t1_u.eq(u0),
                      t1_waddr.eq(kp.w_raddr), t1_row.eq(row), t1_bit.eq(times_const(j, FL2) + fl)]
+        # the tap's bank, down the pipeline to T3's writes
+        t1_bank, t2_bank, t3_bank = (Signal.like(tap_bank, name=f"t{n}_bank") for n in (1, 2, 3))
+        m.d.sync += [t1_bank.eq(tap_bank), t2_bank.eq(t1_bank), t3_bank.eq(t2_bank)]
         w_old = kp.w_rdata
         pre = Mux(tm_ok.r_data.bit_select(t1_c, 1) if C > 1 else tm_ok.r_data,
                   tm_rd.data.word_select(t1_c, tb) if C > 1 else tm_rd.data, 0)
@@ -252,6 +282,6 @@ class KernelLearner(wiring.Component):
             m.d.comb += cut.eq(self.prune_on & (new <= L.prune_threshold))
         m.d.comb += [kp.w_waddr.eq(t3_waddr), kp.w_wdata.eq(Mux(cut, 0, new)), kp.w_we.eq(t3),
                      kp.m_waddr.eq(t3_row), kp.m_wdata.eq(0),
-                     kp.m_wbits.eq(1 << t3_bit), kp.m_we.eq(t3 & cut),
+                     kp.m_wbits.eq(1 << t3_bit), kp.m_we.eq(t3 & cut), kp.wlane.eq(t3_bank),
                      self.updated.eq(t3), self.pruned.eq(t3 & cut)]
         return m

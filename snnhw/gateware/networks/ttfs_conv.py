@@ -47,11 +47,12 @@ class ConvHost(enum.Enum, shape=3):
 
     EVENTS = 0  #: bank s: event list s (0: the input image, written by the host; s + 1: stage
     #: s's output)
-    WEIGHT = 1  #: bank n << lane_bits | lane: conv layer n's weight bank (ConvEngine layout)
-    MASK = 2  #: bank n << lane_bits | lane: conv layer n's alive masks (bits of map slots that
+    WEIGHT = 1  #: bank n << lane_bits | k: conv layer n's weight bank k (KernelBanks layout)
+    MASK = 2  #: bank n << lane_bits | k: conv layer n's alive masks of bank k (bits of slots that
     #: do not exist are written 0; a layer that does not prune has constant masks: writes are
     #: ignored). A pruned tap's weight must be 0, as the STDP unit writes it.
-    MAXIMA = 3  #: bank lane: the readout layer's largest potential per local map
+    MAXIMA = 3  #: bank lane: at address fl, the readout layer's largest potential of map
+    #: fl * lanes + lane
     REG = 4  #: bank 0: the registers of :data:`REG`
 
 
@@ -375,17 +376,18 @@ class TtfsConvCore(wiring.Component):
             if ln is not None:
                 lk = ln.kernel
                 with m.If(ln.busy):
-                    m.d.comb += [kp.en.eq(lk.en), kp.lane.eq(lk.lane),
+                    m.d.comb += [kp.en.eq(lk.en), kp.lane.eq(lk.lane), kp.wlane.eq(lk.wlane),
                                  kp.m_raddr.eq(lk.m_raddr), kp.m_waddr.eq(lk.m_waddr),
                                  kp.m_wdata.eq(lk.m_wdata), kp.m_wbits.eq(lk.m_wbits),
                                  kp.m_we.eq(lk.m_we), kp.w_raddr.eq(lk.w_raddr),
                                  kp.w_waddr.eq(lk.w_waddr), kp.w_wdata.eq(lk.w_wdata),
                                  kp.w_we.eq(lk.w_we), kp.x_raddr.eq(lk.x_raddr)]
-                m.d.comb += [lk.m_rdata.eq(kp.m_rdata), lk.w_rdata.eq(kp.w_rdata),
-                             lk.x_rdata.eq(kp.x_rdata)]
+                m.d.comb += [lk.m_rdata.eq(kp.m_rdata), lk.m_rall.eq(kp.m_rall),
+                             lk.w_rdata.eq(kp.w_rdata), lk.x_rdata.eq(kp.x_rdata)]
             hw = ok & host.w_en & (layer_of == s)
             with m.If(ok):
-                m.d.comb += [kp.en.eq(1), kp.lane.eq(lane_of), kp.m_raddr.eq(host.addr),
+                m.d.comb += [kp.en.eq(1), kp.lane.eq(lane_of), kp.wlane.eq(lane_of),
+                             kp.m_raddr.eq(host.addr),
                              kp.m_waddr.eq(host.addr), kp.m_wdata.eq(host.w_data),
                              kp.m_wbits.eq(-1),
                              kp.m_we.eq(hw & (host.space == ConvHost.MASK)),

@@ -8,8 +8,9 @@ the learning layer and updates its winners' kernels. Per stage and timestep ``t`
 
 * one cycle to take the timestep's first item, then per input event the cycles of its
   busiest lane: each lane walks the event's kernel rows that reach existing outputs on its
-  own, ``max(1, its alive taps of the row in range)`` cycles a row (lanes hold maps
-  ``f % P``; pruned taps cost nothing);
+  own, ``max(1, its alive taps of the row in range)`` cycles a row (the kernels lie in
+  diagonal banks, :class:`~snnhw.ir_conv.KernelBanks`, each lane walking one bank's taps;
+  pruned taps cost nothing);
 * firing layers: one cycle to drain, the crossings (``RESOLVE``: one per neuron that reached
   its threshold at ``t``, plus 3, or 1 with none; with pointwise inhibition plus 4), and with
   pointwise inhibition the spikes (``EMIT``: one per spike, plus 3, or 1 with none); a spike
@@ -29,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from ...ir_conv import clear_cycles
+from ...ir_conv import KernelBanks, clear_cycles
 
 __all__ = ["RunCycles", "run_cycles", "ideal_cycles", "row_cost", "crossings_per_step",
            "RESOLVE_TAIL", "EMIT_TAIL", "STDP_SETUP", "STDP_TAIL", "CLEAR_EXTRA"]
@@ -59,13 +60,12 @@ class RunCycles:
     layer_updates: dict[str, int] = field(default_factory=dict, compare=False)  #: by layer
 
 
-def lane_counts(alive: np.ndarray, lanes: int) -> np.ndarray:
-    """``(P, C, K, K)``: per lane, the maps ``f % P == lane`` whose tap is alive."""
-    f = alive.shape[0]
-    out = np.zeros((lanes,) + alive.shape[1:], dtype=np.int64)
-    for lane in range(min(lanes, f)):
-        out[lane] = alive[lane::lanes].sum(axis=0)
-    return out
+def bank_counts(alive: np.ndarray, lanes: int) -> np.ndarray:
+    """``(P, C, K, K)``: per kernel bank, its alive taps (:class:`~snnhw.ir_conv.KernelBanks`:
+    tap ``(f, c, i, j)`` in bank ``(f - i - j) % P``). An event hands the banks to the lanes
+    one to one, so its busiest lane is its busiest bank."""
+    f, c, k, _ = alive.shape
+    return KernelBanks(maps=f, channels=c, kernel=k, lanes=lanes).alive_counts(alive)
 
 
 @njit(cache=True, nogil=True)
@@ -111,7 +111,7 @@ def _rows(times, counts, padding, ho, wo, timesteps):
 
 
 def _row_cost(times, alive, padding, out_hw, timesteps, lanes):
-    return _rows(np.ascontiguousarray(times, dtype=np.int64), lane_counts(alive, lanes),
+    return _rows(np.ascontiguousarray(times, dtype=np.int64), bank_counts(alive, lanes),
                  int(padding), int(out_hw[0]), int(out_hw[1]), int(timesteps))
 
 

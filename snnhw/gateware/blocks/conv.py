@@ -6,20 +6,26 @@ item. For each event the engine adds the kernel window to the membranes it reach
 ``eot`` it resolves the neurons that crossed the threshold in that timestep (pointwise
 inhibition) and sends their spikes out, tagged with the timestep and the potential at the spike.
 
-Organisation (``P`` lanes; map ``f`` belongs to lane ``f % P`` as its local map ``f // P``):
+Organisation (``P`` lanes, diagonal: :class:`~snnhw.ir_conv.KernelBanks`): neuron
+``(f, y, x)`` lives in lane ``(f + y + x) % P`` as local map ``fl = f // P``; tap
+``(f, c, i, j)`` in bank ``(f - i - j) % P``. An event at padded ``(yp, xp)`` gives bank ``k``
+to lane ``(k + yp + xp) % P`` (a rotation of the banks: no lane shares one, nothing is
+replicated), and each of that bank's taps updates a neuron of that lane.
 
-* **alive masks**, per lane, one word per kernel row ``(c, i)``: bit ``j * FL2 + fl`` is tap
-  ``(f, c, i, j)``'s alive bit. Each lane walks an event's kernel rows that reach existing
-  outputs on its own, taking the lowest set bit of its row's word (masked to the columns that
-  reach existing outputs) per cycle, so a row costs the lane ``max(1, its set bits)`` cycles
-  and pruned taps cost none; the next event starts when every lane is through;
-* **weights**, per lane, one word per ``((c, i, j), fl)``; **membranes**, per lane, one word
+* **alive masks**, per bank, one word per kernel row ``(c, i)``: bit ``j * FL2 + fl`` is the
+  alive bit of tap ``(fl * P + (k + i + j) % P, c, i, j)``. Each lane walks its bank's rows
+  of an event that reach existing outputs on its own, taking the lowest set bit of the row's
+  word (masked to the columns that reach existing outputs) per cycle, so a row costs the lane
+  ``max(1, its set bits)`` cycles and pruned taps cost none; the next event starts when every
+  lane is through;
+* **weights**, per bank, one word per ``((c, i, j), fl)``; **membranes**, per lane, one word
   per ``(fl, y, x)``; both read in the issue cycle and the membrane written back in the next,
   through read ports transparent to that write (a neuron updated in consecutive cycles sees
   its own last write: the only hazard of the one-stage read-modify-write);
 * a neuron's potential only grows, so it crosses the threshold exactly once per image: the
-  write stage logs each crossing ``(fl, y, x)`` in its lane's crossing log; the log of a
-  timestep is resolved at its ``eot``, one crossing per cycle: without pointwise inhibition
+  write stage logs each crossing ``(fl, y, x)`` in its lane's crossing log (its map is
+  ``fl * P + (lane - y - x) % P``); the log of a timestep is resolved at its ``eot``, one
+  crossing per cycle: without pointwise inhibition
   each crossing is a spike; with it a position memory keeps each position's best crossing
   (largest potential, then lowest map) and whether it has spiked, and the positions that got
   a first crossing are then walked to send one spike each.

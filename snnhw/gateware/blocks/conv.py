@@ -16,8 +16,9 @@ replicated), and each of that bank's taps updates a neuron of that lane.
   alive bit of tap ``(fl * P + (k + i + j) % P, c, i, j)``. Each lane walks its bank's rows
   of an event that reach existing outputs on its own, taking the lowest set bit of the row's
   word (masked to the columns that reach existing outputs) per cycle, so a row costs the lane
-  ``max(1, its set bits)`` cycles and pruned taps cost none; the next event starts when every
-  lane is through;
+  ``max(1, its set bits)`` cycles and pruned taps cost none; a row of its bank without an
+  alive tap it skips (a register bit per bank and row, read from the masks at ``start`` when
+  the layer prunes, constant when not); the next event starts when every lane is through;
 * **weights**, per bank, one word per ``((c, i, j), fl)``; **membranes**, per lane, one word
   per ``(fl, y, x)``; both read in the issue cycle and the membrane written back in the next,
   through read ports transparent to that write (a neuron updated in consecutive cycles sees
@@ -278,13 +279,34 @@ class ConvEngine(wiring.Component):
         for ln, b in enumerate(v_ok):
             m.submodules[f"membrane_valid_{ln}"] = b
             m.d.comb += b.clear.eq(self.start)
-        clearing = Signal()  # the bitmaps' sweep
-        m.d.comb += [clearing.eq(Cat(*[b.busy for b in v_ok]).any()),
+        # which rows of each bank have an alive tap (bit c * K + i): the walk skips the
+        # others. Constants when the layer does not prune; else read from the masks at
+        # start, one row a cycle, every bank at once (C * K + 1 cycles, with the clear)
+        CK = C * K
+        sweeping = Signal()
+        sweep = Signal(range(CK + 1))
+        if self.prunes:
+            nz = [Signal(CK, name=f"rows_alive_{k}") for k in range(P)]
+            with m.If(self.start):
+                m.d.sync += [sweeping.eq(1), sweep.eq(0)]
+            with m.Elif(sweeping):
+                m.d.sync += sweep.eq(sweep + 1)
+                with m.If(sweep == CK):
+                    m.d.sync += sweeping.eq(0)
+                with m.If(sweep != 0):
+                    m.d.sync += [nz[k].bit_select((sweep - 1).as_unsigned(), 1).eq(
+                                     mask_rd[k].data != 0)
+                                 for k in range(P)]
+        else:
+            nz = [Const(sum(1 << r for r, word in enumerate(self.lane_masks(k)) if word), CK)
+                  for k in range(P)]
+        clearing = Signal()  # the bitmaps' clear and the rows' sweep
+        m.d.comb += [clearing.eq(Cat(*[b.busy for b in v_ok]).any() | sweeping),
                      self.busy.eq((phase != _Phase.IDLE) | self.start | clearing),
                      self.timestep.eq(ts)]
 
         lane_mdata = [Signal(K * FL2, name=f"lane_mask_{ln}") for ln in range(P)]
-        walk = self._walk(m, lane_mdata, phase, ts, clearing)
+        walk = self._walk(m, lane_mdata, nz, phase, ts, clearing)
         low_idx, issue, yo, wbase, xp = walk.low_idx, walk.issue, walk.yo, walk.wbase, walk.xp
         kp = self.kernel
 
@@ -311,14 +333,19 @@ class ConvEngine(wiring.Component):
         s1_rot = Signal.like(rot)
         m.d.sync += s1_rot.eq(rot)
         lane_wdata = [Signal(L.weight_bits, name=f"lane_weight_{ln}") for ln in range(P)]
+        with m.Switch(walk.rot_m):  # at an event's take, its first rows: the new rotation
+            for r in range(P):
+                with m.Case(r):
+                    for k in range(P):
+                        m.d.comb += mask_rd[k].addr.eq(
+                            Mux(kp.en, kp.m_raddr,
+                                Mux(sweeping, sweep, walk.lane_maddr[(k + r) % P])))
         with m.Switch(rot):
             for r in range(P):
                 with m.Case(r):
                     for k in range(P):
-                        m.d.comb += [
-                            mask_rd[k].addr.eq(Mux(kp.en, kp.m_raddr,
-                                                   walk.lane_maddr[(k + r) % P])),
-                            w_rd[k].addr.eq(Mux(kp.en, kp.w_raddr, lane_waddr[(k + r) % P]))]
+                        m.d.comb += w_rd[k].addr.eq(Mux(kp.en, kp.w_raddr,
+                                                        lane_waddr[(k + r) % P]))
                     for ln in range(P):
                         m.d.comb += lane_mdata[ln].eq(mask_rd[(ln - r) % P].data)
         with m.Switch(s1_rot):
@@ -414,12 +441,13 @@ class ConvEngine(wiring.Component):
             log_rd=log_rd, log_ptr=log_ptr, v_rd=v_rd, v_addr0=v_addr0))
         return m
 
-    def _walk(self, m: Module, lane_mdata, phase, ts, clearing) -> SimpleNamespace:
+    def _walk(self, m: Module, lane_mdata, nz, phase, ts, clearing) -> SimpleNamespace:
         """The issue stage (S0): takes the items, walks each event's kernel rows lane by
-        lane (``lane_mdata``: the mask word of the lane's bank); returns per lane the tap
-        (lowest bit index) and whether it issues, the output row ``yo``, weight base and
-        next mask address (``lane_maddr``) of its row, the event's padded column ``xp`` and
-        its bank rotation ``rot``."""
+        lane (``lane_mdata``: the mask word of the lane's bank; ``nz``: per bank, which rows
+        have an alive tap), skipping its bank's empty rows; returns per lane the tap (lowest
+        bit index) and whether it issues, the output row ``yo``, weight base and next mask
+        address (``lane_maddr``) of its row, the event's padded column ``xp``, its bank
+        rotation ``rot`` and the rotation of this cycle's mask addresses (``rot_m``)."""
         L = self._layer
         P, FL, FL2 = self._lanes, self.maps_per_lane, self.mask_stride
         C, H, W = L.in_shape
@@ -455,7 +483,6 @@ class ConvEngine(wiring.Component):
         m.d.comb += colmask_n.eq(Cat(*[
             ((j >= j_lo_n) & (j <= j_hi_n)).replicate(FL2) for j in range(K)]))
 
-        row_last = Signal(range(K))
         colmask = Signal(K * FL2)
         xp = Signal(range(max(2, W + 2 * PAD)))
         # the event's bank rotation: (yp + xp) % P
@@ -469,7 +496,10 @@ class ConvEngine(wiring.Component):
         def per_lane(shape, name):
             return [Signal(shape, name=f"{name}_{ln}") for ln in range(P)]
 
+        ev_c = Signal(range(max(2, C)))
+        yp = Signal.like(yp_n)
         row_i = per_lane(range(K), "row_i")
+        pending = per_lane(K, "pending")  # the lane's rows after its current one
         first = per_lane(1, "first")
         done = per_lane(1, "done")  # the lane is through the event's rows
         yo = per_lane(range(max(2, H + 2 * PAD)), "yo")  # y + PAD - i: the row's output row
@@ -493,7 +523,7 @@ class ConvEngine(wiring.Component):
             m.d.comb += [rest.eq(cu & ~one_hot), ix.eq(idx)]
             low_idx.append(ix)
             row_end.append(rest == 0)
-            through.append(done[ln] | (rest == 0) & (row_i[ln] == row_last))
+            through.append(done[ln] | (rest == 0) & (pending[ln] == 0))
             issue.append(rowing & (cu != 0))
             m.d.sync += mk[ln].eq(rest)
         event_end = Signal()
@@ -506,19 +536,41 @@ class ConvEngine(wiring.Component):
                                   event_end),
             take.eq(self.i_event.ready & self.i_event.valid),
         ]
-        first_row = Signal(range(max(2, C * K)))
-        m.d.comb += first_row.eq(times_const(ev.c, K) + i_lo_n)
+        # the rows a lane walks: its bank's rows of the event's channel with an alive tap
+        # (``nz``), in range; at the take its first, then at each row's end the next
+        range_n = Cat(*[(i >= i_lo_n) & (i <= i_hi_n) for i in range(K)])
+        rot_m = Signal.like(rot)  # the rotation the mask addresses of this cycle are for
+        m.d.comb += rot_m.eq(Mux(take, rot_n, rot))
+        rows_n = per_lane(K, "rows_n")
+        with m.Switch(rot_n):
+            for r in range(P):
+                with m.Case(r):
+                    for ln in range(P):
+                        word = nz[(ln - r) % P]
+                        m.d.comb += rows_n[ln].eq(
+                            (word.word_select(ev.c, K) if C > 1 else word) & range_n)
         for ln in range(P):
-            m.d.comb += lane_maddr[ln].eq(Mux(take, first_row, row_addr[ln] + 1))
+            first_oh, first_i = lowest_bit(rows_n[ln])
+            next_oh, next_i = lowest_bit(pending[ln])
+            next_addr = Signal(range(max(2, C * K)), name=f"next_addr_{ln}")
+            m.d.comb += [next_addr.eq(times_const(ev_c, K) + next_i),
+                         lane_maddr[ln].eq(Mux(take, times_const(ev.c, K) + first_i,
+                                               next_addr))]
             with m.If(rowing & ~done[ln]):
                 m.d.sync += first[ln].eq(row_end[ln])
                 with m.If(row_end[ln]):
-                    with m.If(row_i[ln] != row_last):
-                        m.d.sync += [row_i[ln].eq(row_i[ln] + 1),
-                                     row_addr[ln].eq(row_addr[ln] + 1),
-                                     yo[ln].eq(yo[ln] - 1), wbase[ln].eq(wbase[ln] + K * FL)]
+                    with m.If(pending[ln] != 0):
+                        m.d.sync += [row_i[ln].eq(next_i), pending[ln].eq(pending[ln] & ~next_oh),
+                                     row_addr[ln].eq(next_addr), yo[ln].eq(yp - next_i),
+                                     wbase[ln].eq(times_const(next_addr, K * FL))]
                     with m.Else():
                         m.d.sync += done[ln].eq(1)
+            with m.If(take & ~ev.eot):
+                first_addr = times_const(ev.c, K) + first_i
+                m.d.sync += [first[ln].eq(1), done[ln].eq(rows_n[ln] == 0),
+                             row_i[ln].eq(first_i), pending[ln].eq(rows_n[ln] & ~first_oh),
+                             row_addr[ln].eq(first_addr), yo[ln].eq(yp_n - first_i),
+                             wbase[ln].eq(times_const(first_addr, K * FL))]
         with m.If(take):
             with m.If(ev.eot):
                 with m.If(self.integrate_only):
@@ -526,18 +578,12 @@ class ConvEngine(wiring.Component):
                 with m.Else():
                     m.d.sync += phase.eq(_Phase.DRAIN)
             with m.Else():
-                m.d.sync += [phase.eq(_Phase.ROW), row_last.eq(i_hi_n), rot.eq(rot_n),
-                             colmask.eq(colmask_n), xp.eq(xp_n)]
-                for ln in range(P):
-                    m.d.sync += [
-                        first[ln].eq(1), done[ln].eq(0), row_i[ln].eq(i_lo_n),
-                        row_addr[ln].eq(first_row), yo[ln].eq(yp_n - i_lo_n),
-                        wbase[ln].eq(times_const(first_row, K * FL)),
-                    ]
+                m.d.sync += [phase.eq(_Phase.ROW), rot.eq(rot_n), colmask.eq(colmask_n),
+                             xp.eq(xp_n), yp.eq(yp_n), ev_c.eq(ev.c)]
         with m.Elif(event_end):
             m.d.sync += phase.eq(_Phase.IDLE)
         return SimpleNamespace(low_idx=low_idx, issue=issue, yo=yo, wbase=wbase, xp=xp,
-                               rot=rot, lane_maddr=lane_maddr)
+                               rot=rot, rot_m=rot_m, lane_maddr=lane_maddr)
 
     def _storage(self, m: Module) -> tuple[list, ...]:
         """Per lane: weights, alive masks, membranes, crossing log (and readout maxima);

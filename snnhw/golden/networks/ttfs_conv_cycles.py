@@ -7,10 +7,11 @@ image through the stages (a conv layer and its pool) in order; a learning run st
 the learning layer and updates its winners' kernels. Per stage and timestep ``t``:
 
 * one cycle to take the timestep's first item, then per input event the cycles of its
-  busiest lane: each lane walks the event's kernel rows that reach existing outputs on its
-  own, ``max(1, its alive taps of the row in range)`` cycles a row (the kernels lie in
-  diagonal banks, :class:`~snnhw.ir_conv.KernelBanks`, each lane walking one bank's taps;
-  pruned taps cost nothing);
+  busiest lane (at least one): each lane walks the event's kernel rows that reach existing
+  outputs on its own, ``max(1, its alive taps of the row in range)`` cycles a row that has
+  an alive tap, none for a row without (the kernels lie in diagonal banks,
+  :class:`~snnhw.ir_conv.KernelBanks`, each lane walking one bank's taps; pruned taps cost
+  nothing);
 * firing layers: one cycle to drain, the crossings (``RESOLVE``: one per neuron that reached
   its threshold at ``t``, plus 3, or 1 with none; with pointwise inhibition plus 4), and with
   pointwise inhibition the spikes (``EMIT``: one per spike, plus 3, or 1 with none); a spike
@@ -49,7 +50,8 @@ class RunCycles:
     the core: ``(layer name, phase) -> cycles``, summing to ``cycles``; the layer is ``""``
     for the run's clear and STDP phases). Phases: ``clear``, ``items`` (a timestep's first
     item), ``rows`` (the kernel rows of events with an alive tap in range: each event's
-    busiest lane), ``empty_rows`` (events without one: a cycle per row), ``drain``,
+    busiest lane), ``empty_rows`` (events without one: a cycle per row with an alive tap
+    out of range, at least one), ``drain``,
     ``resolve``, ``emit``, ``pool`` (a spike's cycles beyond its first while the pool checks
     its windows), ``winners``, ``stage_end``, ``stdp``."""
 
@@ -101,8 +103,9 @@ def _rows(times, counts, padding, ho, wo, timesteps):
                     for ln in range(lanes):
                         n = pre[ln, c, i, j_hi + 1] - pre[ln, c, i, j_lo]
                         taps += n
-                        lane[ln] += max(1, n)
-                cost = lane.max()
+                        if pre[ln, c, i, k] > 0:  # a row with no alive tap is skipped
+                            lane[ln] += max(1, n)
+                cost = max(1, lane.max())
                 rows[t] += cost
                 updates += taps
                 if taps == 0:
@@ -202,7 +205,9 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
     if learn is not None:
         c, h, w = net.layers[learn].in_shape
         depths.append(h * w)
-    parts["", "clear"] = CLEAR_EXTRA + clear_cycles(max(depths))
+    sweeps = [conv.in_shape[0] * conv.kernel + 1 for conv, _ in stages
+              if conv.prune_threshold is not None]  # a pruning engine reads its mask rows
+    parts["", "clear"] = CLEAR_EXTRA + max([clear_cycles(max(depths))] + sweeps)
     layer_updates = {}
     for n, (conv, pool) in enumerate(stages):
         name = conv.name

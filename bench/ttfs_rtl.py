@@ -55,9 +55,11 @@ from snnhw.train_conv import _unpruned, load_conv_model, load_splits  # noqa: E4
 TARGET = 1.15  #: the core's cycles over the ideal, at most
 #: rows of the breakdown: (label, the phases of RunCycles.parts it sums)
 PHASES = [
-    ("clear (the largest bitmap, 32 entries a cycle, once per image)", ("clear",)),
+    ("clear (the largest bitmap, 32 entries a cycle, or the mask rows' read; once per image)",
+     ("clear",)),
     ("kernel rows, busiest lane", ("rows",)),
-    ("kernel rows of events with no alive tap in range (1 cycle each)", ("empty_rows",)),
+    ("kernel rows of events with no alive tap in range (a cycle a row with one out of range, "
+     "at least 1)", ("empty_rows",)),
     ("timestep items, drains, stage ends", ("items", "drain", "stage_end")),
     ("resolve crossings (1 each + tail, or 1 per timestep)", ("resolve",)),
     ("emit spikes (pointwise inhibition)", ("emit",)),

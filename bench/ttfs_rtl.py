@@ -10,7 +10,7 @@ weights, and the core's cycle model (``run_cycles``) counts each inference run: 
 image, synaptic updates (alive taps whose output exists, over every input event), the ideal
 ``updates / lanes`` (every lane updates a membrane every cycle) and the ratio of the cycles to
 it, against the target of 1.15. A second table shows where the cycles go, by phase and layer:
-the bitmaps' clear, the kernel rows split into the ideal, the lane imbalance (an event takes as
+the clear sweeps, the kernel rows split into the ideal, the lane imbalance (an event takes as
 many cycles as its busiest lane spends on its rows) and the events with no alive tap in range
 (one cycle a row), the per-timestep items and drains, the crossings' resolution, the emission and
 the pool's windows.
@@ -55,11 +55,9 @@ from snnhw.train_conv import _unpruned, load_conv_model, load_splits  # noqa: E4
 TARGET = 1.15  #: the core's cycles over the ideal, at most
 #: rows of the breakdown: (label, the phases of RunCycles.parts it sums)
 PHASES = [
-    ("clear (the largest bitmap, 32 entries a cycle, or the mask rows' read; once per image)",
-     ("clear",)),
+    ("clear sweeps (the longest memory, once per image)", ("clear",)),
     ("kernel rows, busiest lane", ("rows",)),
-    ("kernel rows of events with no alive tap in range (a cycle a row with one out of range, "
-     "at least 1)", ("empty_rows",)),
+    ("kernel rows of events with no alive tap in range (1 cycle each)", ("empty_rows",)),
     ("timestep items, drains, stage ends", ("items", "drain", "stage_end")),
     ("resolve crossings (1 each + tail, or 1 per timestep)", ("resolve",)),
     ("emit spikes (pointwise inhibition)", ("emit",)),

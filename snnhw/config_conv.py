@@ -135,9 +135,8 @@ CONV_SCHEMA: dict[str, tuple[Field, ...]] = {
     ),
     "hardware": (
         int_field("lanes", 4, 1, 64, "lanes",
-             "P: lanes of each conv engine, one synaptic update each per cycle. Neuron "
-             "(f, y, x) is in lane (f + y + x) % P, kernel tap (f, c, i, j) in bank "
-             "(f - i - j) % P; need not divide the map counts."),
+             "P: lanes of each conv engine, one synaptic update each per cycle. Map f is in "
+             "lane f % P; need not divide the map counts."),
     ),
 }
 

@@ -26,8 +26,8 @@ def conv_manifest(core, net: ConvNetworkIR) -> dict:
         b = eng.banks
         stages.append({
             "layer": eng.layer.name, "lanes": b.lanes, "maps_per_lane": b.fl,
-            "mask_stride": b.fl2, "weight_words": b.weight_depth,
-            "mask_words": b.mask_depth, "mask_width": b.mask_bits,
+            "mask_stride": b.fl2, "weight_words": b.channels * b.kernel ** 2 * b.fl,
+            "mask_words": b.channels * b.kernel, "mask_width": b.kernel * b.fl2,
             "bank_of_lane_0": s << core.lane_bits})
     return {
         "host_spaces": {s.name: s.value for s in ConvHost},
@@ -37,8 +37,8 @@ def conv_manifest(core, net: ConvNetworkIR) -> dict:
                   for s in range(core.n_lists)],
         "stages": stages,
         "kernel_layout": "weight (f, c, i, j) at word ((c*K + i)*K + j)*FL + f//P of bank "
-                         "stage << lane_bits | (f - i - j) % P; alive bit at bit j*FL2 + f//P "
-                         "of word c*K + i",
+                         "stage << lane_bits | f % P; alive bit at bit j*FL2 + f//P of word "
+                         "c*K + i",
     }
 
 

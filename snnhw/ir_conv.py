@@ -20,23 +20,14 @@ from .ir import MemoryIR, NetworkIR, bits_for, generator_start_states
 __all__ = ["DogEncoderIR", "ConvStdpIR", "ConvLayerIR", "PoolLayerIR", "ConvNetworkIR",
            "KernelBanks", "dog_kernel", "dog_kernel_float", "resolve_conv_network",
            "resolved_dict", "event_fields", "pack_events", "unpack_events", "RATE_BITS",
-           "DRAW_BITS", "CLEAR_WORD", "clear_cycles", "stages_of", "list_depth", "list_shape",
-           "register_names", "conv_memories"]
+           "DRAW_BITS", "stages_of", "list_depth", "list_shape", "register_names",
+           "conv_memories"]
 
 #: Fraction bits of the STDP rates (a+ and a- are in 2**-16).
 RATE_BITS = 16
 #: Bits of one random draw: the stochastic rounding of a weight update keeps this many
 #: fraction bits of the exact update and rounds up when a draw is below them.
 DRAW_BITS = 16
-#: Entries of one word of the conv core's bitmaps (membranes' valid bits, the pool's window
-#: bits, ...): a run clears a memory of ``n`` entries in :func:`clear_cycles` cycles.
-CLEAR_WORD = 32
-
-
-def clear_cycles(entries: int) -> int:
-    """Cycles the conv core's sweep takes to clear a bitmap of ``entries`` entries: one
-    word of :data:`CLEAR_WORD` entries a cycle."""
-    return -(-entries // CLEAR_WORD)
 
 
 def dog_kernel_float(size: int, sigma_centre: float, sigma_surround: float) -> np.ndarray:
@@ -326,15 +317,11 @@ def unpack_events(words, shape: tuple[int, int, int], timesteps: int) -> np.ndar
 
 @dataclass(frozen=True)
 class KernelBanks:
-    """How a conv engine with ``lanes`` (``P``) lanes stores a layer's kernels: *diagonally*,
-    so that an input event's updates spread evenly over the lanes however the maps are
-    pruned (docs/semantics.md, "Cycle model of the conv engine"). Neuron ``(f, y, x)`` lives
-    in lane ``(f + y + x) % P``; tap ``(f, c, i, j)`` in bank ``(f - i - j) % P`` as local
-    map ``fl = f // P``: weight at word ``((c * K + i) * K + j) * FL + fl`` of its bank,
-    alive bit at bit ``j * FL2 + fl`` of word ``c * K + i`` of its bank's masks (``FL2``: the
-    power of two at or above ``FL``). An event at padded position ``(yp, xp)`` sends bank
-    ``k`` to lane ``(k + yp + xp) % P``; bit ``(j, fl)`` of bank ``k``'s row ``(c, i)`` is
-    map ``fl * P + (k + i + j) % P``, a slot of no map when that is ``>= F``."""
+    """How a conv engine with ``lanes`` lanes stores a layer's kernels: map ``f`` in lane
+    ``f % lanes`` as local map ``fl = f // lanes``; weight ``(f, c, i, j)`` at word
+    ``((c * K + i) * K + j) * FL + fl`` of its lane's bank; alive bit ``(f, c, i, j)`` at bit
+    ``j * FL2 + fl`` of word ``c * K + i`` of its lane's mask bank (``FL2``: the power of two
+    at or above ``FL``)."""
 
     maps: int
     channels: int
@@ -349,76 +336,45 @@ class KernelBanks:
     def fl2(self) -> int:
         return 1 << (self.fl - 1).bit_length()
 
-    @property
-    def weight_depth(self) -> int:
-        """Words of a weight bank."""
-        return self.channels * self.kernel ** 2 * self.fl
-
-    @property
-    def mask_depth(self) -> int:
-        """Words (kernel rows ``(c, i)``) of a mask bank."""
-        return self.channels * self.kernel
-
-    @property
-    def mask_bits(self) -> int:
-        """Bits of a mask word: ``FL2`` per kernel column."""
-        return self.kernel * self.fl2
-
-    def bank_of(self, f: int, i: int, j: int) -> int:
-        return (f - i - j) % self.lanes
-
-    def map_of(self, bank: int, i: int, j: int, fl: int) -> int:
-        """The map of bit ``(j, fl)`` in bank ``bank``'s row ``i`` (``>= maps``: none)."""
-        return fl * self.lanes + (bank + i + j) % self.lanes
-
     def _index(self):
-        """(bank, fl, map, i, j) of every stored tap slot of a real map (any channel)."""
-        k = self.kernel
-        return [(self.bank_of(f, i, j), f // self.lanes, f, i, j)
-                for f in range(self.maps) for i in range(k) for j in range(k)]
+        """(lane, fl, map) of every stored map slot, real maps only."""
+        return [(f % self.lanes, f // self.lanes, f) for f in range(self.maps)]
 
     def weight_words(self, weights: np.ndarray) -> np.ndarray:
         """``(lanes, C * K * K * FL)`` bank words of ``weights`` ``(F, C, K, K)``."""
         c, k, fl = self.channels, self.kernel, self.fl
-        out = np.zeros((self.lanes, c, k, k, fl), dtype=np.int64)
-        w = np.asarray(weights, dtype=np.int64)
-        for bank, f_l, f, i, j in self._index():
-            out[bank, :, i, j, f_l] = w[f, :, i, j]
+        out = np.zeros((self.lanes, c * k * k, fl), dtype=np.int64)
+        for lane, f_l, f in self._index():
+            out[lane, :, f_l] = weights[f].reshape(-1)
         return out.reshape(self.lanes, -1)
 
     def weights_from(self, words: np.ndarray) -> np.ndarray:
         c, k, fl = self.channels, self.kernel, self.fl
-        w = np.asarray(words, dtype=np.int64).reshape(self.lanes, c, k, k, fl)
+        w = np.asarray(words, dtype=np.int64).reshape(self.lanes, c * k * k, fl)
         out = np.zeros((self.maps, c, k, k), dtype=np.int64)
-        for bank, f_l, f, i, j in self._index():
-            out[f, :, i, j] = w[bank, :, i, j, f_l]
+        for lane, f_l, f in self._index():
+            out[f] = w[lane, :, f_l].reshape(c, k, k)
         return out
 
     def mask_words(self, alive: np.ndarray) -> list[list[int]]:
-        """Per bank its ``C * K`` mask words (Python ints: they can be wide)."""
+        """Per lane its ``C * K`` mask words (Python ints: they can be wide)."""
         c, k = self.channels, self.kernel
         out = [[0] * (c * k) for _ in range(self.lanes)]
-        for bank, f_l, f, i, j in self._index():
-            for ch in range(c):
-                if alive[f, ch, i, j]:
-                    out[bank][ch * k + i] |= 1 << (j * self.fl2 + f_l)
+        for lane, f_l, f in self._index():
+            for r in range(c * k):
+                for j in range(k):
+                    if alive[f, r // k, r % k, j]:
+                        out[lane][r] |= 1 << (j * self.fl2 + f_l)
         return out
 
     def alive_from(self, words: list[list[int]]) -> np.ndarray:
         c, k = self.channels, self.kernel
         out = np.zeros((self.maps, c, k, k), dtype=bool)
-        for bank, f_l, f, i, j in self._index():
-            for ch in range(c):
-                out[f, ch, i, j] = bool(int(words[bank][ch * k + i]) >> (j * self.fl2 + f_l)
-                                        & 1)
-        return out
-
-    def alive_counts(self, alive: np.ndarray) -> np.ndarray:
-        """``(P, C, K, K)``: per bank, its alive taps ``(c, i, j)`` (over its maps)."""
-        a = np.asarray(alive, dtype=np.int64)
-        out = np.zeros((self.lanes,) + a.shape[1:], dtype=np.int64)
-        for bank, _, f, i, j in self._index():
-            out[bank, :, i, j] += a[f, :, i, j]
+        for lane, f_l, f in self._index():
+            for r in range(c * k):
+                for j in range(k):
+                    out[f, r // k, r % k, j] = bool(int(words[lane][r]) >> (j * self.fl2 + f_l)
+                                                    & 1)
         return out
 
 

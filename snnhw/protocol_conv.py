@@ -98,9 +98,10 @@ def conv_banks(net: ConvNetworkIR) -> dict[tuple[ConvSpace, int], ConvBank]:
         prunes = conv.prune_threshold is not None
         for lane in range(net.lanes):
             bank = s << lb | lane
-            out.append(ConvBank(ConvSpace.WEIGHT, bank, kb.weight_depth, conv.weight_bits,
-                                True))
-            out.append(ConvBank(ConvSpace.MASK, bank, kb.mask_depth, kb.mask_bits, prunes))
+            out.append(ConvBank(ConvSpace.WEIGHT, bank, kb.channels * kb.kernel ** 2 * kb.fl,
+                                conv.weight_bits, True))
+            out.append(ConvBank(ConvSpace.MASK, bank, kb.channels * kb.kernel,
+                                kb.kernel * kb.fl2, prunes))
     if net.features == "max_potential":
         last = stages[-1][0]
         for lane in range(net.lanes):

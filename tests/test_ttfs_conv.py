@@ -161,10 +161,7 @@ def test_fast_path_is_bit_identical(name, variant, data_dir):
 
 def _brute_rows(times, alive, padding, ho, wo, lanes):
     """Per timestep the events' kernel rows' cycles (each lane walks the rows on its own, an
-    event costs its busiest lane, at least one cycle; a row the lane has no alive tap of costs
-    it none), and the updates, one tap at a time: the lane of an update is its neuron's,
-    ``(f, yo, xo)`` in lane ``(f + yo + xo) % lanes`` (docs/semantics.md §32), not the kernel
-    banks'."""
+    event costs its busiest lane), and the updates, one tap at a time."""
     f_n, c_n, k, _ = alive.shape
     rows = np.zeros(T, dtype=np.int64)
     updates = 0
@@ -174,18 +171,13 @@ def _brute_rows(times, alive, padding, ho, wo, lanes):
             if not 0 <= y + padding - i < ho:
                 continue
             per_lane = [0] * lanes
-            any_alive = [False] * lanes  # the lane's row has an alive tap, in range or not
             for j in range(k):
-                for f in range(f_n):
-                    yo, xo = y + padding - i, x + padding - j
-                    lane = (f + yo + xo) % lanes
-                    any_alive[lane] |= bool(alive[f, c, i, j])
-                    if 0 <= xo < wo:
-                        per_lane[lane] += int(alive[f, c, i, j])
-            lane_cycles = [a + (max(1, n) if on else 0)
-                           for a, n, on in zip(lane_cycles, per_lane, any_alive, strict=True)]
+                if 0 <= x + padding - j < wo:
+                    for f in range(f_n):
+                        per_lane[f % lanes] += int(alive[f, c, i, j])
+            lane_cycles = [a + max(1, n) for a, n in zip(lane_cycles, per_lane, strict=True)]
             updates += sum(per_lane)
-        rows[times[c, y, x]] += max(1, max(lane_cycles))
+        rows[times[c, y, x]] += max(lane_cycles)
     return rows, updates
 
 
@@ -221,22 +213,6 @@ def test_pruned_taps_cost_no_cycles():
     alive[1] = False
     half_rows, half = row_cost(times, alive, 1, (5, 5), T, 1)
     assert half * 2 == full and half_rows.sum() * 2 == full_rows.sum()
-
-
-def test_rows_without_an_alive_tap_cost_nothing():
-    """One alive row of one map: an event costs that row's taps in range, not a cycle for
-    each of the other rows (each lane skips its bank's empty rows); no alive tap at all still
-    costs an event one cycle."""
-    times = np.full((1, 5, 5), T, dtype=np.int64)
-    times[0, 2, 2] = 0
-    alive = np.zeros((2, 1, 3, 3), dtype=bool)
-    alive[0, 0, 1, :] = True
-    rows, updates = row_cost(times, alive, 1, (5, 5), T, 1)  # one lane: not 1 + 3 + 1
-    assert updates == 3 and rows[0] == 3
-    rows, updates = row_cost(times, alive, 1, (5, 5), T, 2)  # two banks: 2 taps and 1
-    assert updates == 3 and rows[0] == 2
-    rows, updates = row_cost(times, np.zeros_like(alive), 1, (5, 5), T, 2)
-    assert updates == 0 and rows[0] == 1
 
 
 def test_cycle_parts_add_up_and_split_the_rows_at_the_ideal():

@@ -37,7 +37,7 @@ from snnhw.golden.blocks.mstdp import kernel_update
 from snnhw.golden.blocks.rng import _POSITION, SEQUENCE
 from snnhw.golden.networks.ttfs_conv import ConvState, encode
 from snnhw.golden.networks.ttfs_conv_cycles import row_cost
-from snnhw.ir_conv import clear_cycles, pack_events, unpack_events
+from snnhw.ir_conv import pack_events, unpack_events
 from snnhw.verify.conv_golden import expect_run, trace_maps
 
 DATA = Path(__file__).parents[1] / "data"
@@ -101,18 +101,6 @@ async def _engine_run(ctx, eng, items, got) -> None:
             got["spikes"].append((sp.f, sp.y, sp.x, sp.t, sp.v))
 
 
-def _assert_fires(spikes_got, times, layer, weights) -> None:
-    """The engine's spikes ``(f, y, x, t, v)`` are the golden model's, each neuron once."""
-    out, at = conv_fire(times, weights, layer.threshold, layer.padding, T,
-                        layer.pointwise_inhibition)
-    spikes = np.full(out.shape, T)
-    v = np.zeros_like(at)
-    for f, y, x, t, pot in spikes_got:
-        assert spikes[f, y, x] == T
-        spikes[f, y, x], v[f, y, x] = t, pot
-    assert np.array_equal(spikes, out) and np.array_equal(v, at)
-
-
 @pytest.mark.parametrize("seed", range(6), ids=lambda s: f"seed{s}")
 def test_conv_engine_fires_like_golden(seed):
     rng = np.random.default_rng(seed)
@@ -127,49 +115,17 @@ def test_conv_engine_fires_like_golden(seed):
         await _engine_run(ctx, eng, items, got)
 
     _simulate(eng, bench)
-    _assert_fires(got["spikes"], times, layer, layer.weights)
+    out, at = conv_fire(times, layer.weights, layer.threshold, layer.padding, T,
+                        layer.pointwise_inhibition)
+    spikes = np.full(out.shape, T)
+    v = np.zeros_like(at)
+    for f, y, x, t, pot in got["spikes"]:
+        assert spikes[f, y, x] == T
+        spikes[f, y, x], v[f, y, x] = t, pot
+    assert np.array_equal(spikes, out) and np.array_equal(v, at)
     alive = np.ones(layer.weights.shape, dtype=bool)
     rows, updates = row_cost(times, alive, layer.padding, layer.out_shape[1:], T, lanes)
     assert got["updates"] == updates and got["rows"] == rows.sum()
-
-
-@pytest.mark.parametrize("seed", range(3), ids=lambda s: f"seed{s}")
-def test_conv_engine_clears_a_word_of_bits_a_cycle_between_images(seed):
-    """Two images back to back through one engine: the second fires as the golden model from
-    zeroed membranes, and each start costs clear_cycles(FL * Ho * Wo) cycles before the
-    engine takes its first item (the membranes' valid bits, 32 words a cycle), not a sweep
-    of every membrane word; or, if longer, the C * K + 1 of reading which mask rows have an
-    alive tap."""
-    rng = np.random.default_rng(100 + seed)
-    layer = _random_layer(rng, _net().layers[2])
-    layer = replace(layer, in_shape=(layer.in_shape[0], 12, 14),
-                    out_shape=(layer.maps, 12 + 2 * layer.padding - layer.kernel + 1,
-                               14 + 2 * layer.padding - layer.kernel + 1))
-    lanes = int(rng.integers(1, 4))
-    eng = ConvEngine(layer, lanes=lanes, timestep_bits=4)
-    depth = eng.maps_per_lane * layer.out_shape[1] * layer.out_shape[2]
-    images = [np.where(rng.random(layer.in_shape) < 0.35,
-                       rng.integers(0, T, layer.in_shape), T) for _ in range(2)]
-    gots = []
-
-    async def bench(ctx):
-        for times in images:
-            items = _items(times, lambda c, y, x, t: {"c": int(c), "y": int(y), "x": int(x),
-                                                      "eot": 0})
-            await _pulse(ctx, eng.start)
-            wait = 0
-            while not ctx.get(eng.i_event.ready):
-                wait += 1
-                await ctx.tick()
-            got = {"spikes": [], "updates": 0, "rows": 0, "wait": wait}
-            await _engine_run(ctx, eng, items, got)
-            gots.append(got)
-
-    _simulate(eng, bench)
-    for times, got in zip(images, gots, strict=True):
-        _assert_fires(got["spikes"], times, layer, layer.weights)
-        sweep = layer.in_shape[0] * layer.kernel + 1 if eng.prunes else 0  # its mask rows
-        assert got["wait"] == max(clear_cycles(depth), sweep)
 
 
 @pytest.mark.parametrize(("maps", "lanes"), [(2, 4), (5, 3), (3, 1), (6, 4)],
@@ -198,7 +154,6 @@ def test_conv_engine_lanes_walk_rows_on_their_own(maps, lanes):
         for ln in range(lanes):
             for r, word in enumerate(words[ln]):
                 ctx.set(kp.lane, ln)
-                ctx.set(kp.wlane, ln)
                 ctx.set(kp.m_waddr, r)
                 ctx.set(kp.m_wdata, word)
                 ctx.set(kp.m_wbits, (1 << len(kp.m_wbits)) - 1)
@@ -209,7 +164,13 @@ def test_conv_engine_lanes_walk_rows_on_their_own(maps, lanes):
         await _engine_run(ctx, eng, items, got)
 
     _simulate(eng, bench)
-    _assert_fires(got["spikes"], times, layer, weights)
+    out, at = conv_fire(times, weights, layer.threshold, layer.padding, T,
+                        layer.pointwise_inhibition)
+    spikes = np.full(out.shape, T)
+    v = np.zeros_like(at)
+    for f, y, x, t, pot in got["spikes"]:
+        spikes[f, y, x], v[f, y, x] = t, pot
+    assert np.array_equal(spikes, out) and np.array_equal(v, at)
     rows, updates = row_cost(times, alive, layer.padding, layer.out_shape[1:], T, lanes)
     assert got["updates"] == updates and got["rows"] == rows.sum()
 

@@ -2,12 +2,10 @@
 pruning (docs/semantics.md, "Learning" and "Kernel pruning").
 
 It keeps the learning layer's input spike times (the time map, written as the input events
-pass; a :class:`~.bitmap.BitMap` beside it holds a bit per position and channel, so a time
-not written since ``clear`` reads as "no spike" and the clear takes ``clear_cycles(H * W)``
-cycles) and, after the image, walks each winner's kernel through the conv engine's kernel
-port: row by row ``(c, i)``, the row's alive taps of the winner's map one a cycle (the
-lowest set bit of the row's mask first, as the golden model's raster order), so pruned taps
-cost no cycle and draw no random number. Per tap, a four-stage pipeline:
+pass) and, after the image, walks each winner's kernel through the conv engine's kernel
+port: row by row ``(c, i)``, the row's alive taps of the winner's map one a cycle (the lowest
+set bit of the row's mask first, as the golden model's raster order), so pruned taps cost no
+cycle and draw no random number. Per tap, a four-stage pipeline:
 
 * T0: read the weight and the input's spike time; step the generator (``u``);
 * T1: ``q = w * (2**B - w)``; ``ltp`` = the input spiked no later than the winner;
@@ -16,13 +14,9 @@ cost no cycle and draw no random number. Per tap, a four-stage pipeline:
   threshold (when pruning is on) the weight is written 0 and the alive bit cleared in the
   same cycle.
 
-The kernels lie in diagonal banks (:class:`~snnhw.ir_conv.KernelBanks`: tap ``(f, c, i, j)``
-in bank ``(f - i - j) % P``), so a map's row spans the banks: the unit reads the row's mask
-word of every bank at once (``m_rall``) and takes each column's bit from its bank; each tap's
-weight is read from its bank and written back, three cycles later, to it (``wlane``).
-
 A winner's taps are all different weights, and a map wins at most once per image, so the
-pipeline has no hazard; it drains (``TAIL`` cycles) before the next winner.
+pipeline has no hazard; it drains (``TAIL`` cycles) before the next winner, whose map may sit
+in another lane.
 """
 
 from __future__ import annotations
@@ -34,7 +28,6 @@ from amaranth.lib.wiring import In, Out
 from ...ir import bits_for
 from ...ir_conv import DRAW_BITS, RATE_BITS, ConvLayerIR
 from ..common import times_const
-from .bitmap import BitMap
 from .conv import KernelPortSignature, lowest_bit
 from .rng import xorshift16
 
@@ -63,7 +56,7 @@ class KernelLearner(wiring.Component):
     i_pre_valid, i_pre_c, i_pre_y, i_pre_x, i_pre_t : In
         An input spike of the layer (no backpressure): stored in the time map.
     clear : In(1)
-        Begin an image: empty the time map (its bitmap: ``clear_cycles(H * W)`` cycles).
+        Begin an image: empty the time map (``H * W`` cycles).
     start : In(1)
         Learn from ``n_winners`` winners, read through ``sel`` / ``win``.
     rates : In(a_plus, a_minus), prune_on : In(1)
@@ -121,18 +114,23 @@ class KernelLearner(wiring.Component):
         m.submodules.time_map = tmap
         tm_wr = tmap.write_port(granularity=tb)
         tm_rd = tmap.read_port()
-        tm_ok = BitMap(entries=H * W, width=C)  # the times written since clear
-        m.submodules.time_valid = tm_ok
-        clearing = tm_ok.busy
+        clearing = Signal()
+        clear_addr = Signal(range(H * W + 1))
         pre_addr = Signal(range(max(2, H * W)))
         m.d.comb += pre_addr.eq(times_const(self.i_pre_y, W) + self.i_pre_x)
-        pre_bit = Signal(C)
-        m.d.comb += pre_bit.eq(1 << self.i_pre_c)
-        m.d.comb += [tm_wr.addr.eq(pre_addr),
-                     tm_wr.data.eq((self.i_pre_t + 1)[:tb].replicate(C)),
-                     tm_wr.en.eq(Mux(self.i_pre_valid, pre_bit, 0)),
-                     tm_ok.clear.eq(self.clear), tm_ok.s_addr.eq(pre_addr),
-                     tm_ok.s_bits.eq(pre_bit), tm_ok.s_en.eq(self.i_pre_valid)]
+        with m.If(clearing):
+            m.d.comb += [tm_wr.addr.eq(clear_addr), tm_wr.data.eq(0),
+                         tm_wr.en.eq((1 << C) - 1)]
+        with m.Else():
+            m.d.comb += [tm_wr.addr.eq(pre_addr),
+                         tm_wr.data.eq((self.i_pre_t + 1)[:tb].replicate(C)),
+                         tm_wr.en.eq(Mux(self.i_pre_valid, 1 << self.i_pre_c, 0))]
+        with m.If(self.clear):
+            m.d.sync += [clearing.eq(1), clear_addr.eq(0)]
+        with m.Elif(clearing):
+            m.d.sync += clear_addr.eq(clear_addr + 1)
+            with m.If(clear_addr == H * W - 1):
+                m.d.sync += clearing.eq(0)
 
         # -- the walk: winners, rows, alive taps --
         lane_of = memory.Memory(shape=data.StructLayout({"lane": unsigned(bits_for(P - 1)),
@@ -147,6 +145,7 @@ class KernelLearner(wiring.Component):
         tail = Signal(range(TAIL + 1))
         n_win = Signal.like(self.n_winners)
         wi = Signal(range(self._k + 1))
+        lane = Signal(bits_for(P - 1))
         fl = Signal(bits_for(FL - 1))
         wy = Signal.like(self.win.y)
         wx = Signal.like(self.win.x)
@@ -154,29 +153,13 @@ class KernelLearner(wiring.Component):
         c = Signal(range(max(2, C)))
         i = Signal(range(max(2, K)))
         row = Signal(range(max(2, C * K)))
-        fres = Signal(range(max(2, P)))  # f % P
-        d = Signal(range(max(2, P)))  # (f - i) % P: column j of the row is in bank (d - j) % P
         first = Signal()
         mk = Signal(K)
         rows_on = Signal()
 
         m.d.comb += [self.sel.eq(wi), lo_rd.addr.eq(self.win.f)]
-        mb = len(kp.m_rdata)
-
-        def bank_word(k):
-            return kp.m_rall[k * mb:(k + 1) * mb]
-
-        def bit_of(j):  # column j's bit of the winner's map: from bank (d - j) % P
-            bit = Signal(name=f"row_bit_{j}")
-            with m.Switch(d):
-                for dv in range(P):
-                    with m.Case(dv):
-                        w = bank_word((dv - j) % P)
-                        m.d.comb += bit.eq(w.bit_select(j * FL2 + fl, 1) if FL2 > 1
-                                           else w[j])
-            return bit
-
-        row_bits = Cat(*[bit_of(j) for j in range(K)])
+        row_bits = Cat(*[kp.m_rdata.bit_select(j * FL2 + fl, 1) if FL2 > 1 else kp.m_rdata[j]
+                         for j in range(K)])
         cur = Signal(K)
         m.d.comb += cur.eq(Mux(first, row_bits, mk))
         one_hot, j = lowest_bit(cur)
@@ -184,7 +167,8 @@ class KernelLearner(wiring.Component):
         row_end = rows_on & (rest == 0)
         issue = rows_on & (cur != 0)
         m.d.sync += mk.eq(rest)
-        m.d.comb += [kp.en.eq(running), kp.m_raddr.eq(Mux(setup, 0, row + 1))]
+        m.d.comb += [kp.en.eq(running), kp.lane.eq(Mux(setup, lo_rd.data.lane, lane)),
+                     kp.m_raddr.eq(Mux(setup, 0, row + 1))]
         m.d.comb += self.busy.eq(running | clearing | self.start)
 
         with m.If(self.start):
@@ -193,9 +177,9 @@ class KernelLearner(wiring.Component):
             with m.If(self.n_winners == 0):
                 m.d.sync += running.eq(0)
         with m.If(setup):
-            m.d.sync += [setup.eq(0), rows_on.eq(1), first.eq(1), fres.eq(lo_rd.data.lane),
-                         d.eq(lo_rd.data.lane), fl.eq(lo_rd.data.fl), wy.eq(self.win.y),
-                         wx.eq(self.win.x), wt.eq(self.win.t), c.eq(0), i.eq(0), row.eq(0)]
+            m.d.sync += [setup.eq(0), rows_on.eq(1), first.eq(1), lane.eq(lo_rd.data.lane),
+                         fl.eq(lo_rd.data.fl), wy.eq(self.win.y), wx.eq(self.win.x),
+                         wt.eq(self.win.t), c.eq(0), i.eq(0), row.eq(0)]
         with m.If(rows_on):
             m.d.sync += first.eq(row_end)
             with m.If(row_end):
@@ -204,9 +188,9 @@ class KernelLearner(wiring.Component):
                 with m.Else():
                     m.d.sync += row.eq(row + 1)
                     with m.If(i == K - 1):
-                        m.d.sync += [i.eq(0), c.eq(c + 1), d.eq(fres)]
+                        m.d.sync += [i.eq(0), c.eq(c + 1)]
                     with m.Else():
-                        m.d.sync += [i.eq(i + 1), d.eq(Mux(d == 0, P - 1, d - 1))]
+                        m.d.sync += i.eq(i + 1)
         with m.If(tail != 0):
             m.d.sync += tail.eq(tail - 1)
             with m.If(tail == 1):
@@ -219,18 +203,8 @@ class KernelLearner(wiring.Component):
         yi = wy + i  # padded input row of the tap
         xj = wx + j
         inside = (yi >= PAD) & (yi < H + PAD) & (xj >= PAD) & (xj < W + PAD)
-        tap_bank = Signal(range(max(2, P)))
-        with m.Switch(j):
-            for jv in range(K):
-                with m.Case(jv):
-                    with m.Switch(d):
-                        for dv in range(P):
-                            with m.Case(dv):
-                                m.d.comb += tap_bank.eq((dv - jv) % P)
-        m.d.comb += [kp.lane.eq(tap_bank),
-                     kp.w_raddr.eq(times_const(row, K * FL) + times_const(j, FL) + fl),
-                     tm_rd.addr.eq(times_const(yi - PAD, W) + (xj - PAD)), tm_rd.en.eq(1),
-                     tm_ok.r_addr.eq(tm_rd.addr), tm_ok.r_en.eq(1)]
+        m.d.comb += [kp.w_raddr.eq(times_const(row, K * FL) + times_const(j, FL) + fl),
+                     tm_rd.addr.eq(times_const(yi - PAD, W) + (xj - PAD)), tm_rd.en.eq(1)]
         gen = self.gen
         u0 = xorshift16(gen)
         with m.If(self.gen_load):
@@ -246,12 +220,8 @@ class KernelLearner(wiring.Component):
         t1_bit = Signal(range(max(2, K * FL2)))
         m.d.sync += [t1.eq(issue), t1_in.eq(inside), t1_c.eq(c), t1_u.eq(u0),
                      t1_waddr.eq(kp.w_raddr), t1_row.eq(row), t1_bit.eq(times_const(j, FL2) + fl)]
-        # the tap's bank, down the pipeline to T3's writes
-        t1_bank, t2_bank, t3_bank = (Signal.like(tap_bank, name=f"t{n}_bank") for n in (1, 2, 3))
-        m.d.sync += [t1_bank.eq(tap_bank), t2_bank.eq(t1_bank), t3_bank.eq(t2_bank)]
         w_old = kp.w_rdata
-        pre = Mux(tm_ok.r_data.bit_select(t1_c, 1) if C > 1 else tm_ok.r_data,
-                  tm_rd.data.word_select(t1_c, tb) if C > 1 else tm_rd.data, 0)
+        pre = tm_rd.data.word_select(t1_c, tb) if C > 1 else tm_rd.data
         ltp1 = t1_in & (pre != 0) & (pre <= wt + 1)
         # T2
         t2, t2_ltp = Signal(), Signal()
@@ -282,6 +252,6 @@ class KernelLearner(wiring.Component):
             m.d.comb += cut.eq(self.prune_on & (new <= L.prune_threshold))
         m.d.comb += [kp.w_waddr.eq(t3_waddr), kp.w_wdata.eq(Mux(cut, 0, new)), kp.w_we.eq(t3),
                      kp.m_waddr.eq(t3_row), kp.m_wdata.eq(0),
-                     kp.m_wbits.eq(1 << t3_bit), kp.m_we.eq(t3 & cut), kp.wlane.eq(t3_bank),
+                     kp.m_wbits.eq(1 << t3_bit), kp.m_we.eq(t3 & cut),
                      self.updated.eq(t3), self.pruned.eq(t3 & cut)]
         return m

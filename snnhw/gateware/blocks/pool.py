@@ -9,14 +9,13 @@ it is the first to reach. A spike costs one cycle per window that holds it (at l
 
 from __future__ import annotations
 
-from amaranth import Const, Module, Signal, unsigned
+from amaranth import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ...ir import bits_for
 from ...ir_conv import PoolLayerIR
 from ..common import times_const
-from .bitmap import BitMap
 from .conv import conv_event_layout, conv_spike_layout
 
 __all__ = ["PoolStage", "pool_windows"]
@@ -45,8 +44,7 @@ class PoolStage(wiring.Component):
     o_event : Out(stream.Signature(conv_event_layout(...), always_ready=True))
         The pooled spikes as the next layer's input events, and the ``eot`` items.
     start : In(1)
-        Begin an image: clear the window bits (a :class:`~.bitmap.BitMap`:
-        ``clear_cycles(Hp * Wp)`` cycles).
+        Begin an image: clear the window bits (``Hp * Wp`` cycles).
     busy : Out(1)
     """
 
@@ -86,10 +84,13 @@ class PoolStage(wiring.Component):
             return mem.read_port(domain="comb")
 
         rows, cols = rom(H, HP, "row_windows"), rom(W, WP, "col_windows")
-        bits = BitMap(entries=npos, width=C)  # per window, a bit per map: "has spiked"
+        bits = memory.Memory(shape=unsigned(C), depth=npos, init=[])
         m.submodules.window_bits = bits
-        m.d.comb += bits.clear.eq(self.start)
-        clearing = bits.busy
+        b_wr = bits.write_port(granularity=1)
+        b_rd = bits.read_port(transparent_for=(b_wr,))
+
+        clearing = Signal()
+        clear_addr = Signal(range(npos + 1))
         pending = Signal()  # windows of the held spike (or its eot) left to issue
         is_eot = Signal()
         f = Signal(bits_for(C - 1))
@@ -105,7 +106,7 @@ class PoolStage(wiring.Component):
 
         # P0: issue the window (py, px): read its bits
         issue = pending
-        m.d.comb += [bits.r_addr.eq(times_const(py, WP) + px), bits.r_en.eq(1)]
+        m.d.comb += [b_rd.addr.eq(times_const(py, WP) + px), b_rd.en.eq(1)]
         with m.If(issue):
             with m.If(last):
                 m.d.sync += pending.eq(0)
@@ -126,13 +127,21 @@ class PoolStage(wiring.Component):
         p1_pos = Signal(range(max(2, npos)))
         m.d.sync += [p1.eq(issue), p1_eot.eq(is_eot), p1_f.eq(f), p1_y.eq(py), p1_x.eq(px),
                      p1_pos.eq(times_const(py, WP) + px)]
-        first = p1 & ~p1_eot & ~bits.r_data.bit_select(p1_f, 1)
+        first = p1 & ~p1_eot & ~b_rd.data.bit_select(p1_f, 1)
         ev = self.o_event.payload
         m.d.comb += [self.o_event.valid.eq(first | (p1 & p1_eot)), ev.eot.eq(p1_eot),
                      ev.c.eq(p1_f), ev.y.eq(p1_y), ev.x.eq(p1_x)]
-        m.d.comb += [bits.s_addr.eq(p1_pos), bits.s_bits.eq(Const(1, C) << p1_f),
-                     bits.s_en.eq(first)]
+        with m.If(clearing):
+            m.d.comb += [b_wr.addr.eq(clear_addr), b_wr.data.eq(0),
+                         b_wr.en.eq(Const(-1, C))]
+        with m.Else():
+            m.d.comb += [b_wr.addr.eq(p1_pos), b_wr.data.eq(Const(-1, C)),
+                         b_wr.en.eq(Mux(first, Const(1, C) << p1_f, 0))]
 
         with m.If(self.start):
-            m.d.sync += pending.eq(0)
+            m.d.sync += [clearing.eq(1), clear_addr.eq(0), pending.eq(0)]
+        with m.Elif(clearing):
+            m.d.sync += clear_addr.eq(clear_addr + 1)
+            with m.If(clear_addr == npos - 1):
+                m.d.sync += clearing.eq(0)
         return m

@@ -6,9 +6,8 @@ stage reads its input events from a list memory and writes its output events to 
 (``eot`` items close the timesteps): list 0 holds the encoded image, written by the host.
 A run takes one image through the stages in order; a learning run (``learn = n + 1``) stops
 after conv layer ``n``, whose spikes go to the k-winners block instead of its pool, and
-then its STDP unit updates the winners' kernels. Every block clears its bitmaps when the
-run starts (valid bits of the membranes, positions and input times, the pool's window bits:
-32 entries a cycle, in parallel; the run waits for the longest sweep).
+then its STDP unit updates the winners' kernels. Every block clears its memories when the
+run starts (in parallel; the run waits for the longest sweep).
 
 The host reaches every memory and register through ``host`` while the core is idle
 (:class:`ConvHost`); ``o_trace`` shows every spike of every conv layer as it is emitted.
@@ -47,12 +46,11 @@ class ConvHost(enum.Enum, shape=3):
 
     EVENTS = 0  #: bank s: event list s (0: the input image, written by the host; s + 1: stage
     #: s's output)
-    WEIGHT = 1  #: bank n << lane_bits | k: conv layer n's weight bank k (KernelBanks layout)
-    MASK = 2  #: bank n << lane_bits | k: conv layer n's alive masks of bank k (bits of slots that
+    WEIGHT = 1  #: bank n << lane_bits | lane: conv layer n's weight bank (ConvEngine layout)
+    MASK = 2  #: bank n << lane_bits | lane: conv layer n's alive masks (bits of map slots that
     #: do not exist are written 0; a layer that does not prune has constant masks: writes are
     #: ignored). A pruned tap's weight must be 0, as the STDP unit writes it.
-    MAXIMA = 3  #: bank lane: at address fl, the readout layer's largest potential of map
-    #: fl * lanes + lane
+    MAXIMA = 3  #: bank lane: the readout layer's largest potential per local map
     REG = 4  #: bank 0: the registers of :data:`REG`
 
 
@@ -376,18 +374,17 @@ class TtfsConvCore(wiring.Component):
             if ln is not None:
                 lk = ln.kernel
                 with m.If(ln.busy):
-                    m.d.comb += [kp.en.eq(lk.en), kp.lane.eq(lk.lane), kp.wlane.eq(lk.wlane),
+                    m.d.comb += [kp.en.eq(lk.en), kp.lane.eq(lk.lane),
                                  kp.m_raddr.eq(lk.m_raddr), kp.m_waddr.eq(lk.m_waddr),
                                  kp.m_wdata.eq(lk.m_wdata), kp.m_wbits.eq(lk.m_wbits),
                                  kp.m_we.eq(lk.m_we), kp.w_raddr.eq(lk.w_raddr),
                                  kp.w_waddr.eq(lk.w_waddr), kp.w_wdata.eq(lk.w_wdata),
                                  kp.w_we.eq(lk.w_we), kp.x_raddr.eq(lk.x_raddr)]
-                m.d.comb += [lk.m_rdata.eq(kp.m_rdata), lk.m_rall.eq(kp.m_rall),
-                             lk.w_rdata.eq(kp.w_rdata), lk.x_rdata.eq(kp.x_rdata)]
+                m.d.comb += [lk.m_rdata.eq(kp.m_rdata), lk.w_rdata.eq(kp.w_rdata),
+                             lk.x_rdata.eq(kp.x_rdata)]
             hw = ok & host.w_en & (layer_of == s)
             with m.If(ok):
-                m.d.comb += [kp.en.eq(1), kp.lane.eq(lane_of), kp.wlane.eq(lane_of),
-                             kp.m_raddr.eq(host.addr),
+                m.d.comb += [kp.en.eq(1), kp.lane.eq(lane_of), kp.m_raddr.eq(host.addr),
                              kp.m_waddr.eq(host.addr), kp.m_wdata.eq(host.w_data),
                              kp.m_wbits.eq(-1),
                              kp.m_we.eq(hw & (host.space == ConvHost.MASK)),

@@ -2,16 +2,14 @@
 cycles of one run of :class:`snnhw.gateware.networks.ttfs_conv.TtfsConvCore`, counted from
 the golden model's spike maps. The RTL's cycle counter equals it in every test.
 
-A run clears the blocks' bitmaps (a word of ``CLEAR_WORD`` entries a cycle), then takes the
-image through the stages (a conv layer and its pool) in order; a learning run stops after
-the learning layer and updates its winners' kernels. Per stage and timestep ``t``:
+A run clears the blocks' memories, then takes the image through the stages (a conv layer and
+its pool) in order; a learning run stops after the learning layer and updates its winners'
+kernels. Per stage and timestep ``t``:
 
 * one cycle to take the timestep's first item, then per input event the cycles of its
-  busiest lane (at least one): each lane walks the event's kernel rows that reach existing
-  outputs on its own, ``max(1, its alive taps of the row in range)`` cycles a row that has
-  an alive tap, none for a row without (the kernels lie in diagonal banks,
-  :class:`~snnhw.ir_conv.KernelBanks`, each lane walking one bank's taps; pruned taps cost
-  nothing);
+  busiest lane: each lane walks the event's kernel rows that reach existing outputs on its
+  own, ``max(1, its alive taps of the row in range)`` cycles a row (lanes hold maps
+  ``f % P``; pruned taps cost nothing);
 * firing layers: one cycle to drain, the crossings (``RESOLVE``: one per neuron that reached
   its threshold at ``t``, plus 3, or 1 with none; with pointwise inhibition plus 4), and with
   pointwise inhibition the spikes (``EMIT``: one per spike, plus 3, or 1 with none); a spike
@@ -31,8 +29,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from ...ir_conv import KernelBanks, clear_cycles
-
 __all__ = ["RunCycles", "run_cycles", "ideal_cycles", "row_cost", "crossings_per_step",
            "RESOLVE_TAIL", "EMIT_TAIL", "STDP_SETUP", "STDP_TAIL", "CLEAR_EXTRA"]
 
@@ -50,8 +46,7 @@ class RunCycles:
     the core: ``(layer name, phase) -> cycles``, summing to ``cycles``; the layer is ``""``
     for the run's clear and STDP phases). Phases: ``clear``, ``items`` (a timestep's first
     item), ``rows`` (the kernel rows of events with an alive tap in range: each event's
-    busiest lane), ``empty_rows`` (events without one: a cycle per row with an alive tap
-    out of range, at least one), ``drain``,
+    busiest lane), ``empty_rows`` (events without one: a cycle per row), ``drain``,
     ``resolve``, ``emit``, ``pool`` (a spike's cycles beyond its first while the pool checks
     its windows), ``winners``, ``stage_end``, ``stdp``."""
 
@@ -62,12 +57,13 @@ class RunCycles:
     layer_updates: dict[str, int] = field(default_factory=dict, compare=False)  #: by layer
 
 
-def bank_counts(alive: np.ndarray, lanes: int) -> np.ndarray:
-    """``(P, C, K, K)``: per kernel bank, its alive taps (:class:`~snnhw.ir_conv.KernelBanks`:
-    tap ``(f, c, i, j)`` in bank ``(f - i - j) % P``). An event hands the banks to the lanes
-    one to one, so its busiest lane is its busiest bank."""
-    f, c, k, _ = alive.shape
-    return KernelBanks(maps=f, channels=c, kernel=k, lanes=lanes).alive_counts(alive)
+def lane_counts(alive: np.ndarray, lanes: int) -> np.ndarray:
+    """``(P, C, K, K)``: per lane, the maps ``f % P == lane`` whose tap is alive."""
+    f = alive.shape[0]
+    out = np.zeros((lanes,) + alive.shape[1:], dtype=np.int64)
+    for lane in range(min(lanes, f)):
+        out[lane] = alive[lane::lanes].sum(axis=0)
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -103,9 +99,8 @@ def _rows(times, counts, padding, ho, wo, timesteps):
                     for ln in range(lanes):
                         n = pre[ln, c, i, j_hi + 1] - pre[ln, c, i, j_lo]
                         taps += n
-                        if pre[ln, c, i, k] > 0:  # a row with no alive tap is skipped
-                            lane[ln] += max(1, n)
-                cost = max(1, lane.max())
+                        lane[ln] += max(1, n)
+                cost = lane.max()
                 rows[t] += cost
                 updates += taps
                 if taps == 0:
@@ -114,7 +109,7 @@ def _rows(times, counts, padding, ho, wo, timesteps):
 
 
 def _row_cost(times, alive, padding, out_hw, timesteps, lanes):
-    return _rows(np.ascontiguousarray(times, dtype=np.int64), bank_counts(alive, lanes),
+    return _rows(np.ascontiguousarray(times, dtype=np.int64), lane_counts(alive, lanes),
                  int(padding), int(out_hw[0]), int(out_hw[1]), int(timesteps))
 
 
@@ -195,7 +190,7 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
             stages[-1][1] = layer
     last_fires = net.features != "max_potential"
     parts: Counter[tuple[str, str]] = Counter()
-    # clear: every block's bitmap sweep at once (a word of CLEAR_WORD entries a cycle)
+    # clear: every block's sweep at once
     depths = []
     for conv, pool in stages:
         fl = -(-conv.maps // P)
@@ -205,9 +200,7 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
     if learn is not None:
         c, h, w = net.layers[learn].in_shape
         depths.append(h * w)
-    sweeps = [conv.in_shape[0] * conv.kernel + 1 for conv, _ in stages
-              if conv.prune_threshold is not None]  # a pruning engine reads its mask rows
-    parts["", "clear"] = CLEAR_EXTRA + max([clear_cycles(max(depths))] + sweeps)
+    parts["", "clear"] = CLEAR_EXTRA + max(depths)
     layer_updates = {}
     for n, (conv, pool) in enumerate(stages):
         name = conv.name

@@ -92,10 +92,13 @@ class ConvSoC(FramedLink):
         r.b_ok, r.b_wr = Signal(name="b_ok"), Signal(name="b_wr")
         r.b_depth = Signal(abits, name="b_depth")
         r.b_nbl = Signal(range(6), name="b_nbl")
+        # registered: the header is still while the request's CRC comes in (two bytes at
+        # the UART's rate), and PRECHECK's sums start from these at once
+        m.d.sync += [r.b_ok.eq(0), r.b_wr.eq(0), r.b_depth.eq(0), r.b_nbl.eq(0)]
         with m.Switch(Cat(r.bank_arg, r.sp_arg)):
             for (space, bank), b in banks.items():
                 with m.Case(int(space) << 8 | bank):
-                    m.d.comb += [r.b_ok.eq(1), r.b_wr.eq(b.writable), r.b_depth.eq(b.depth),
+                    m.d.sync += [r.b_ok.eq(1), r.b_wr.eq(b.writable), r.b_depth.eq(b.depth),
                                  r.b_nbl.eq(b.nbytes.bit_length() - 1)]
         nb = max(b.nbytes for b in banks.values())
         r.nb = nb

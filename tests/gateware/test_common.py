@@ -1,5 +1,6 @@
 """The small logic helpers both cores use, simulated against plain Python arithmetic with ==:
-``at_most_one`` (every value of 1..9 bits), ``times_const`` (constants and their extremes) and
+``at_most_one``, ``at_most_two``, ``lowest_index`` and ``lowest_two`` (every value of 1..9
+bits), ``times_const`` (constants and their extremes) and
 ``saturating_counters`` (saturation at the top, clear, a wide increment)."""
 
 from __future__ import annotations
@@ -8,7 +9,14 @@ import pytest
 from amaranth import Module, Signal
 from amaranth.sim import Simulator
 
-from snnhw.gateware.common import at_most_one, saturating_counters, times_const
+from snnhw.gateware.common import (
+    at_most_one,
+    at_most_two,
+    lowest_index,
+    lowest_two,
+    saturating_counters,
+    times_const,
+)
 
 
 def comb_values(width, make, values):
@@ -34,6 +42,28 @@ def comb_values(width, make, values):
 def test_at_most_one_is_x_and_x_minus_one_equal_zero(width):
     values = range(2**width)
     assert comb_values(width, at_most_one, values) == [int(v & (v - 1) == 0) for v in values]
+
+
+@pytest.mark.parametrize("width", range(1, 10))
+def test_at_most_two_is_at_most_one_once_the_lowest_is_cleared(width):
+    values = range(2**width)
+    assert comb_values(width, at_most_two, values) == [int(bin(v).count("1") <= 2)
+                                                       for v in values]
+
+
+def lowest(v):
+    return (v & -v).bit_length() - 1
+
+
+@pytest.mark.parametrize("width", range(1, 10))
+def test_lowest_index_and_lowest_two_are_the_lowest_set_bits(width):
+    values = range(1, 2**width)
+    assert comb_values(width, lowest_index, values) == [lowest(v) for v in values]
+    first = comb_values(width, lambda x: lowest_two(x)[0], values)
+    second = comb_values(width, lambda x: lowest_two(x)[1], values)
+    assert first == [lowest(v) for v in values]
+    assert [s for s, v in zip(second, values, strict=True) if v & (v - 1)] == \
+        [lowest(v & (v - 1)) for v in values if v & (v - 1)]
 
 
 @pytest.mark.parametrize("c", [0, 1, 2, 3, 7, 8, 100, 255, 784, 0x5555, 65535])

@@ -39,7 +39,7 @@ from amaranth.lib.wiring import In, Out
 
 from ...ir import bits_for
 from ...ir_conv import ConvLayerIR, KernelBanks, event_fields
-from ..common import times_const
+from ..common import at_most_one, at_most_two, lowest_index, lowest_two, times_const
 
 __all__ = ["ConvEngine", "KernelPortSignature", "conv_event_layout",
            "conv_spike_layout", "lowest_bit"]
@@ -94,15 +94,13 @@ def conv_spike_layout(maps: int, height: int, width: int, t_bits: int,
 
 
 def lowest_bit(x: Value) -> tuple[Value, Value]:
-    """``(x with only its lowest set bit, that bit's index)``; index 0 when ``x`` is 0.
-    The isolation is ``x & -x`` (one carry chain); the index an OR per bit of it."""
+    """``(x with only its lowest set bit, that bit's index)``; any index when ``x`` is 0.
+    The isolation is ``x & -x`` (one carry chain, for the rest of the word, which only goes
+    to a register); the index a priority tree straight from ``x`` (it goes on to the memory
+    addresses in the same cycle: it must not wait for the carry)."""
     n = len(x)
     one_hot = x & (~x + 1)[:n]
-    bits = []
-    for k in range(bits_for(n - 1)):
-        terms = [one_hot[b] for b in range(n) if b >> k & 1]
-        bits.append(Cat(*terms).any() if terms else Const(0, 1))
-    return one_hot, Cat(*bits)
+    return one_hot, lowest_index(x)[:bits_for(n - 1)]
 
 
 class _Phase(enum.Enum, shape=3):
@@ -248,6 +246,7 @@ class ConvEngine(wiring.Component):
 
         walk = self._walk(m, mask_rd, phase, ts)
         low_idx, issue, yo, wbase, xp = walk.low_idx, walk.issue, walk.yo, walk.wbase, walk.xp
+        vrow = walk.vrow
         kp = self.kernel
 
         # lane addresses of the issued updates
@@ -259,8 +258,9 @@ class ConvEngine(wiring.Component):
             m.d.comb += x_out.eq(xp - j)
             s0_fl.append(fl)
             s0_x.append(x_out)
-            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.w_raddr,
-                                                 wbase[ln] + times_const(j, FL) + fl))
+            # the tap's offset in its row's weights: (j, fl) as it is when FL is FL2
+            off = low_idx[ln] if FL == FL2 else times_const(j, FL) + fl
+            m.d.comb += w_rd[ln].addr.eq(Mux(kp.en, kp.w_raddr, wbase[ln] + off))
             m.d.comb += w_rd[ln].en.eq(1)
         m.d.comb += self.updates.eq(Cat(*issue))
 
@@ -274,7 +274,7 @@ class ConvEngine(wiring.Component):
         v_addr0 = []
         for ln in range(P):
             a = Signal(range(max(2, depth_v)), name=f"s0_vaddr_{ln}")
-            m.d.comb += a.eq(times_const(s0_fl[ln], npos) + times_const(yo[ln], WO) + s0_x[ln])
+            m.d.comb += a.eq(times_const(s0_fl[ln], npos) + vrow[ln] - (low_idx[ln] >> lfl))
             v_addr0.append(a)
             m.d.sync += [s1_valid[ln].eq(issue[ln]), s1_fl[ln].eq(s0_fl[ln]),
                          s1_x[ln].eq(s0_x[ln]), s1_y[ln].eq(yo[ln]), s1_addr[ln].eq(a)]
@@ -338,6 +338,7 @@ class ConvEngine(wiring.Component):
         C, H, W = L.in_shape
         _, HO, WO = L.out_shape
         K, PAD = L.kernel, L.padding
+        lfl = (FL2 - 1).bit_length()
 
         # -- issue stage (S0): an event's kernel rows, one lowest bit per lane per cycle --
         # Row ``i`` of event ``(c, y, x)`` reaches outputs ``(y + PAD - i, x + PAD - j)`` for
@@ -381,25 +382,54 @@ class ConvEngine(wiring.Component):
         yo = per_lane(range(max(2, H + 2 * PAD)), "yo")  # y + PAD - i: the row's output row
         row_addr = per_lane(range(max(2, C * K)), "row_addr")
         wbase = per_lane(range(max(2, C * K * K * FL)), "wbase")
+        vrow = per_lane(range(max(2, HO * WO + W + 2 * PAD)), "vrow")  # yo * WO + xp
         mk = per_lane(K * FL2, "mk")
+        nidx = per_lane(bits_for(K * FL2 - 1), "nidx")  # the lowest tap of ``mk``
+        fidx = Signal(bits_for(K * FL2 - 1))  # the lowest tap of the rows' words (constant)
+        # ``msingle``: ``mk`` has at most one tap (last cycle's word at most two); ``wsingle``:
+        # the rows' words have at most one (constant masks: set with the event); ``last_row``:
+        # the lane's row is the event's last. The end of a row and of an event (which takes
+        # the next item) come from these registers, not from a tree over the word.
+        msingle = per_lane(1, "msingle")
+        wsingle = per_lane(1, "wsingle")
+        wany = per_lane(1, "wany")  # the rows' words have a tap (constant masks)
+        last_row = per_lane(1, "last_row")
 
         rowing = phase == _Phase.ROW
         low_idx = []
         row_end = []
         through = []  # the lane is through the event's rows at the end of this cycle
         issue = []
+        # The tap a lane issues goes on to its weight and membrane addresses in the same
+        # cycle, so it comes from registers: ``nidx`` is the lowest tap of ``mk`` (the
+        # second lowest of last cycle's word, a priority tree), and a row's first tap, when
+        # the masks are constants, is column j_lo's first map slot (``fidx``, set with the
+        # event); with mask memories it is the read word's lowest bit (a tree after the read).
         for ln in range(P):
+            word = Signal(K * FL2, name=f"row_word_{ln}")  # a row's word in its first cycle
+            m.d.comb += word.eq(mask_rd[ln].data & colmask)
             cu = Signal(K * FL2, name=f"cur_{ln}")
-            m.d.comb += cu.eq(Mux(done[ln], 0, Mux(first[ln], mask_rd[ln].data & colmask,
-                                                   mk[ln])))
-            one_hot, idx = lowest_bit(cu)
+            m.d.comb += cu.eq(Mux(done[ln], 0, Mux(first[ln], word, mk[ln])))
+            one_hot, _ = lowest_bit(cu)
             rest = Signal(K * FL2, name=f"rest_{ln}")
-            ix = Signal(len(idx), name=f"idx_{ln}")
-            m.d.comb += [rest.eq(cu & ~one_hot), ix.eq(idx)]
+            w1, w2 = lowest_two(word)
+            _, k2 = lowest_two(mk[ln])
+            ix = Signal(len(nidx[ln]), name=f"idx_{ln}")
+            m.d.comb += [rest.eq(cu & ~one_hot),
+                         ix.eq(Mux(first[ln], w1 if self.prunes else fidx, nidx[ln]))]
+            m.d.sync += nidx[ln].eq(Mux(first[ln], w2, k2))
             low_idx.append(ix)
-            row_end.append(rest == 0)
-            through.append(done[ln] | (rest == 0) & (row_i[ln] == row_last))
-            issue.append(rowing & (cu != 0))
+            # the row ends when at most one tap is left
+            single = Signal(name=f"single_{ln}")
+            m.d.comb += single.eq(done[ln] | Mux(first[ln], at_most_one(word) if self.prunes
+                                                 else wsingle[ln], msingle[ln]))
+            m.d.sync += msingle[ln].eq(Mux(first[ln], at_most_two(word), at_most_two(mk[ln])))
+            row_end.append(single)
+            through.append(done[ln] | single & last_row[ln])
+            # a lane past its row's first cycle always has a tap left (its row would have
+            # ended), so only the first cycle looks at the word
+            issue.append(rowing & ~done[ln] &
+                         Mux(first[ln], (word != 0) if self.prunes else wany[ln], 1))
             m.d.sync += mk[ln].eq(rest)
         event_end = Signal()
         m.d.comb += event_end.eq(rowing & Cat(*through).all())
@@ -420,10 +450,12 @@ class ConvEngine(wiring.Component):
             with m.If(rowing & ~done[ln]):
                 m.d.sync += first[ln].eq(row_end[ln])
                 with m.If(row_end[ln]):
-                    with m.If(row_i[ln] != row_last):
+                    with m.If(~last_row[ln]):
                         m.d.sync += [row_i[ln].eq(row_i[ln] + 1),
+                                     last_row[ln].eq(row_i[ln] + 1 == row_last),
                                      row_addr[ln].eq(row_addr[ln] + 1),
-                                     yo[ln].eq(yo[ln] - 1), wbase[ln].eq(wbase[ln] + K * FL)]
+                                     yo[ln].eq(yo[ln] - 1), vrow[ln].eq(vrow[ln] - WO),
+                                     wbase[ln].eq(wbase[ln] + K * FL)]
                     with m.Else():
                         m.d.sync += done[ln].eq(1)
         with m.If(take):
@@ -434,16 +466,22 @@ class ConvEngine(wiring.Component):
                     m.d.sync += phase.eq(_Phase.DRAIN)
             with m.Else():
                 m.d.sync += [phase.eq(_Phase.ROW), row_last.eq(i_hi_n),
-                             colmask.eq(colmask_n), xp.eq(xp_n)]
+                             colmask.eq(colmask_n), xp.eq(xp_n), fidx.eq(j_lo_n << lfl)]
                 for ln in range(P):
+                    lane_word = Const(self.lane_masks(ln)[0], K * FL2) & colmask_n
                     m.d.sync += [
                         first[ln].eq(1), done[ln].eq(0), row_i[ln].eq(i_lo_n),
+                        last_row[ln].eq(i_lo_n == i_hi_n),
+                        wsingle[ln].eq(at_most_one(lane_word)),
+                        wany[ln].eq(lane_word != 0),
                         row_addr[ln].eq(first_row), yo[ln].eq(yp_n - i_lo_n),
+                        vrow[ln].eq(times_const(yp_n - i_lo_n, WO) + xp_n),
                         wbase[ln].eq(times_const(first_row, K * FL)),
                     ]
         with m.Elif(event_end):
             m.d.sync += phase.eq(_Phase.IDLE)
-        return SimpleNamespace(low_idx=low_idx, issue=issue, yo=yo, wbase=wbase, xp=xp)
+        return SimpleNamespace(low_idx=low_idx, issue=issue, yo=yo, wbase=wbase, xp=xp,
+                               vrow=vrow)
 
     def _storage(self, m: Module) -> tuple[list, ...]:
         """Per lane: weights, alive masks, membranes, crossing log (and readout maxima);

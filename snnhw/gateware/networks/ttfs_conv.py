@@ -154,6 +154,7 @@ class TtfsConvCore(wiring.Component):
         stage = Signal(range(max(2, S)))
         last_stage = Signal(range(max(2, S)))
         rd_ptr = Signal(range(max(list_depth(net, s) for s in range(self.n_lists)) + 1))
+        rd_nxt = Signal(len(rd_ptr) + 1)
         started = Signal()
         m.d.comb += self.busy.eq((ph != _Phase.IDLE) | self.run)
         self.debug = (ph, stage, rd_ptr, pools, kwtas, learners)
@@ -178,10 +179,15 @@ class TtfsConvCore(wiring.Component):
         with m.If(starting):
             m.d.sync += started.eq(1)
             with m.If(started & ~blocks_busy):
-                m.d.sync += [ph.eq(_Phase.STAGE), rd_ptr.eq(0)]
+                m.d.sync += [ph.eq(_Phase.STAGE), rd_ptr.eq(0), rd_nxt.eq(1)]
                 m.d.sync += [x.eq(0) for x in l_len[1:]]
 
-        # the running stage's input list streams into its engine
+        # the running stage's input list streams into its engine. The list is read one item
+        # ahead, at ``rd_nxt`` (= rd_ptr + 1, a register), whether or not the engine takes
+        # the head item: the engine's ready (the end of its last event, late in its cycle)
+        # only enables registers, never a block RAM address. The head item is the read port's
+        # word in the cycle after a take (``fresh``), else the copy kept in ``hold``. A stage
+        # starts with the port showing item 0 (address 0 while the stage does not run).
         running = ph == _Phase.STAGE
         for s in range(S):
             eng = self.engines[s]
@@ -189,19 +195,26 @@ class TtfsConvCore(wiring.Component):
             rd = l_rd[s]
             take = eng.i_event.valid & eng.i_event.ready
             n_items = n_events if s == 0 else l_len[s]
+            fresh = Signal(name=f"list{s}_fresh")
+            hold = Signal.like(rd.data, name=f"list{s}_hold")
+            head = Signal.like(rd.data, name=f"list{s}_head")
+            m.d.comb += head.eq(Mux(fresh, rd.data, hold))
+            m.d.sync += fresh.eq(~here | take)
+            with m.If(fresh):
+                m.d.sync += hold.eq(rd.data)
             m.d.comb += [eng.i_event.valid.eq(here & (rd_ptr != n_items)),
-                         eng.i_event.payload.eq(rd.data)]
+                         eng.i_event.payload.eq(head)]
             with m.If(here):
-                m.d.comb += rd.addr.eq(rd_ptr + take)
+                m.d.comb += rd.addr.eq(rd_nxt)
                 with m.If(take):
-                    m.d.sync += rd_ptr.eq(rd_ptr + 1)
+                    m.d.sync += [rd_ptr.eq(rd_ptr + 1), rd_nxt.eq(rd_nxt + 1)]
             m.d.comb += rd.en.eq(1)
             learning = learn == s + 1
             if learners[s] is not None:
                 ln = learners[s]
-                m.d.comb += [ln.i_pre_valid.eq(here & take & ~rd.data.eot & learning),
-                             ln.i_pre_c.eq(rd.data.c), ln.i_pre_y.eq(rd.data.y),
-                             ln.i_pre_x.eq(rd.data.x), ln.i_pre_t.eq(eng.timestep)]
+                m.d.comb += [ln.i_pre_valid.eq(here & take & ~head.eot & learning),
+                             ln.i_pre_c.eq(head.c), ln.i_pre_y.eq(head.y),
+                             ln.i_pre_x.eq(head.x), ln.i_pre_t.eq(eng.timestep)]
             # the engine's spikes: to the k winners when it learns, else on
             out = eng.o_spike
             if eng.readout:
@@ -252,7 +265,7 @@ class TtfsConvCore(wiring.Component):
                 with m.Else():
                     m.d.sync += ph.eq(_Phase.IDLE)
             with m.Else():
-                m.d.sync += [stage.eq(stage + 1), rd_ptr.eq(0)]
+                m.d.sync += [stage.eq(stage + 1), rd_ptr.eq(0), rd_nxt.eq(1)]
 
         for s in range(S):
             if learners[s] is not None:

@@ -575,7 +575,7 @@ class ConvEngine(wiring.Component):
         pointwise = L.pointwise_inhibition
 
         # RESOLVE walker (R0): the lowest lane with crossings left gives one a cycle. Without
-        # pointwise inhibition R2 sends the spike; ``adv`` holds R0-R2 (and their read ports)
+        # pointwise inhibition R3 sends the spike; ``adv`` holds R0-R3 (and their read ports)
         # while the consumer is not ready.
         rd = [Signal(range(s.depth_v + 1), name=f"res_rd_{ln}") for ln in range(P)]
         left = Cat(*[rd[ln] != log_ptr[ln] for ln in range(P)])
@@ -593,10 +593,12 @@ class ConvEngine(wiring.Component):
             m.d.comb += [log_rd[ln].addr.eq(rd[ln]), log_rd[ln].en.eq(adv)]
             with m.If(r0 & (pick == ln)):
                 m.d.sync += rd[ln].eq(rd[ln] + 1)
-        # R1: the log word; read the neuron's potential
+        # R1: the log word, registered (a block RAM read's clock-to-out is long: the
+        # membrane address is computed in the next stage, from registers)
         r1, r1_lane = Signal(), Signal(range(max(2, P)))
         with m.If(adv):
             m.d.sync += [r1.eq(r0), r1_lane.eq(pick)]
+        rq, rq_lane = Signal(), Signal(range(max(2, P)))
         r1_fl = Signal(bits_for(FL - 1))
         r1_y = Signal(range(max(2, HO)))
         r1_x = Signal(range(max(2, WO)))
@@ -605,17 +607,22 @@ class ConvEngine(wiring.Component):
                 with m.Case(ln):
                     m.d.comb += [r1_fl.eq(log_rd[ln].data.fl), r1_y.eq(log_rd[ln].data.y),
                                  r1_x.eq(log_rd[ln].data.x)]
-        r1_addr = times_const(r1_fl, npos) + times_const(r1_y, WO) + r1_x
+        rq_fl, rq_y, rq_x = Signal.like(r1_fl), Signal.like(r1_y), Signal.like(r1_x)
+        with m.If(adv):
+            m.d.sync += [rq.eq(r1), rq_lane.eq(r1_lane), rq_fl.eq(r1_fl), rq_y.eq(r1_y),
+                         rq_x.eq(r1_x)]
+        # RQ: read the neuron's potential
+        rq_addr = times_const(rq_fl, npos) + times_const(rq_y, WO) + rq_x
         for ln in range(P):
-            m.d.comb += [v_rd[ln].addr.eq(Mux(walking, r1_addr, v_addr0[ln])),
+            m.d.comb += [v_rd[ln].addr.eq(Mux(walking, rq_addr, v_addr0[ln])),
                          v_rd[ln].en.eq(~walking | adv)]
         # R2: the potential
         r2_lane = Signal(range(max(2, P)))
         r2_f = Signal(bits_for(L.maps - 1))
         r2_y, r2_x = Signal.like(r1_y), Signal.like(r1_x)
         with m.If(adv):
-            m.d.sync += [r2.eq(r1), r2_lane.eq(r1_lane), r2_y.eq(r1_y), r2_x.eq(r1_x),
-                         r2_f.eq(times_const(r1_fl, P) + r1_lane)]
+            m.d.sync += [r2.eq(rq), r2_lane.eq(rq_lane), r2_y.eq(rq_y), r2_x.eq(rq_x),
+                         r2_f.eq(times_const(rq_fl, P) + rq_lane)]
         r2_v = Signal(VB)
         with m.Switch(r2_lane):
             for ln in range(P):
@@ -625,7 +632,7 @@ class ConvEngine(wiring.Component):
         spike = self.o_spike.payload
         m.d.comb += spike.t.eq(ts)
         if not pointwise:
-            done = walking & ~left.any() & ~r1 & ~r2
+            done = walking & ~left.any() & ~r1 & ~rq & ~r2
             with m.If(done):  # the timestep's end goes out last
                 m.d.comb += [self.o_spike.valid.eq(1), spike.eot.eq(1)]
             with m.Else():
@@ -634,7 +641,7 @@ class ConvEngine(wiring.Component):
             with m.If(done & self.o_spike.ready):
                 m.d.sync += [phase.eq(_Phase.IDLE), ts.eq(ts + 1)]
         else:
-            busy_tail = r1 | self._pointwise(m, s, r2, r2_f, r2_y, r2_x, r2_v)
+            busy_tail = r1 | rq | self._pointwise(m, s, r2, r2_f, r2_y, r2_x, r2_v)
             with m.If(walking & ~left.any() & ~busy_tail):
                 m.d.sync += phase.eq(_Phase.EMIT)
         with m.If(phase == _Phase.DRAIN):
@@ -679,23 +686,26 @@ class ConvEngine(wiring.Component):
         write_best = r3 & ~old.done & (~old.has | better)
         append = r3 & ~old.done & ~old.has
 
-        # EMIT: E0 reads the touched list, E1 the position word, E2 sends the spike and marks
-        # the position done; ``adv`` holds E0-E2 while the consumer is not ready.
+        # EMIT: E0 reads the touched list, E1 registers its word (a block RAM read's
+        # clock-to-out is long), EQ reads the position word, E2 sends the spike and marks the
+        # position done; ``adv`` holds E0-E2 while the consumer is not ready.
         e_rd = Signal(range(npos + 1))
-        e0, e1, e2 = Signal(), Signal(), Signal()
+        e0, e1, eq, e2 = Signal(), Signal(), Signal(), Signal()
         adv = Signal()
         m.d.comb += adv.eq(~e2 | self.o_spike.ready)
         m.d.comb += e0.eq(emitting & (e_rd != n_touched) & adv)
         m.d.comb += [tl_rd.addr.eq(e_rd), tl_rd.en.eq(adv)]
+        eq_y, eq_x = Signal.like(r2_y), Signal.like(r2_x)
         e2_y, e2_x = Signal.like(r2_y), Signal.like(r2_x)
         e2_pos = Signal(range(max(2, npos)))
-        e1_pos = times_const(tl_rd.data.y, WO) + tl_rd.data.x
+        eq_pos = times_const(eq_y, WO) + eq_x
         with m.If(adv):
-            m.d.sync += [e1.eq(e0), e2.eq(e1), e2_y.eq(tl_rd.data.y), e2_x.eq(tl_rd.data.x),
-                         e2_pos.eq(e1_pos)]
+            m.d.sync += [e1.eq(e0), eq.eq(e1), e2.eq(eq), eq_y.eq(tl_rd.data.y),
+                         eq_x.eq(tl_rd.data.x), e2_y.eq(eq_y), e2_x.eq(eq_x),
+                         e2_pos.eq(eq_pos)]
         with m.If(e0):
             m.d.sync += e_rd.eq(e_rd + 1)
-        m.d.comb += [pm_rd.addr.eq(Mux(emitting, e1_pos, times_const(r2_y, WO) + r2_x)),
+        m.d.comb += [pm_rd.addr.eq(Mux(emitting, eq_pos, times_const(r2_y, WO) + r2_x)),
                      pm_rd.en.eq(~emitting | adv)]
 
         m.d.comb += [tl_wr.addr.eq(n_touched), tl_wr.data.y.eq(r3_y), tl_wr.data.x.eq(r3_x),
@@ -714,7 +724,7 @@ class ConvEngine(wiring.Component):
                          pw.f.eq(r3_f), pw.v.eq(r3_v)]
 
         spike = self.o_spike.payload
-        done = emitting & (e_rd == n_touched) & ~e1 & ~e2
+        done = emitting & (e_rd == n_touched) & ~e1 & ~eq & ~e2
         with m.If(done):  # the timestep's end goes out last
             m.d.comb += [self.o_spike.valid.eq(1), spike.eot.eq(1)]
         with m.Else():

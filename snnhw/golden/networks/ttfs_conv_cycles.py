@@ -11,8 +11,8 @@ kernels. Per stage and timestep ``t``:
   own, ``max(1, its alive taps of the row in range)`` cycles a row (lanes hold maps
   ``f % P``; pruned taps cost nothing);
 * firing layers: one cycle to drain, the crossings (``RESOLVE``: one per neuron that reached
-  its threshold at ``t``, plus 3, or 1 with none; with pointwise inhibition plus 4), and with
-  pointwise inhibition the spikes (``EMIT``: one per spike, plus 3, or 1 with none); a spike
+  its threshold at ``t``, plus 4, or 1 with none; with pointwise inhibition plus 5), and with
+  pointwise inhibition the spikes (``EMIT``: one per spike, plus 4, or 1 with none); a spike
   waits while the pool stage works: ``max(1, windows holding it)`` cycles instead of one;
 * the learning layer's k-winners block takes the timestep's end after its passes: 1 cycle,
   plus ``n + 1`` per pass over the ``n`` spikes it listed.
@@ -32,9 +32,10 @@ from numba import njit
 __all__ = ["RunCycles", "run_cycles", "ideal_cycles", "row_cost", "crossings_per_step",
            "RESOLVE_TAIL", "EMIT_TAIL", "STDP_SETUP", "STDP_TAIL", "CLEAR_EXTRA"]
 
-RESOLVE_TAIL = 3  #: the resolve pipeline's stages after the last crossing (R1, R2, and the
+RESOLVE_TAIL = 4  #: the resolve pipeline's stages after the last crossing (R1, RQ, R2, and the
 #: phase change); pointwise inhibition adds R3
-EMIT_TAIL = 3  #: the emit pipeline's stages after the last spike
+EMIT_TAIL = 4  #: the emit pipeline's stages after the last spike (E1, EQ, E2, the phase
+#: change)
 STDP_SETUP = 1  #: per winner: read the winner and its first mask row
 STDP_TAIL = 3  #: per winner: the update pipeline drains
 CLEAR_EXTRA = 2  #: the run's first cycle (start pulses) and the phase change after the sweeps

@@ -11,8 +11,9 @@ above the best eligible one is ineligible now and stays so (eligibility only shr
 walk would have skipped it. Then the ``eot`` is taken, so the timestep's end reaches the
 engine only once its winners are known.
 
-The passes of a timestep with ``n`` listed spikes delay its ``eot`` by ``n + 1`` cycles each,
-plus one (docs/semantics.md §32).
+The passes of a timestep with ``n`` listed spikes delay its ``eot`` by ``n + 2`` cycles each,
+plus one (docs/semantics.md §32): a pass reads an entry (K0), registers it (K1: a block RAM
+read's clock-to-out leaves no time for the judgement) and judges it (K2).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class KWinners(wiring.Component):
         scanning = Signal()
         rd = Signal(range(self._depth + 1))
         k1 = Signal()  # the entry read last cycle is on l_rd.data
+        k2 = Signal()  # ... and the one before in ``e``, registered
         best_ok = Signal()
         best = Signal(entry)
         t_now = Signal(self._t_bits)
@@ -113,38 +115,38 @@ class KWinners(wiring.Component):
             l_wr.addr.eq(n), l_wr.data.f.eq(sp.f), l_wr.data.y.eq(sp.y), l_wr.data.x.eq(sp.x),
             l_wr.data.v.eq(sp.v),
             l_wr.en.eq(self.i_spike.valid & ~sp.eot & ~self.reset & (count < k)),
-            self.busy.eq(scanning | k1),
+            self.busy.eq(scanning | k1 | k2),
         ]
         with m.If(l_wr.en):
             m.d.sync += n.eq(n + 1)
 
         # an eot on the input starts the passes (once), then is taken when they end
-        go = self.i_spike.valid & sp.eot & ~scanning & ~k1 & ~armed & ~self.reset
+        go = self.i_spike.valid & sp.eot & ~scanning & ~k1 & ~k2 & ~armed & ~self.reset
         with m.If(go):
             with m.If((n != 0) & (count < k)):
                 m.d.sync += [scanning.eq(1), rd.eq(0), best_ok.eq(0), t_now.eq(sp.t)]
             with m.Else():
                 m.d.sync += armed.eq(1)
 
-        # a pass: K0 reads entry rd, K1 judges it
+        # a pass: K0 reads entry rd, K1 registers it, K2 judges it
         m.d.comb += [l_rd.addr.eq(rd), l_rd.en.eq(1)]
         with m.If(scanning):
             m.d.sync += [rd.eq(rd + 1), scanning.eq(rd + 1 != n)]
-        m.d.sync += k1.eq(scanning)
-        e = l_rd.data
+        e = Signal(entry)
+        m.d.sync += [k1.eq(scanning), k2.eq(k1), e.eq(l_rd.data)]
         blocked = Cat(*[(i < count) & _near(e.y, wins[i].y, r) & _near(e.x, wins[i].x, r)
                         for i in range(k)]).any()
         eligible = ~used.bit_select(e.f, 1) & ~blocked
         key = Cat(e.x, e.y, e.f)
         best_key = Cat(best.x, best.y, best.f)
         better = ~best_ok | (e.v > best.v) | ((e.v == best.v) & (key < best_key))
-        with m.If(k1 & eligible & better):
+        with m.If(k2 & eligible & better):
             m.d.sync += [best.eq(e), best_ok.eq(1)]
         # the pass ends in the cycle its last entry is judged
-        pass_end = k1 & ~scanning
-        final_ok = best_ok | (k1 & eligible & better)
+        pass_end = k2 & ~k1
+        final_ok = best_ok | (k2 & eligible & better)
         final = Signal(entry)
-        m.d.comb += final.eq(Mux(k1 & eligible & better, e, best))
+        m.d.comb += final.eq(Mux(k2 & eligible & better, e, best))
         with m.If(pass_end):
             with m.If(final_ok):
                 with m.Switch(count):
@@ -170,7 +172,8 @@ class KWinners(wiring.Component):
                     m.d.comb += self.win.eq(wins[i])
 
         with m.If(self.reset):
-            m.d.sync += [count.eq(0), used.eq(0), n.eq(0), armed.eq(0), scanning.eq(0)]
+            m.d.sync += [count.eq(0), used.eq(0), n.eq(0), armed.eq(0), scanning.eq(0),
+                         k1.eq(0), k2.eq(0)]
         return m
 
 

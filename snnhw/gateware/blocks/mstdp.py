@@ -5,10 +5,12 @@ It keeps the learning layer's input spike times (the time map, written as the in
 pass) and, after the image, walks each winner's kernel through the conv engine's kernel
 port: row by row ``(c, i)``, the row's alive taps of the winner's map one a cycle (the lowest
 set bit of the row's mask first, as the golden model's raster order), so pruned taps cost no
-cycle and draw no random number. Per tap, a four-stage pipeline:
+cycle and draw no random number. Per tap, a five-stage pipeline:
 
 * T0: read the weight and the input's spike time; step the generator (``u``);
-* T1: ``q = w * (2**B - w)``; ``ltp`` = the input spiked no later than the winner;
+* T1: ``ltp`` = the input spiked no later than the winner; the weight is registered (the
+  kernel port's read comes through the lanes' multiplexer, too late for a multiplier);
+* T1Q: ``q = w * (2**B - w)``;
 * T2: ``p = a * q`` (``a`` = a+ or a-);
 * T3: ``d = ((p >> B) + u) >> 16``; the new weight, saturated; at or below the pruning
   threshold (when pruning is on) the weight is written 0 and the alive bit cleared in the
@@ -33,7 +35,7 @@ from .rng import xorshift16
 
 __all__ = ["KernelLearner", "TAIL"]
 
-TAIL = 3  #: cycles after a winner's last tap: its pipeline drains
+TAIL = 4  #: cycles after a winner's last tap: its pipeline drains
 
 
 class KernelLearner(wiring.Component):
@@ -223,15 +225,22 @@ class KernelLearner(wiring.Component):
         w_old = kp.w_rdata
         pre = tm_rd.data.word_select(t1_c, tb) if C > 1 else tm_rd.data
         ltp1 = t1_in & (pre != 0) & (pre <= wt + 1)
+        # T1Q
+        tq, tq_ltp = Signal(), Signal()
+        tq_w = Signal(B)
+        tq_u, tq_waddr, tq_row, tq_bit = (Signal.like(t1_u), Signal.like(t1_waddr),
+                                          Signal.like(t1_row), Signal.like(t1_bit))
+        m.d.sync += [tq.eq(t1), tq_ltp.eq(ltp1), tq_w.eq(w_old), tq_u.eq(t1_u),
+                     tq_waddr.eq(t1_waddr), tq_row.eq(t1_row), tq_bit.eq(t1_bit)]
         # T2
         t2, t2_ltp = Signal(), Signal()
         t2_w = Signal(B)
         t2_q = Signal(2 * B)
         t2_u, t2_waddr, t2_row, t2_bit = (Signal.like(t1_u), Signal.like(t1_waddr),
                                           Signal.like(t1_row), Signal.like(t1_bit))
-        m.d.sync += [t2.eq(t1), t2_ltp.eq(ltp1), t2_w.eq(w_old),
-                     t2_q.eq(w_old * ((1 << B) - w_old)), t2_u.eq(t1_u),
-                     t2_waddr.eq(t1_waddr), t2_row.eq(t1_row), t2_bit.eq(t1_bit)]
+        m.d.sync += [t2.eq(tq), t2_ltp.eq(tq_ltp), t2_w.eq(tq_w),
+                     t2_q.eq(tq_w * ((1 << B) - tq_w)), t2_u.eq(tq_u),
+                     t2_waddr.eq(tq_waddr), t2_row.eq(tq_row), t2_bit.eq(tq_bit)]
         # T3
         t3, t3_ltp = Signal(), Signal()
         t3_w = Signal(B)

@@ -15,7 +15,7 @@ kernels. Per stage and timestep ``t``:
   pointwise inhibition the spikes (``EMIT``: one per spike, plus 4, or 1 with none); a spike
   waits while the pool stage works: ``max(1, windows holding it)`` cycles instead of one;
 * the learning layer's k-winners block takes the timestep's end after its passes: 1 cycle,
-  plus ``n + 1`` per pass over the ``n`` spikes it listed.
+  plus ``n + 2`` per pass over the ``n`` spikes it listed.
 
 The STDP unit costs, per winner, ``1 + sum over kernel rows (c, i) of max(1, alive taps of
 the row) + TAIL``.
@@ -37,7 +37,7 @@ RESOLVE_TAIL = 4  #: the resolve pipeline's stages after the last crossing (R1, 
 EMIT_TAIL = 4  #: the emit pipeline's stages after the last spike (E1, EQ, E2, the phase
 #: change)
 STDP_SETUP = 1  #: per winner: read the winner and its first mask row
-STDP_TAIL = 3  #: per winner: the update pipeline drains
+STDP_TAIL = 4  #: per winner: the update pipeline drains
 CLEAR_EXTRA = 2  #: the run's first cycle (start pulses) and the phase change after the sweeps
 
 
@@ -238,7 +238,7 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
                 won = int(np.count_nonzero(win_t == t))
                 if listed_before < conv.winners and spikes:
                     passes = won + (1 if listed_before + won < conv.winners else 0)
-                    parts[name, "winners"] += 1 + passes * (spikes + 1)
+                    parts[name, "winners"] += 1 + passes * (spikes + 2)
                 else:
                     parts[name, "winners"] += 1
                 listed_before += won

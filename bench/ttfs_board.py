@@ -16,6 +16,8 @@ gives the clock the SoC runs at, whether timing was met, and fmax) and ``MODEL_D
 - Inference: the model's state infers the first ``--images`` test images (default 200).
 - The golden model's images per second time its fast path alone (the same images, without
   the cycle counting).
+- The link: the bytes of the WRITE_MEMs that carry a test image's events (the mean over the
+  test images; 8 bytes of frame and 6 of header each), at the build's baud rate.
 
 Prints, ready for BENCHMARKS.md: the command, the commit, the machine and one table.
 """
@@ -45,7 +47,13 @@ from snnhw.families import resolve  # noqa: E402
 from snnhw.golden.networks import ttfs_conv_fast as fast  # noqa: E402
 from snnhw.golden.networks.ttfs_conv import ConvState  # noqa: E402
 from snnhw.host.conv import ConvGoldenBackend, ConvNetwork  # noqa: E402
-from snnhw.protocol_conv import conv_hash  # noqa: E402
+from snnhw.ir_conv import pack_events  # noqa: E402
+from snnhw.protocol_conv import (  # noqa: E402
+    CONV_MAX_PAYLOAD,
+    ConvSpace,
+    conv_banks,
+    conv_hash,
+)
 
 
 def _dataset(model: Path) -> str:
@@ -84,12 +92,14 @@ def inference(net, model: Path, splits, n: int) -> dict:
     be.write_state(state)
     codes = [fast.encode(net, im).astype(np.int64) for im in splits.test[:n]]
     cycles = sum(be.run(code).cycles for code in codes)
+    # the events the host sends per image: list 0's items (spikes and eots), as words
+    items = np.mean([len(pack_events(code, net.timesteps)) for code in codes])
     t0 = time.perf_counter()
     for code in codes:
         fast.features_of_times(net, state, code)
     seconds = time.perf_counter() - t0
     return {"images": len(codes), "cycles": cycles / len(codes),
-            "golden_ips": len(codes) / seconds}
+            "golden_ips": len(codes) / seconds, "items": float(items)}
 
 
 def main(argv=None) -> int:
@@ -106,6 +116,7 @@ def main(argv=None) -> int:
     print("| network | board | clock (fmax) | timing | layer | images | core cycles / image "
           "| board images/s | golden model images/s |")
     print("|---|---|---|---|---|---|---|---|---|")
+    links = []
     for build_dir, model in zip(args.pairs[::2], args.pairs[1::2], strict=True):
         build_dir, model = Path(build_dir), Path(model)
         rep = json.loads((build_dir / "build_report.json").read_text())
@@ -122,6 +133,16 @@ def main(argv=None) -> int:
         r = inference(net, model, splits, args.images)
         print(f"{head}| inference | {r['images']} | {r['cycles']:,.0f} | "
               f"{clk / r['cycles']:.1f} | {r['golden_ips']:.1f} |")
+        links.append((net, rep, r["items"]))
+    for net, rep, items in links:
+        # WRITE_MEM frames of the events (8 bytes of header and CRC each), 10 bits a byte
+        word = conv_banks(net)[(ConvSpace.EVENTS, 0)].nbytes
+        per = (CONV_MAX_PAYLOAD - 6) // word
+        frames = -(-int(round(items)) // per)
+        ms = 1e3 * 10 * (items * word + frames * 14) / rep["baud"]
+        print(f"\n{net.name}: {items:.1f} event items per test image, {word} bytes each: "
+              f"{ms:.1f} ms per image on the link at {rep['baud']} baud "
+              f"({1e3 / ms:.1f} images/s)")
     return 0
 
 

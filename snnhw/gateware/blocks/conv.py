@@ -351,23 +351,9 @@ class ConvEngine(wiring.Component):
         # cycle takes the word straight from the read port (``first``); later cycles from
         # the lane's register.
         ev = self.i_event.payload
-        yp_n = Signal(range(H + 2 * PAD))
-        xp_n = Signal(range(W + 2 * PAD))
-        m.d.comb += [yp_n.eq(ev.y + PAD), xp_n.eq(ev.x + PAD)]
-
-        def lo(p, n_out):  # first kernel index reaching an output: max(0, p - n_out + 1)
-            return Mux(p >= n_out - 1, p - (n_out - 1), 0)
-
-        def hi(p):  # last: min(K - 1, p)
-            return Mux(p >= K - 1, K - 1, p)
-
-        i_lo_n = Signal(range(K))
-        i_hi_n = Signal(range(K))
-        colmask_n = Signal(K * FL2)
-        m.d.comb += [i_lo_n.eq(lo(yp_n, HO)), i_hi_n.eq(hi(yp_n))]
-        j_lo_n, j_hi_n = lo(xp_n, WO), hi(xp_n)
-        m.d.comb += colmask_n.eq(Cat(*[
-            ((j >= j_lo_n) & (j <= j_hi_n)).replicate(FL2) for j in range(K)]))
+        dec = self._decode(m, ev)
+        xp_n, i_lo_n, i_hi_n, j_lo_n = dec.xp, dec.i_lo, dec.i_hi, dec.j_lo
+        colmask_n = dec.colmask
 
         row_last = Signal(range(K))
         colmask = Signal(K * FL2)
@@ -440,8 +426,7 @@ class ConvEngine(wiring.Component):
             self.i_event.ready.eq((phase == _Phase.IDLE) & ~self.start | event_end),
             take.eq(self.i_event.ready & self.i_event.valid),
         ]
-        first_row = Signal(range(max(2, C * K)))
-        m.d.comb += first_row.eq(times_const(ev.c, K) + i_lo_n)
+        first_row = dec.first_row
         kp = self.kernel
         for ln in range(P):
             m.d.comb += [mask_rd[ln].addr.eq(Mux(kp.en, kp.m_raddr,
@@ -474,14 +459,64 @@ class ConvEngine(wiring.Component):
                         last_row[ln].eq(i_lo_n == i_hi_n),
                         wsingle[ln].eq(at_most_one(lane_word)),
                         wany[ln].eq(lane_word != 0),
-                        row_addr[ln].eq(first_row), yo[ln].eq(yp_n - i_lo_n),
-                        vrow[ln].eq(times_const(yp_n - i_lo_n, WO) + xp_n),
-                        wbase[ln].eq(times_const(first_row, K * FL)),
+                        row_addr[ln].eq(first_row), yo[ln].eq(dec.yo), vrow[ln].eq(dec.vrow),
+                        wbase[ln].eq(dec.wbase),
                     ]
         with m.Elif(event_end):
             m.d.sync += phase.eq(_Phase.IDLE)
         return SimpleNamespace(low_idx=low_idx, issue=issue, yo=yo, wbase=wbase, xp=xp,
                                vrow=vrow)
+
+    def _decode(self, m: Module, ev) -> SimpleNamespace:
+        """What the lanes load from an item when they take it: its padded column ``xp``,
+        first and last kernel rows ``i_lo``, ``i_hi`` (``yp = y + PAD``: rows ``i`` with
+        ``0 <= yp - i < HO``), first column ``j_lo`` and the columns' mask ``colmask``, the
+        first row's output row ``yo``, ``vrow = yo * WO + xp``, mask address ``first_row``
+        and weight base ``wbase``. The item comes straight from a block RAM read in the cycle
+        it is taken, so each is a constant comparison on the raw ``(c, y, x)`` and a short
+        sum, not a chain of adders (``max(0, yp - HO + 1)``, then ``yp - i_lo``, ...)."""
+        L = self._layer
+        FL = self.maps_per_lane
+        C, H, W = L.in_shape
+        _, HO, WO = L.out_shape
+        K, PAD = L.kernel, L.padding
+
+        def at_least(v, c):  # v >= c for unsigned v and any constant c
+            return Const(1, 1) if c <= 0 else v >= c
+
+        def shifted(v, d):  # v - d, known not to be negative where it is used
+            return v - d if d >= 0 else v + (-d)
+
+        y, x = ev.y, ev.x
+        d_y, d_x = HO - 1 - PAD, WO - 1 - PAD  # yp >= HO - 1 exactly when y >= d_y
+        y_big = at_least(y, d_y)
+        x_big = at_least(x, d_x)
+        o = SimpleNamespace(xp=Signal(range(max(2, W + 2 * PAD)), name="dec_xp"),
+                            i_lo=Signal(range(K), name="dec_i_lo"),
+                            i_hi=Signal(range(K), name="dec_i_hi"),
+                            j_lo=Signal(range(K), name="dec_j_lo"),
+                            colmask=Signal(K * self.mask_stride, name="dec_colmask"),
+                            yo=Signal(range(max(2, H + 2 * PAD)), name="dec_yo"),
+                            vrow=Signal(range(max(2, HO * WO + W + 2 * PAD)), name="dec_vrow"),
+                            first_row=Signal(range(max(2, C * K)), name="dec_first_row"),
+                            wbase=Signal(range(max(2, C * K * K * FL)), name="dec_wbase"))
+        i_lo = Mux(y_big, shifted(y, d_y), 0)
+        # column j reaches an output when 0 <= x + PAD - j < WO
+        cols = [at_least(x, j - PAD) & ~at_least(x, j + WO - PAD) for j in range(K)]
+        m.d.comb += [
+            o.xp.eq(x + PAD),
+            o.i_lo.eq(i_lo),
+            o.i_hi.eq(Mux(at_least(y, K - 1 - PAD), K - 1, y + PAD)),
+            o.j_lo.eq(Mux(x_big, shifted(x, d_x), 0)),
+            o.colmask.eq(Cat(*[c.replicate(self.mask_stride) for c in cols])),
+            o.yo.eq(Mux(y_big, HO - 1, y + PAD)),
+            o.vrow.eq(Mux(y_big, x + ((HO - 1) * WO + PAD),
+                          times_const(y, WO) + (x + (PAD * WO + PAD)))),
+            o.first_row.eq(times_const(ev.c, K) + i_lo),
+            o.wbase.eq(times_const(ev.c, K * K * FL) +
+                       Mux(y_big, times_const(shifted(y, d_y)[:len(o.i_lo)], K * FL), 0)),
+        ]
+        return o
 
     def _storage(self, m: Module) -> tuple[list, ...]:
         """Per lane: weights, alive masks, membranes, crossing log (and readout maxima);

@@ -101,8 +101,9 @@ class PoolStage(wiring.Component):
         m.d.comb += last.eq(is_eot | ((py == py_hi) & (px == px_hi)))
         sp = self.i_spike.payload
         m.d.comb += [rows.addr.eq(sp.y), cols.addr.eq(sp.x)]
+        p1 = Signal()  # P1 holds a window (its eot reaches the list at P2)
         m.d.comb += [self.i_spike.ready.eq(~clearing & ~self.start & (~pending | last)),
-                     self.busy.eq(clearing | pending | self.start)]
+                     self.busy.eq(clearing | pending | self.start | p1)]
 
         # P0: issue the window (py, px): read its bits
         issue = pending
@@ -120,23 +121,37 @@ class PoolStage(wiring.Component):
                          t.eq(sp.t), py.eq(rows.data.lo), py_hi.eq(rows.data.hi),
                          px.eq(cols.data.lo), px_lo.eq(cols.data.lo), px_hi.eq(cols.data.hi)]
 
-        # P1: a window whose bit for this map is clear passes the spike on and sets it
-        p1, p1_eot = Signal(), Signal()
+        # P1: the window's bit for this map (a bit of a C-bit word: registered, the select
+        # and the write's C bit enables do not fit one cycle)
+        p1_eot = Signal()
         p1_f = Signal.like(f)
         p1_y, p1_x = Signal.like(py), Signal.like(px)
         p1_pos = Signal(range(max(2, npos)))
         m.d.sync += [p1.eq(issue), p1_eot.eq(is_eot), p1_f.eq(f), p1_y.eq(py), p1_x.eq(px),
                      p1_pos.eq(times_const(py, WP) + px)]
-        first = p1 & ~p1_eot & ~b_rd.data.bit_select(p1_f, 1)
+        # P2: a window whose bit is clear passes the spike on and sets it. Its word was read
+        # before the previous cycle's write (the window before, at P2): that write is
+        # forwarded (the same window and map: the bit is set).
+        p2, p2_eot, p2_set = Signal(), Signal(), Signal()
+        p2_f, p2_y, p2_x, p2_pos = (Signal.like(p1_f), Signal.like(p1_y), Signal.like(p1_x),
+                                    Signal.like(p1_pos))
+        m.d.sync += [p2.eq(p1), p2_eot.eq(p1_eot), p2_set.eq(b_rd.data.bit_select(p1_f, 1)),
+                     p2_f.eq(p1_f), p2_y.eq(p1_y), p2_x.eq(p1_x), p2_pos.eq(p1_pos)]
+        w_last, w_last_f = Signal(), Signal.like(p1_f)
+        w_last_pos = Signal.like(p1_pos)
+        first = Signal()
+        m.d.comb += first.eq(p2 & ~p2_eot & ~p2_set &
+                             ~(w_last & (w_last_pos == p2_pos) & (w_last_f == p2_f)))
+        m.d.sync += [w_last.eq(first), w_last_f.eq(p2_f), w_last_pos.eq(p2_pos)]
         ev = self.o_event.payload
-        m.d.comb += [self.o_event.valid.eq(first | (p1 & p1_eot)), ev.eot.eq(p1_eot),
-                     ev.c.eq(p1_f), ev.y.eq(p1_y), ev.x.eq(p1_x)]
+        m.d.comb += [self.o_event.valid.eq(first | (p2 & p2_eot)), ev.eot.eq(p2_eot),
+                     ev.c.eq(p2_f), ev.y.eq(p2_y), ev.x.eq(p2_x)]
         with m.If(clearing):
             m.d.comb += [b_wr.addr.eq(clear_addr), b_wr.data.eq(0),
                          b_wr.en.eq(Const(-1, C))]
         with m.Else():
-            m.d.comb += [b_wr.addr.eq(p1_pos), b_wr.data.eq(Const(-1, C)),
-                         b_wr.en.eq(Mux(first, Const(1, C) << p1_f, 0))]
+            m.d.comb += [b_wr.addr.eq(p2_pos), b_wr.data.eq(Const(-1, C)),
+                         b_wr.en.eq(Mux(first, Const(1, C) << p2_f, 0))]
 
         with m.If(self.start):
             m.d.sync += [clearing.eq(1), clear_addr.eq(0), pending.eq(0)]

@@ -242,7 +242,7 @@ def run_cycles(net, weights: dict, alive: dict, maps: list[np.ndarray], *,
                 else:
                     parts[name, "winners"] += 1
                 listed_before += won
-        parts[name, "stage_end"] += 1 if learning or pool is None else 2
+        parts[name, "stage_end"] += 1 if learning or pool is None else 3
         if learning:
             break
     weight_updates = 0

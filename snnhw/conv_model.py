@@ -20,6 +20,7 @@ import numpy as np
 
 from .datasets import CALTECH, load_dataset, sample_order
 from .errors import InputError
+from .golden.blocks.rng import PERIOD
 from .golden.networks.ttfs_conv import ConvState
 from .ir_conv import ConvNetworkIR
 
@@ -124,6 +125,9 @@ def load_conv_model(model_dir: Path, net: ConvNetworkIR
             state.weights[i], state.alive[i] = w.astype(np.int64), alive.astype(bool)
             state.gen_pos[i], state.seen[i] = int(arrays[f"gen_pos_{i}"]), int(
                 arrays[f"seen_{i}"])
+            if not 0 <= state.gen_pos[i] < PERIOD or state.seen[i] < 0:
+                raise InputError(f"{path}: {c.name}'s generator position or image count is "
+                                 "out of range")
         svm = {k: arrays[f"svm_{k}"] for k in ("scale", "coef", "intercept", "classes")}
     except KeyError as e:
         raise InputError(f"{path}: missing {e.args[0]}") from None

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ir import MemoryIR
+from .errors import ConfigError
+from .ir import MemoryIR, bits_for
 from .ir_conv import (
     ConvNetworkIR,
     KernelBanks,
@@ -33,7 +34,7 @@ from .protocol import Command, ProtocolError, word_bytes
 
 __all__ = ["MAGIC_CONV", "CONV_COMMANDS", "CONV_MAX_PAYLOAD", "CONV_WORD_BYTES",
            "REGISTER_BITS", "ConvSpace", "ConvBank", "conv_banks", "conv_hash", "ConvInfo",
-           "kernel_banks", "n_lists", "conv_soc_memories"]
+           "kernel_banks", "n_lists", "conv_soc_memories", "lane_bits", "check_link"]
 
 MAGIC_CONV = b"SNNC"
 #: the commands the conv SoC knows; any other gets UNKNOWN_COMMAND
@@ -76,7 +77,21 @@ def n_lists(net: ConvNetworkIR) -> int:
 
 
 def lane_bits(net: ConvNetworkIR) -> int:
-    return max(0, (net.lanes - 1).bit_length())
+    """Bits of a lane in a kernel bank's number (``bank = stage << lane_bits | lane``), as
+    the core counts them: at least 1."""
+    return bits_for(net.lanes - 1)
+
+
+def check_link(net: ConvNetworkIR) -> None:
+    """:class:`ConfigError` if a bank's words are too wide for the link (a mask word of
+    ``kernel * FL2`` bits over ``8 * CONV_WORD_BYTES``)."""
+    lines = [f"{c.name}: a mask word of {c.kernel} x {kb.fl2} bits (kernel x maps per lane, "
+             f"rounded up to a power of two) is wider than the host link's "
+             f"{8 * CONV_WORD_BYTES}: use more lanes, fewer maps or a smaller kernel"
+             for (c, _), kb in zip(stages_of(net), kernel_banks(net), strict=True)
+             if c.kernel * kb.fl2 > 8 * CONV_WORD_BYTES]
+    if lines:
+        raise ConfigError(lines)
 
 
 def kernel_banks(net: ConvNetworkIR) -> list[KernelBanks]:
@@ -112,9 +127,9 @@ def conv_banks(net: ConvNetworkIR) -> dict[tuple[ConvSpace, int], ConvBank]:
 
 
 def conv_hash(net: ConvNetworkIR) -> int:
-    """32-bit fingerprint of everything that shapes the conv SoC (not the initial weights,
-    which the host writes): INFO reports it, and the host refuses a bitstream of another
-    network."""
+    """32-bit fingerprint of the resolved network but its initial weights (which the host
+    writes), training settings included: INFO reports it, and the host refuses a bitstream
+    built from another config."""
     h = hashlib.sha256()
 
     def feed(name: str, value) -> None:

@@ -54,7 +54,9 @@ def conv_plan(config: Config, net: NetworkIR, board: Board) -> SocPlan:
     RAM."""
     from ..gateware.soc_conv import ConvSoC
     from ..ir_conv import resolved_dict
-    from ..protocol_conv import conv_hash
+    from ..protocol_conv import check_link, conv_hash
+
+    check_link(net)  # before synthesis: words the link cannot carry
 
     def make(**clocking: int) -> Any:
         return ConvSoC(net, **clocking)

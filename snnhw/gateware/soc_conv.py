@@ -23,6 +23,7 @@ from ..protocol_conv import (
     CONV_MAX_PAYLOAD,
     ConvInfo,
     ConvSpace,
+    check_link,
     conv_banks,
     conv_hash,
 )
@@ -47,6 +48,7 @@ class ConvSoC(FramedLink):
         if not isinstance(net, ConvNetworkIR):
             raise TypeError(f"Network must be a ConvNetworkIR, not {net!r}")
         assert all(ConvHost(s.value).name == s.name for s in ConvSpace)
+        check_link(net)
         self._net = net
         super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "busy": Out(1)},
                          clk_hz=clk_hz, baud=baud, timeout_cycles=timeout_cycles)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, ToolError
 from ..golden.blocks.mstdp import convergence
 from ..golden.blocks.rng import SEQUENCE, position_of
 from ..golden.networks import ttfs_conv_fast as fast
@@ -49,13 +49,14 @@ from ..protocol_conv import (
     ConvBank,
     ConvInfo,
     ConvSpace,
+    check_link,
     conv_banks,
     conv_hash,
     kernel_banks,
     lane_bits,
     n_lists,
 )
-from .framed import Transport, request
+from .framed import LinkTimeout, Transport, request
 
 __all__ = ["ConvRun", "ConvBackend", "ConvGoldenBackend", "ConvFramedBackend", "ConvNetwork",
            "open_conv_backend"]
@@ -418,6 +419,7 @@ def open_conv_backend(net: ConvNetworkIR, backend: str = "golden", *, port: str 
     ``waves``, ``timeout``) or ``"serial"`` (``port``, ``baud``)."""
     if backend == "golden":
         return ConvGoldenBackend(net)
+    check_link(net)
     if backend == "rtl":
         from .rtl_conv import ConvRtlBackend
 
@@ -427,9 +429,17 @@ def open_conv_backend(net: ConvNetworkIR, backend: str = "golden", *, port: str 
 
         if not port:
             raise InputError("the serial backend needs a port (--port or --board)")
-        kw = {"baud": baud} if baud else {}
-        return ConvFramedBackend(net, SerialTransport(port, **kw), timeout=2.0,
-                                 run_timeout=options.get("run_timeout", 60.0))
+        transport = SerialTransport(port, **({"baud": baud} if baud else {}))
+        try:
+            return ConvFramedBackend(net, transport, timeout=options.get("timeout", 2.0),
+                                     run_timeout=options.get("run_timeout", 60.0))
+        except LinkTimeout:
+            transport.close()
+            raise ToolError(f"no reply from {port}: is the bitstream loaded and the baud "
+                            "rate right?") from None
+        except BaseException:
+            transport.close()
+            raise
     raise InputError(f"backend {backend!r}: one of golden, rtl, serial")
 
 

@@ -80,7 +80,10 @@ def run_conv(config_path: str | Path, *, backend: str = "golden", port: str | No
             if info is not None:
                 report["info"] = {"clk_hz": info.clk_hz, "baud": info.baud,
                                   "lanes": info.lanes}
-            be.write_state(state)
+            try:
+                be.write_state(state)
+            except ValueError as e:  # a model folder that does not suit the config
+                raise InputError(f"{model}: {e}") from None
             if learn:
                 report["learning"] = {}
                 for s, c in enumerate(be.stages):

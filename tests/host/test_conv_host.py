@@ -107,3 +107,58 @@ def test_run_cli_refuses_a_seed():
     args = SimpleNamespace(seed=3)
     with pytest.raises(InputError, match="network.seed"):
         run_cli(args, lambda stage, total: (lambda n: None))
+
+
+def _tiny(**hardware_and_layers):
+    """The tiny config with ``lanes`` and the first conv layer's ``maps`` changed."""
+    import tomllib
+
+    from snnhw.config import parse_config
+
+    doc = tomllib.loads(TINY.read_text())
+    doc["hardware"]["lanes"] = hardware_and_layers.get("lanes", doc["hardware"]["lanes"])
+    doc["layer"][0]["maps"] = hardware_and_layers.get("maps", doc["layer"][0]["maps"])
+    return resolve(parse_config(doc))
+
+
+@pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5])
+def test_kernel_banks_are_numbered_as_the_core_numbers_them(lanes):
+    """bank = stage << lane_bits | lane, with the core's lane bits (1 for one lane too)."""
+    from snnhw.gateware.networks.ttfs_conv import TtfsConvCore
+    from snnhw.protocol_conv import ConvSpace, conv_banks
+
+    net = _tiny(lanes=lanes)
+    core = TtfsConvCore(net)
+    for space in (ConvSpace.WEIGHT, ConvSpace.MASK):
+        banks = sorted(b for s, b in conv_banks(net) if s == space)
+        assert banks == [s << core.lane_bits | ln for s in range(2) for ln in range(lanes)]
+
+
+def test_words_too_wide_for_the_link_are_refused_before_any_build():
+    from snnhw.errors import ConfigError
+    from snnhw.host.conv import open_conv_backend
+
+    net = _tiny(lanes=1, maps=100)  # conv1's mask words: 3 x 128 bits
+    with pytest.raises(ConfigError, match="mask word of 3 x 128 bits"):
+        open_conv_backend(net, "rtl")
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda st: st.weights[0].__setitem__((0, 0, 0, 0), 300), "weights must be 0 to 255"),
+    (lambda st: st.gen_pos.__setitem__(0, 70000), "out of range"),
+])
+def test_run_refuses_a_model_that_does_not_suit_the_config(change, message, data_dir,
+                                                           tmp_path: Path):
+    from snnhw.conv_model import save_conv_model
+
+    net = resolve(load_config(TINY))
+    state = ConvState.initial(net)
+    change(state)
+    model = tmp_path / "model"
+    model.mkdir()
+    svm = {"scale": np.ones(net.feature_count), "coef": np.zeros((2, net.feature_count)),
+           "intercept": np.zeros(2), "classes": np.array([0, 1])}
+    save_conv_model(model, net, state, svm)
+    with pytest.raises(InputError, match=message):
+        run_conv(TINY, backend="golden", dataset="caltech-facemotor", data_dir=data_dir,
+                 model=model, infer=2, out_dir=tmp_path / "out")

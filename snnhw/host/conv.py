@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ToolError
+from ..errors import InputError
 from ..golden.blocks.mstdp import convergence
 from ..golden.blocks.rng import SEQUENCE, position_of
 from ..golden.networks import ttfs_conv_fast as fast
@@ -42,7 +42,7 @@ from ..ir_conv import (
     stages_of,
     unpack_events,
 )
-from ..protocol import MEM_HEADER, VERSION, Command, ProtocolError, Status
+from ..protocol import DEFAULT_BAUD, MEM_HEADER, VERSION, Command, ProtocolError, Status
 from ..protocol_conv import (
     CONV_MAX_PAYLOAD,
     REGISTER_BITS,
@@ -56,7 +56,7 @@ from ..protocol_conv import (
     lane_bits,
     n_lists,
 )
-from .framed import LinkTimeout, Transport, request
+from .framed import Transport, request
 
 __all__ = ["ConvRun", "ConvBackend", "ConvGoldenBackend", "ConvFramedBackend", "ConvNetwork",
            "open_conv_backend"]
@@ -425,21 +425,13 @@ def open_conv_backend(net: ConvNetworkIR, backend: str = "golden", *, port: str 
 
         return ConvRtlBackend(net, **({"baud": baud} if baud else {}), **options)
     if backend == "serial":
-        from .serialport import SerialTransport
+        from .serialport import with_serial
 
         if not port:
             raise InputError("the serial backend needs a port (--port or --board)")
-        transport = SerialTransport(port, **({"baud": baud} if baud else {}))
-        try:
-            return ConvFramedBackend(net, transport, timeout=options.get("timeout", 2.0),
-                                     run_timeout=options.get("run_timeout", 60.0))
-        except LinkTimeout:
-            transport.close()
-            raise ToolError(f"no reply from {port}: is the bitstream loaded and the baud "
-                            "rate right?") from None
-        except BaseException:
-            transport.close()
-            raise
+        return with_serial(port, baud or DEFAULT_BAUD, lambda transport: ConvFramedBackend(
+            net, transport, timeout=options.get("timeout", 2.0),
+            run_timeout=options.get("run_timeout", 60.0)))
     raise InputError(f"backend {backend!r}: one of golden, rtl, serial")
 
 

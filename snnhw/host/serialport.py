@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import serial
 
@@ -22,6 +24,9 @@ POLL = 0.02  # seconds a read of the port waits at most before the deadline is c
 
 
 # where Linux puts each board's USB-UART when it is the only FTDI device plugged in
+T = TypeVar("T")
+
+
 def board_port(board: Board) -> str:
     """The usual Linux serial port of a board's host link (``Board.port``)."""
     return board.port
@@ -105,16 +110,23 @@ class SerialBackend(FramedBackend):
 
     def __init__(self, layer: LayerIR, port: str, baud: int = DEFAULT_BAUD, *,
                  timeout: float = 2.0, run_timeout: float = 30.0) -> None:
-        transport = SerialTransport(port, baud)
-        try:
-            super().__init__(layer, transport, timeout=timeout, run_timeout=run_timeout)
-        except LinkTimeout:
-            transport.close()
-            raise ToolError(f"no reply from {port} at {baud} baud: is the bitstream loaded "
-                            "and the baud rate right?") from None
-        except BaseException:
-            transport.close()
-            raise
+        with_serial(port, baud, lambda transport: super(SerialBackend, self).__init__(
+            layer, transport, timeout=timeout, run_timeout=run_timeout))
+
+
+def with_serial(port: str, baud: int, connect: Callable[[SerialTransport], T]) -> T:
+    """``connect(transport)`` on the port opened at ``baud``: the port is closed if it fails,
+    and no reply becomes a :class:`ToolError` saying what to check."""
+    transport = SerialTransport(port, baud)
+    try:
+        return connect(transport)
+    except LinkTimeout:
+        transport.close()
+        raise ToolError(f"no reply from {port} at {baud} baud: is the bitstream loaded "
+                        "and the baud rate right?") from None
+    except BaseException:
+        transport.close()
+        raise
 
 
 def _reason(e: OSError) -> str:

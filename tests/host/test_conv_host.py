@@ -121,14 +121,17 @@ def _tiny(**hardware_and_layers):
     return resolve(parse_config(doc))
 
 
-@pytest.mark.parametrize("lanes", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("lanes", [1, 3, 4])
 def test_kernel_banks_are_numbered_as_the_core_numbers_them(lanes):
     """bank = stage << lane_bits | lane, with the core's lane bits (1 for one lane too)."""
+    from amaranth.hdl import Fragment
+
     from snnhw.gateware.networks.ttfs_conv import TtfsConvCore
     from snnhw.protocol_conv import ConvSpace, conv_banks
 
     net = _tiny(lanes=lanes)
     core = TtfsConvCore(net)
+    Fragment.get(core, None)  # elaborated, as a core is before it is used
     for space in (ConvSpace.WEIGHT, ConvSpace.MASK):
         banks = sorted(b for s, b in conv_banks(net) if s == space)
         assert banks == [s << core.lane_bits | ln for s in range(2) for ln in range(lanes)]
